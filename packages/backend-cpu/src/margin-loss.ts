@@ -1,0 +1,75 @@
+import type { MarginLossParams, RowContext } from '@fr/core';
+import { f32, i32, type CpuBuffer } from './buffer.js';
+
+/** log(1 + e^x) without overflow. */
+export function softplus(x: number): number {
+  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+}
+
+export function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
+
+/**
+ * The fused classifier, one row at a time: transform every score, reduce (softmax cross-entropy or
+ * one-vs-all sigmoid), write the row loss and d(loss)/dz. Only one row of logits is ever held.
+ */
+export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
+  const { rows, cols, transform: t, scale, classOffset } = p;
+  const z = f32(p.logits);
+  const labels = i32(p.labels);
+  const grad = f32(p.grad);
+  const rowLoss = f32(p.rowLoss);
+  const rowLogitGrad = f32(p.rowLogitGrad);
+  const ctx = p.rowContext ? f32(p.rowContext) : null;
+  const bias = p.bias ? f32(p.bias)[0] : 0;
+  const u = t.uniforms;
+  const logits = new Float64Array(cols);
+  const slopes = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    const y = labels[r] - classOffset;
+    const hasTarget = y >= 0 && y < cols;
+    const row: RowContext = { target: hasTarget ? z[base + y] : NaN, context: ctx ? ctx[r] : 0 };
+    for (let j = 0; j < cols; j++) {
+      const zj = z[base + j];
+      if (j === y) {
+        logits[j] = t.target(zj, u, row) + bias;
+        slopes[j] = t.targetGrad(zj, u, row);
+      } else {
+        logits[j] = t.other(zj, u, row) + bias;
+        slopes[j] = t.otherGrad(zj, u, row);
+      }
+    }
+    let loss = 0;
+    let logitGradSum = 0;
+    if (p.reducer === 'softmax-ce') {
+      let max = -Infinity;
+      for (let j = 0; j < cols; j++) if (logits[j] > max) max = logits[j];
+      let sum = 0;
+      for (let j = 0; j < cols; j++) sum += Math.exp(logits[j] - max);
+      const lse = max + Math.log(sum);
+      loss = hasTarget ? lse - logits[y] : lse;
+      for (let j = 0; j < cols; j++) {
+        const dl = Math.exp(logits[j] - lse) - (j === y ? 1 : 0);
+        logitGradSum += dl;
+        grad[base + j] = scale * dl * slopes[j];
+      }
+    } else {
+      for (let j = 0; j < cols; j++) {
+        let dl: number;
+        if (j === y) {
+          loss += p.positiveWeight * softplus(-logits[j]);
+          dl = -p.positiveWeight * sigmoid(-logits[j]);
+        } else {
+          loss += p.negativeWeight * softplus(logits[j]);
+          dl = p.negativeWeight * sigmoid(logits[j]);
+        }
+        logitGradSum += dl;
+        grad[base + j] = scale * dl * slopes[j];
+      }
+    }
+    rowLoss[r] = scale * loss;
+    rowLogitGrad[r] = scale * logitGradSum;
+  }
+}

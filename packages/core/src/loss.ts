@@ -1,0 +1,224 @@
+/**
+ * Loss plugins. A loss is a typed object made by `defineLoss`: a zod schema of its parameters and a
+ * factory of its head (the trainable classifier that maps embeddings and labels to a scalar loss).
+ * Most losses of the field are a cosine classifier plus a margin transform; `cosineMarginHead`
+ * builds that head so a plugin only supplies the transform.
+ */
+import { z } from 'zod';
+import type { Backend } from './backend.js';
+import type { Reducer } from './kernels.js';
+import type { MarginTransform } from './margin.js';
+import { DataError, ShapeError } from './errors.js';
+import { normalInit } from './init.js';
+import { l2normalize, matmul } from './ops.js';
+import type { Rng } from './rng.js';
+import { record } from './tape.js';
+import { assertDType, empty, Tensor, tensor } from './tensor.js';
+
+/** A named tensor of a module or head: trainable parameter or persistent state. */
+export interface NamedTensor {
+  name: string;
+  tensor: Tensor;
+}
+
+/** What a head factory is given. */
+export interface HeadContext<P> {
+  /** Backend on which the head's tensors live. */
+  backend: Backend;
+  /** Number of identities in the training set. */
+  numClasses: number;
+  /** Dimension of the backbone's embedding. */
+  embeddingDim: number;
+  /** Parsed parameters (defaults applied). */
+  params: P;
+  /** Generator for initialisation. */
+  rng: Rng;
+}
+
+/** The trainable part of a loss. */
+export interface LossHead {
+  /** Trainable tensors (class weights, biases), with stable names for checkpoints. */
+  readonly parameters: readonly NamedTensor[];
+  /** Non-trainable state saved in checkpoints (running averages). */
+  readonly buffers: readonly NamedTensor[];
+  /** The scalar loss of a batch, recorded on the tape. Labels are host integers in [0, numClasses). */
+  forward(embeddings: Tensor, labels: Int32Array): Tensor;
+  /** Releases every tensor of the head. */
+  dispose(): void;
+}
+
+/** A loss plugin. */
+export interface Loss<P = unknown, Name extends string = string> {
+  /** The name a config uses to pick this loss. */
+  readonly name: Name;
+  /** One line saying what the loss is and which implementation it matches. */
+  readonly description: string;
+  /** zod schema of the parameters, with the official defaults and `.describe()` texts. */
+  readonly params: z.ZodType<P>;
+  /** Builds the trainable head. */
+  createHead(context: HeadContext<P>): LossHead;
+}
+
+/** Types a loss plugin. */
+export function defineLoss<P, Name extends string>(loss: Loss<P, Name>): Loss<P, Name> {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(loss.name)) {
+    throw new Error(`defineLoss: name "${loss.name}" must be lower-case letters, digits and dashes`);
+  }
+  return loss;
+}
+
+/** Parses loss parameters, with errors that name the loss and the field. */
+export function parseLossParams<P>(loss: Loss<P>, input: unknown): P {
+  const r = loss.params.safeParse(input ?? {});
+  if (!r.success) {
+    const detail = r.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ');
+    throw new ShapeError(`${loss.name} params: ${detail}`);
+  }
+  return r.data;
+}
+
+/** Checks host labels against the number of classes; the message names the first bad row. */
+export function validateLabels(labels: Int32Array, batch: number, numClasses: number, what: string): void {
+  if (labels.length !== batch) throw new ShapeError(`${what}: ${labels.length} labels for a batch of ${batch}`);
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    if (!(y >= 0 && y < numClasses)) {
+      throw new DataError(`${what}: label ${y} at row ${i} is outside [0, ${numClasses})`);
+    }
+  }
+}
+
+export interface MarginLossOptions {
+  transform: MarginTransform;
+  reducer: Reducer;
+  /** Multiplies the loss and its gradient (1 / batch for a batch mean). */
+  scale: number;
+  /** sigmoid-ova weights of the target term and of each non-target term. */
+  positiveWeight?: number;
+  negativeWeight?: number;
+  /** Per-row context value given to the transform (not differentiated), shape [B]. */
+  rowContext?: Tensor | null;
+  /** Scalar bias added to every logit after the transform; trainable if it requires a gradient. */
+  bias?: Tensor | null;
+  /** First class held by these scores, for sharded heads. */
+  classOffset?: number;
+}
+
+/**
+ * The fused classifier loss over a score matrix z (B x C, usually cosines): applies the margin
+ * transform, reduces with softmax cross-entropy or the one-vs-all sigmoid loss, and writes the
+ * gradient in the same pass. Returns the scalar loss; its backward is a scaling of that gradient.
+ */
+export function marginLoss(z: Tensor, labels: Tensor, o: MarginLossOptions): Tensor {
+  assertDType(z, 'float32', 'marginLoss scores');
+  assertDType(labels, 'int32', 'marginLoss labels');
+  if (z.rank !== 2) throw new ShapeError(`marginLoss: scores must be 2-d, got ${z.describe()}`);
+  const [rows, cols] = z.shape;
+  if (labels.size !== rows) throw new ShapeError(`marginLoss: ${labels.size} labels for ${rows} rows`);
+  if (o.rowContext && o.rowContext.size !== rows) throw new ShapeError(`marginLoss: row context ${o.rowContext.describe()} needs ${rows} values`);
+  if (o.bias && o.bias.size !== 1) throw new ShapeError(`marginLoss: bias must be a scalar, got ${o.bias.describe()}`);
+  const k = z.backend.kernels;
+  const grad = empty(z.backend, [rows, cols], 'float32', 'marginLoss.grad');
+  const rowLoss = empty(z.backend, [rows], 'float32');
+  const rowLogitGrad = empty(z.backend, [rows], 'float32');
+  k.marginLoss({
+    logits: z.buffer(),
+    labels: labels.buffer(),
+    grad: grad.buffer(),
+    rowLoss: rowLoss.buffer(),
+    rowLogitGrad: rowLogitGrad.buffer(),
+    rowContext: o.rowContext ? o.rowContext.buffer() : null,
+    bias: o.bias ? o.bias.buffer() : null,
+    rows,
+    cols,
+    classOffset: o.classOffset ?? 0,
+    transform: o.transform,
+    reducer: o.reducer,
+    positiveWeight: o.positiveWeight ?? 1,
+    negativeWeight: o.negativeWeight ?? 1,
+    scale: o.scale,
+  });
+  const loss = empty(z.backend, [1], 'float32', 'loss');
+  k.reduceSum(rowLoss.buffer(), loss.buffer(), 1, rows, 1);
+  const inputs = o.bias ? [z, o.bias] : [z];
+  return record(loss, `marginLoss(${o.transform.key})`, inputs, (g) => {
+    const dz = empty(z.backend, [rows, cols]);
+    k.scaleBy(grad.buffer(), g.buffer(), dz.buffer(), dz.size);
+    let db: Tensor | null = null;
+    if (o.bias?.requiresGrad) {
+      db = empty(z.backend, [1]);
+      k.reduceSum(rowLogitGrad.buffer(), db.buffer(), 1, rows, 1);
+      k.scaleBy(db.buffer(), g.buffer(), db.buffer(), 1);
+    }
+    return [dz, db];
+  });
+}
+
+/** Uploads host labels as an int32 tensor after checking their range. */
+export function labelTensor(backend: Backend, labels: Int32Array, numClasses: number, what = 'labels'): Tensor {
+  validateLabels(labels, labels.length, numClasses, what);
+  return tensor(backend, labels, [labels.length], { dtype: 'int32', name: what });
+}
+
+/** Class weights of a classifier, N(0, 0.01) as insightface initialises them. */
+export function classWeights(ctx: HeadContext<unknown>, name: string, std = 0.01): Tensor {
+  const data = normalInit(ctx.rng, ctx.numClasses * ctx.embeddingDim, 0, std);
+  return tensor(ctx.backend, data, [ctx.numClasses, ctx.embeddingDim], { requiresGrad: true, name });
+}
+
+export interface CosineMarginHeadOptions {
+  /** Name prefix of the head's tensors in checkpoints. */
+  name: string;
+  /** The transform for this step (it may read running state). */
+  transform: () => MarginTransform;
+  reducer: Reducer;
+  positiveWeight?: number;
+  negativeWeight?: number;
+  /** Multiplier of the summed per-row losses; default 1 / batch (mean). */
+  scale?: (batch: number) => number;
+  /** A trainable scalar bias added to every logit (SphereFace2), with its initial value. */
+  bias?: number;
+  /** Per-row context (for example the feature norm), computed from the raw embeddings. */
+  rowContext?: (embeddings: Tensor, normalized: Tensor) => Tensor | null;
+  /** Called after each forward with the scores, to update running state. */
+  afterForward?: (cos: Tensor, labels: Tensor) => void;
+  /** Extra non-trainable state. */
+  buffers?: NamedTensor[];
+}
+
+/** The cosine classifier of the field: cos = normalize(x) normalize(W)^T, then the fused loss. */
+export function cosineMarginHead(ctx: HeadContext<unknown>, o: CosineMarginHeadOptions): LossHead {
+  const weight = classWeights(ctx, `${o.name}.weight`);
+  const bias = o.bias === undefined ? null : tensor(ctx.backend, [o.bias], [1], { requiresGrad: true, name: `${o.name}.bias` });
+  const parameters: NamedTensor[] = [{ name: weight.name, tensor: weight }];
+  if (bias) parameters.push({ name: bias.name, tensor: bias });
+  return {
+    parameters,
+    buffers: o.buffers ?? [],
+    forward(embeddings, labels) {
+      if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
+        throw new ShapeError(`${o.name}: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
+      }
+      const batch = embeddings.shape[0];
+      const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
+      const xn = l2normalize(embeddings);
+      const wn = l2normalize(weight);
+      const cos = matmul(xn, wn, { transB: true });
+      const loss = marginLoss(cos, y, {
+        transform: o.transform(),
+        reducer: o.reducer,
+        scale: o.scale ? o.scale(batch) : 1 / batch,
+        positiveWeight: o.positiveWeight,
+        negativeWeight: o.negativeWeight,
+        rowContext: o.rowContext?.(embeddings, xn) ?? null,
+        bias,
+      });
+      o.afterForward?.(cos, y);
+      return loss;
+    },
+    dispose() {
+      for (const p of parameters) p.tensor.dispose();
+      for (const b of o.buffers ?? []) b.tensor.dispose();
+    },
+  };
+}

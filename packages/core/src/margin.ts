@@ -1,0 +1,103 @@
+/**
+ * Margin transforms: the elementwise rewrite of the score matrix that distinguishes one loss of
+ * the field from another. A transform is data: a TypeScript definition (the reference, used by the
+ * CPU backend) and a WGSL snippet with the same meaning (used by the WebGPU fused kernel). Scalar
+ * parameters travel as uniforms, so changing s or m never recompiles a shader.
+ */
+
+/** Per-row values a transform may read besides the score itself. */
+export interface RowContext {
+  /** The score of the row's target class (z[b, y_b]); NaN when the target is in another shard. */
+  target: number;
+  /** The optional per-row context value (for example the feature norm); 0 when absent. */
+  context: number;
+}
+
+export type Uniforms = Readonly<Record<string, number>>;
+
+/**
+ * Target and non-target transforms with their derivatives. The derivative is what the gradient
+ * rule says it is: for a margin applied under no_grad ("detached") it is the slope of the
+ * non-margin logit (s), not the derivative of the margin logit.
+ */
+export interface MarginTransform {
+  /** Identifies the WGSL code: two transforms with the same key must have the same snippet. */
+  key: string;
+  /** Scalar parameters, read in the WGSL snippet as `u.<name>`. Order is part of the layout. */
+  uniforms: Uniforms;
+  /** logit of the target class */
+  target(z: number, u: Uniforms, row: RowContext): number;
+  /** d logit / dz of the target class under the gradient rule */
+  targetGrad(z: number, u: Uniforms, row: RowContext): number;
+  /** logit of a non-target class */
+  other(z: number, u: Uniforms, row: RowContext): number;
+  /** d logit / dz of a non-target class */
+  otherGrad(z: number, u: Uniforms, row: RowContext): number;
+  /**
+   * WGSL defining `fn fr_target(z: f32, row: FrRow) -> f32`, `fn fr_target_grad(...)`,
+   * `fn fr_other(...)` and `fn fr_other_grad(...)`. The prelude declares
+   * `struct FrRow { target: f32, context: f32 }` and a uniform `u` with one f32 field per uniform
+   * name, and constants `FR_PI: f32`.
+   */
+  wgsl: string;
+}
+
+/** Builds a transform; keeps the TS and WGSL halves next to each other in a plugin. */
+export function defineTransform(t: MarginTransform): MarginTransform {
+  for (const [name, value] of Object.entries(t.uniforms)) {
+    if (!/^[a-z_][a-z0-9_]*$/i.test(name)) {
+      throw new Error(`transform ${t.key}: uniform name "${name}" is not a valid WGSL identifier`);
+    }
+    if (typeof value !== 'number') {
+      throw new Error(`transform ${t.key}: uniform ${name} must be a number, got ${typeof value}`);
+    }
+  }
+  return t;
+}
+
+/** The identity transform: logits are the scores (plain softmax, L2-softmax). */
+export const identityTransform: MarginTransform = defineTransform({
+  key: 'identity',
+  uniforms: {},
+  target: (z) => z,
+  targetGrad: () => 1,
+  other: (z) => z,
+  otherGrad: () => 1,
+  wgsl: /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 { return z; }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return 1.0; }
+fn fr_other(z: f32, row: FrRow) -> f32 { return z; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return 1.0; }
+`,
+});
+
+/** s * z for every class, exact gradient (NormFace). */
+export function scaledTransform(s: number): MarginTransform {
+  return defineTransform({
+    key: 'scaled',
+    uniforms: { s },
+    target: (z, u) => u.s * z,
+    targetGrad: (_z, u) => u.s,
+    other: (z, u) => u.s * z,
+    otherGrad: (_z, u) => u.s,
+    wgsl: /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * z; }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * z; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+`,
+  });
+}
+
+/** Clamp used before acos by opensphere and insightface: keeps theta finite and its slope bounded. */
+export const COS_CLAMP = 1e-5;
+/** Upper clamp of theta + m in opensphere (a float just below pi). */
+export const THETA_MAX = 3.14159;
+
+/** acos(clamp(z, -1 + 1e-5, 1 - 1e-5)), the theta of opensphere. */
+export function clampedAcos(z: number): number {
+  return Math.acos(Math.min(Math.max(z, -1 + COS_CLAMP), 1 - COS_CLAMP));
+}
+
+/** float32 rounding, for CPU references that must track float32 GPU arithmetic. */
+export const f32 = Math.fround;

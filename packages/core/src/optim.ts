@@ -1,0 +1,151 @@
+/** Optimizers and gradient clipping. Updates run as kernels; nothing is read back. */
+import type { NamedTensor } from './loss.js';
+import { ShapeError } from './errors.js';
+import { empty, keep, type Tensor, tidy } from './tensor.js';
+
+/** An optimizer over a fixed list of named parameters. */
+export interface Optimizer {
+  /** Applies one update with the current `.grad` of every parameter, at learning rate `lr`. */
+  step(lr: number): void;
+  /** Drops every parameter's gradient. */
+  zeroGrad(): void;
+  /** Optimizer state as named tensors, for checkpoints. */
+  state(): NamedTensor[];
+  /** Number of steps taken. */
+  readonly steps: number;
+  /** Restores the step count (state tensors are restored by writing into `state()`). */
+  setSteps(steps: number): void;
+  dispose(): void;
+}
+
+export interface SgdOptions {
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+function zeroLike(t: Tensor, name: string): Tensor {
+  const z = keep(empty(t.backend, t.shape, 'float32', name));
+  t.backend.kernels.fill(z.buffer(), z.size, 0);
+  return z;
+}
+
+/** SGD with momentum, dampening, nesterov and weight decay (torch.optim.SGD semantics). */
+export function sgd(params: readonly NamedTensor[], o: SgdOptions = {}): Optimizer {
+  const momentum = o.momentum ?? 0;
+  const nesterov = o.nesterov ?? false;
+  if (nesterov && (momentum <= 0 || (o.dampening ?? 0) !== 0)) {
+    throw new ShapeError('sgd: nesterov needs momentum > 0 and zero dampening');
+  }
+  const buffers = params.map((p) => zeroLike(p.tensor, `optim.${p.name}.momentum`));
+  let steps = 0;
+  return {
+    get steps() { return steps; },
+    setSteps(s) { steps = s; },
+    step(lr) {
+      params.forEach((p, i) => {
+        const g = p.tensor.grad;
+        if (!g) return;
+        p.tensor.backend.kernels.sgdStep(p.tensor.buffer(), g.buffer(), buffers[i].buffer(), {
+          n: p.tensor.size,
+          lr,
+          momentum,
+          // torch applies dampening from the second step; the kernel sees a zero buffer at step 1.
+          dampening: steps === 0 ? 0 : o.dampening ?? 0,
+          weightDecay: o.weightDecay ?? 0,
+          nesterov,
+        });
+      });
+      steps++;
+    },
+    zeroGrad() {
+      for (const p of params) {
+        p.tensor.grad?.dispose();
+        p.tensor.grad = null;
+      }
+    },
+    state: () => params.map((p, i) => ({ name: buffers[i].name, tensor: buffers[i] })),
+    dispose() {
+      for (const b of buffers) b.dispose();
+    },
+  };
+}
+
+export interface AdamWOptions {
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+/** AdamW (torch.optim.AdamW semantics: decoupled weight decay, bias correction). */
+export function adamw(params: readonly NamedTensor[], o: AdamWOptions = {}): Optimizer {
+  const m = params.map((p) => zeroLike(p.tensor, `optim.${p.name}.exp_avg`));
+  const v = params.map((p) => zeroLike(p.tensor, `optim.${p.name}.exp_avg_sq`));
+  let steps = 0;
+  return {
+    get steps() { return steps; },
+    setSteps(s) { steps = s; },
+    step(lr) {
+      steps++;
+      params.forEach((p, i) => {
+        const g = p.tensor.grad;
+        if (!g) return;
+        p.tensor.backend.kernels.adamwStep(p.tensor.buffer(), g.buffer(), m[i].buffer(), v[i].buffer(), {
+          n: p.tensor.size,
+          lr,
+          beta1: o.beta1 ?? 0.9,
+          beta2: o.beta2 ?? 0.999,
+          eps: o.eps ?? 1e-8,
+          weightDecay: o.weightDecay ?? 0.01,
+          step: steps,
+        });
+      });
+    },
+    zeroGrad() {
+      for (const p of params) {
+        p.tensor.grad?.dispose();
+        p.tensor.grad = null;
+      }
+    },
+    state: () => [...m, ...v].map((t) => ({ name: t.name, tensor: t })),
+    dispose() {
+      for (const t of [...m, ...v]) t.dispose();
+    },
+  };
+}
+
+/**
+ * Scales all gradients so that their global L2 norm is at most `maxNorm`
+ * (torch.nn.utils.clip_grad_norm_). Runs on the device; returns the norm before clipping as a [1]
+ * tensor the caller may read asynchronously and must dispose.
+ */
+export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): Tensor {
+  const withGrad = params.filter((p) => p.tensor.grad);
+  if (withGrad.length === 0) throw new ShapeError('clipGradNorm: no parameter has a gradient');
+  const backend = withGrad[0].tensor.backend;
+  const k = backend.kernels;
+  return tidy(() => {
+    const total = empty(backend, [1], 'float32', 'gradNorm');
+    const part = empty(backend, [1]);
+    k.fill(total.buffer(), 1, 0);
+    for (const p of withGrad) {
+      k.sumSquares(p.tensor.grad!.buffer(), part.buffer(), p.tensor.size);
+      k.axpby(total.buffer(), part.buffer(), total.buffer(), 1, 1, 1);
+    }
+    k.unary('sqrt', total.buffer(), total.buffer(), 1);
+    // factor = maxNorm / max(norm + 1e-6, maxNorm), which is min(1, maxNorm / (norm + 1e-6)).
+    const denom = empty(backend, [1]);
+    const limit = empty(backend, [1]);
+    k.fill(limit.buffer(), 1, maxNorm);
+    k.affine(total.buffer(), denom.buffer(), 1, 1, 1e-6);
+    k.binary('max', denom.buffer(), limit.buffer(), denom.buffer(), 1);
+    k.binary('div', limit.buffer(), denom.buffer(), denom.buffer(), 1);
+    for (const p of withGrad) {
+      const g = p.tensor.grad!;
+      k.scaleBy(g.buffer(), denom.buffer(), g.buffer(), g.size);
+    }
+    return total;
+  });
+}

@@ -1,0 +1,193 @@
+import type { Backend, DType, HostArray } from './backend.js';
+import { DisposedError, ShapeError } from './errors.js';
+
+/** How a tensor was made, for the tape: its inputs and the rule that maps its gradient to theirs. */
+export interface TapeNode {
+  /** Op name, for error messages and debugging. */
+  op: string;
+  inputs: readonly Tensor[];
+  /** Given d(loss)/d(output), returns d(loss)/d(input) per input (null where none is needed). */
+  backward(gradOutput: Tensor): (Tensor | null)[];
+}
+
+let nextId = 1;
+
+/** An n-dimensional array held by a backend. Dispose it, or create it inside `tidy`. */
+export class Tensor {
+  readonly id = nextId++;
+  readonly size: number;
+  private storage: unknown;
+  /** Set by the tape when this tensor was produced by a recorded op. */
+  node: TapeNode | null = null;
+  /** Accumulated gradient of a leaf that requires it; owned by the tensor. */
+  grad: Tensor | null = null;
+
+  constructor(
+    readonly backend: Backend,
+    storage: unknown,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+    /** Gradients flow to this tensor (parameters, or anything computed from them). */
+    public requiresGrad = false,
+    /** Name used in error messages and checkpoints. */
+    public name = '',
+  ) {
+    this.size = shapeSize(shape);
+    this.storage = storage;
+    track(this);
+  }
+
+  get disposed(): boolean {
+    return this.storage === null;
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** The backend buffer; throws once the tensor is disposed. */
+  buffer<B = unknown>(): B {
+    if (this.storage === null) {
+      throw new DisposedError(`tensor ${this.describe()} was used after it was disposed`);
+    }
+    return this.storage as B;
+  }
+
+  /** Releases the storage and the gradient. Idempotent. */
+  dispose(): void {
+    if (this.storage === null) return;
+    this.backend.free(this.storage);
+    this.storage = null;
+    this.node = null;
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  /** Reads the values back to the host. */
+  async data(): Promise<HostArray> {
+    return this.backend.read(this.buffer(), this.dtype, this.size);
+  }
+
+  /** Reads a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new ShapeError(`item() needs a single element, ${this.describe()} has ${this.size}`);
+    return (await this.data())[0];
+  }
+
+  describe(): string {
+    return `${this.name ? `"${this.name}" ` : ''}#${this.id} [${this.shape.join(', ')}] ${this.dtype}`;
+  }
+}
+
+export function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new ShapeError(`invalid dimension ${d} in shape [${shape.join(', ')}]`);
+    n *= d;
+  }
+  return n;
+}
+
+/** Creates a tensor holding host data. */
+export function tensor(
+  backend: Backend,
+  data: HostArray | readonly number[],
+  shape: readonly number[],
+  options: { dtype?: DType; requiresGrad?: boolean; name?: string } = {},
+): Tensor {
+  const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
+  const size = shapeSize(shape);
+  if (data.length !== size) {
+    throw new ShapeError(`${options.name ?? 'tensor'}: ${data.length} values do not fill shape [${shape.join(', ')}] (${size})`);
+  }
+  const host = data instanceof Float32Array || data instanceof Int32Array
+    ? data
+    : dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
+  if ((dtype === 'int32') !== (host instanceof Int32Array)) {
+    throw new ShapeError(`${options.name ?? 'tensor'}: dtype ${dtype} does not match ${host.constructor.name} data`);
+  }
+  const buffer = backend.alloc(size, dtype, { label: options.name });
+  backend.write(buffer, host);
+  return new Tensor(backend, buffer, shape, dtype, options.requiresGrad ?? false, options.name ?? '');
+}
+
+/** Allocates a tensor of the given shape; contents are undefined until a kernel writes them. */
+export function empty(backend: Backend, shape: readonly number[], dtype: DType = 'float32', name = ''): Tensor {
+  const buffer = backend.alloc(shapeSize(shape), dtype, { label: name });
+  return new Tensor(backend, buffer, shape, dtype, false, name);
+}
+
+export function full(backend: Backend, shape: readonly number[], value: number, name = ''): Tensor {
+  const t = empty(backend, shape, 'float32', name);
+  backend.kernels.fill(t.buffer(), t.size, value);
+  return t;
+}
+
+export function zeros(backend: Backend, shape: readonly number[], name = ''): Tensor {
+  return full(backend, shape, 0, name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scoped lifetime: every tensor made inside tidy() is disposed at its end unless returned or kept.
+
+const scopes: Set<Tensor>[] = [];
+
+function track(t: Tensor): void {
+  scopes[scopes.length - 1]?.add(t);
+}
+
+/** Removes a tensor from the current scopes, so tidy() will not dispose it. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+type TensorContainer = Tensor | readonly TensorContainer[] | { readonly [k: string]: TensorContainer } | number | string | boolean | null | undefined | void;
+
+function collect(value: unknown, out: Set<Tensor>): void {
+  if (value instanceof Tensor) out.add(value);
+  else if (Array.isArray(value)) for (const v of value) collect(v, out);
+  else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collect(v, out);
+  }
+}
+
+/**
+ * Runs `fn` and disposes every tensor it created, except the tensors in its result (which move to
+ * the enclosing scope). Synchronous on purpose: kernels are enqueued, never awaited, inside a step.
+ */
+export function tidy<T extends TensorContainer>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const survivors = new Set<Tensor>();
+  collect(result, survivors);
+  for (const t of scope) {
+    if (survivors.has(t)) track(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** Throws a ShapeError unless the shapes are equal. */
+export function assertShape(t: Tensor, shape: readonly number[], what: string): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`${what}: expected shape [${shape.join(', ')}], got ${t.describe()}`);
+  }
+}
+
+export function assertDType(t: Tensor, dtype: DType, what: string): void {
+  if (t.dtype !== dtype) throw new ShapeError(`${what}: expected dtype ${dtype}, got ${t.describe()}`);
+}
+
+export function assertSameBackend(tensors: readonly Tensor[], what: string): void {
+  const b = tensors[0]?.backend;
+  for (const t of tensors) {
+    if (t.backend !== b) throw new ShapeError(`${what}: tensors live on different backends (${b?.name} and ${t.backend.name})`);
+  }
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+/** Shared vitest config: resolve workspace packages to their TypeScript sources. */
+export const sharedConfig = defineConfig({
+  resolve: { conditions: ['@fr/source', 'import', 'module', 'default'] },
+  ssr: { resolve: { conditions: ['@fr/source', 'import', 'module', 'node', 'default'] } },
+  test: {
+    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    poolOptions: { forks: { singleFork: true } },
+  },
+});
+export default sharedConfig;
