@@ -14,3 +14,4 @@ export * from './schedule.js';
 export * from './safetensors.js';
 export * from './checkpoint.js';
 export * from './config.js';
+export * from './layers.js';

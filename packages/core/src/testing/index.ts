@@ -1,0 +1,4 @@
+/** @fr/core/testing: the conformance kits that backends and plugins run against themselves. */
+export * from './kernel-conformance.js';
+export * from './gradcheck.js';
+export * from './loss-conformance.js';
