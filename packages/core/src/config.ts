@@ -19,8 +19,10 @@ export function pluginUnion<T extends readonly NamedPlugin[]>(kind: string, plug
   if (plugins.length === 0) throw new ConfigError(`no ${kind} plugins were given`);
   const names = plugins.map((p) => p.name);
   const options = plugins.map((p) => {
-    if (!(p.params instanceof z.ZodObject)) throw new ConfigError(`${kind} ${p.name}: params schema must be a z.object`);
-    return (p.params as z.ZodObject).extend({ name: z.literal(p.name) });
+    // Duck-typed: a plugin built against another copy of zod still composes.
+    const params = p.params as unknown as Partial<z.ZodObject>;
+    if (typeof params.extend !== 'function' || !params.shape) throw new ConfigError(`${kind} ${p.name}: params schema must be a z.object`);
+    return params.extend({ name: z.literal(p.name) });
   });
   const union = z.discriminatedUnion('name', options as unknown as [z.ZodObject, ...z.ZodObject[]], {
     error: (issue) =>

@@ -15,3 +15,5 @@ export * from './safetensors.js';
 export * from './checkpoint.js';
 export * from './config.js';
 export * from './layers.js';
+/** The zod instance plugins build their schemas with (one copy, so schemas compose). */
+export { z } from 'zod';

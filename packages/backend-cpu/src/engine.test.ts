@@ -1,0 +1,170 @@
+import { describe, expect, test } from 'vitest';
+import {
+  add, adamw, backward, clipGradNorm, ConfigError, cosineMarginHead, createRng, createSchedule, DataError, DisposedError,
+  kaimingUniform, keep, linear, matmul, parseConfig, pluginUnion, relu, scaledTransform, sgd, ShapeError, tensor, tidy,
+  zeros, defineLoss, z, type NamedTensor,
+} from '@fr/core';
+
+import { createCpuBackend } from './index.js';
+
+const backend = createCpuBackend();
+
+/** A generated problem: K classes, each a Gaussian blob around a random centre in 20-d. */
+function problem(seed: number, classes: number, perClass: number) {
+  const rng = createRng(seed);
+  const dim = 20;
+  const centres = Array.from({ length: classes }, () => Array.from({ length: dim }, () => rng.normal()));
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let c = 0; c < classes; c++) {
+    for (let i = 0; i < perClass; i++) {
+      for (let d = 0; d < dim; d++) xs.push(centres[c][d] + 0.9 * rng.normal());
+      ys.push(c);
+    }
+  }
+  return { x: Float32Array.from(xs), y: Int32Array.from(ys), n: ys.length, dim };
+}
+
+describe('end to end', () => {
+  test('an MLP with a cosine classifier learns a generated problem: loss falls by more than 5x', async () => {
+    const classes = 10;
+    const data = problem(3, classes, 40);
+    const rng = createRng(11);
+    const hidden = 64, embed = 16;
+    const p = (name: string, shape: number[], init: Float32Array): NamedTensor => ({
+      name, tensor: tensor(backend, init, shape, { requiresGrad: true, name }),
+    });
+    const params = [
+      p('fc1.weight', [hidden, data.dim], kaimingUniform(rng, [hidden, data.dim])),
+      p('fc1.bias', [hidden], new Float32Array(hidden)),
+      p('fc2.weight', [embed, hidden], kaimingUniform(rng, [embed, hidden])),
+      p('fc2.bias', [embed], new Float32Array(embed)),
+    ];
+    const loss = defineLoss({
+      name: 'test-normface',
+      description: 'normface for the test',
+      params: z.object({ s: z.number().default(16) }),
+      createHead: (ctx) => cosineMarginHead(ctx, { name: 'head', transform: () => scaledTransform(ctx.params.s), reducer: 'softmax-ce' }),
+    });
+    const head = loss.createHead({ backend, numClasses: classes, embeddingDim: embed, params: { s: 16 }, rng });
+    const all = [...params, ...head.parameters];
+    const opt = sgd(all, { momentum: 0.9, weightDecay: 5e-4 });
+    const schedule = createSchedule({ name: 'cosine', warmupSteps: 5, minLr: 0 }, 0.1, 120);
+    const order = [...Array(data.n).keys()];
+    const losses: number[] = [];
+    const batch = 64;
+    for (let step = 0; step < 120; step++) {
+      if ((step * batch) % data.n < batch) rng.shuffle(order);
+      const idx = Array.from({ length: batch }, (_, i) => order[(step * batch + i) % data.n]);
+      const xb = new Float32Array(batch * data.dim);
+      const yb = new Int32Array(batch);
+      idx.forEach((j, i) => {
+        xb.set(data.x.subarray(j * data.dim, (j + 1) * data.dim), i * data.dim);
+        yb[i] = data.y[j];
+      });
+      const l = tidy(() => {
+        const x = tensor(backend, xb, [batch, data.dim]);
+        const h = relu(linear(x, params[0].tensor, params[1].tensor));
+        const e = linear(h, params[2].tensor, params[3].tensor);
+        const out = head.forward(e, yb);
+        backward(out);
+        clipGradNorm(all, 5).dispose();
+        opt.step(schedule(step));
+        opt.zeroGrad();
+        return out;
+      });
+      losses.push(await l.item());
+      l.dispose();
+    }
+    const first = losses.slice(0, 5).reduce((a, b) => a + b) / 5;
+    const last = losses.slice(-5).reduce((a, b) => a + b) / 5;
+    console.log(`MLP loss ${first.toFixed(3)} -> ${last.toFixed(3)} (${(first / last).toFixed(1)}x)`);
+    expect(first / last).toBeGreaterThan(5);
+    // Nothing leaks: only parameters, optimizer state and the head remain alive.
+    expect(backend.stats().buffersLive).toBe(all.length * 2);
+  });
+});
+
+describe('optimizers follow torch.optim', () => {
+  test('SGD with momentum, weight decay and nesterov, two steps by hand', async () => {
+    for (const nesterov of [false, true]) {
+      const w = tensor(backend, [1, -2], [2], { requiresGrad: true, name: 'w' });
+      const opt = sgd([{ name: 'w', tensor: w }], { momentum: 0.9, weightDecay: 0.1, nesterov });
+      let wv = [1, -2];
+      let buf = [0, 0];
+      for (const g of [[0.5, 0.25], [-1, 2]]) {
+        w.grad = keep(tensor(backend, g, [2]));
+        opt.step(0.1);
+        opt.zeroGrad();
+        const d = g.map((gi, i) => gi + 0.1 * wv[i]);
+        buf = buf.map((b, i) => 0.9 * b + d[i]);
+        const step = nesterov ? d.map((di, i) => di + 0.9 * buf[i]) : buf;
+        wv = wv.map((x, i) => x - 0.1 * step[i]);
+      }
+      const got = await w.data();
+      expect(got[0]).toBeCloseTo(wv[0], 6);
+      expect(got[1]).toBeCloseTo(wv[1], 6);
+    }
+  });
+  test('AdamW first step moves each weight by about lr against the gradient sign', async () => {
+    const w = tensor(backend, [1, -2], [2], { requiresGrad: true });
+    const opt = adamw([{ name: 'w', tensor: w }], { weightDecay: 0 });
+    w.grad = keep(tensor(backend, [0.3, -7], [2]));
+    opt.step(0.01);
+    const got = await w.data();
+    expect(got[0]).toBeCloseTo(0.99, 6);
+    expect(got[1]).toBeCloseTo(-1.99, 6);
+  });
+  test('clipGradNorm scales gradients to the max norm and returns the norm', async () => {
+    const a = tensor(backend, [0, 0], [2], { requiresGrad: true });
+    const b = tensor(backend, [0], [1], { requiresGrad: true });
+    a.grad = keep(tensor(backend, [3, 0], [2]));
+    b.grad = keep(tensor(backend, [4], [1]));
+    const norm = clipGradNorm([{ name: 'a', tensor: a }, { name: 'b', tensor: b }], 1);
+    expect(await norm.item()).toBeCloseTo(5, 6);
+    expect(Array.from(await a.grad.data())[0]).toBeCloseTo(0.6, 5);
+    expect(Array.from(await b.grad.data())[0]).toBeCloseTo(0.8, 5);
+  });
+});
+
+describe('bad input is a clear error', () => {
+  test('wrong shapes name the op and the shapes', () => {
+    const a = zeros(backend, [2, 3]);
+    const b = zeros(backend, [2, 3]);
+    expect(() => matmul(a, b)).toThrow(ShapeError);
+    expect(() => matmul(a, b)).toThrow(/inner dimensions differ: op\(A\) is 2x3, op\(B\) is 2x3/);
+    expect(() => add(a, zeros(backend, [3, 2]))).toThrow(/add .*expected shape \[2, 3\]/);
+  });
+  test('a dtype mismatch names the expected dtype', () => {
+    const ints = tensor(backend, Int32Array.of(1, 2), [1, 2]);
+    expect(() => matmul(ints, zeros(backend, [2, 2]))).toThrow(/expected dtype float32/);
+    expect(() => tensor(backend, [1, 2, 3], [2, 2], { name: 'x' })).toThrow(/x: 3 values do not fill shape \[2, 2\]/);
+  });
+  test('use after dispose names the tensor', () => {
+    const t = tensor(backend, [1, 2], [1, 2], { name: 'features' });
+    t.dispose();
+    expect(() => add(t, t)).toThrow(DisposedError);
+    expect(() => add(t, t)).toThrow(/"features" .* used after it was disposed/);
+  });
+  test('labels out of range name the row and the range', () => {
+    const head = cosineMarginHead(
+      { backend, numClasses: 4, embeddingDim: 3, params: {}, rng: createRng(1) },
+      { name: 'head', transform: () => scaledTransform(2), reducer: 'softmax-ce' },
+    );
+    expect(() => tidy(() => head.forward(zeros(backend, [2, 3]), Int32Array.of(1, 4)))).toThrow(DataError);
+    expect(() => tidy(() => head.forward(zeros(backend, [2, 3]), Int32Array.of(1, 4)))).toThrow(/label 4 at row 1 is outside \[0, 4\)/);
+    expect(() => tidy(() => head.forward(zeros(backend, [2, 5]), Int32Array.of(1, 2)))).toThrow(/embeddings must be \[B, 3\]/);
+  });
+  test('a config that fails its schema lists the field; an unknown loss lists the installed ones', () => {
+    const mk = (name: string) => defineLoss({ name, description: '', params: z.object({ s: z.number().positive().default(64) }), createHead: () => { throw new Error('unused'); } });
+    const schema = z.object({ loss: pluginUnion('loss', [mk('arcface'), mk('cosface')]), batchSize: z.number().int().positive() });
+    expect(parseConfig(schema, { loss: { name: 'cosface' }, batchSize: 4 })).toEqual({ loss: { name: 'cosface', s: 64 }, batchSize: 4 });
+    expect(() => parseConfig(schema, { loss: { name: 'arcfase' }, batchSize: 4 }, 'run.yaml')).toThrow(ConfigError);
+    expect(() => parseConfig(schema, { loss: { name: 'arcfase' }, batchSize: 4 }, 'run.yaml')).toThrow(/unknown loss "arcfase"; installed: arcface, cosface/);
+    expect(() => parseConfig(schema, { loss: { name: 'arcface', s: -1 }, batchSize: 0 }, 'run.yaml')).toThrow(/run.yaml is invalid:\n  - loss.s: .*\n  - batchSize: /);
+  });
+  test('an allocation over the limit names the tensor and the limit', () => {
+    const small = createCpuBackend({ maxBufferSize: 1024 });
+    expect(() => zeros(small, [16, 17], 'classifier.weight')).toThrow(/classifier.weight needs 1088 bytes, over the limit of 1024 bytes/);
+  });
+});
