@@ -23,6 +23,8 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
   const rowLogitGrad = f32(p.rowLogitGrad);
   const ctx = p.rowContext ? f32(p.rowContext) : null;
   const bias = p.bias ? f32(p.bias)[0] : 0;
+  const rowLse = p.rowLogSumExp ? f32(p.rowLogSumExp) : null;
+  const globalLse = p.globalLogSumExp ? f32(p.globalLogSumExp) : null;
   const u = t.uniforms;
   const logits = new Float64Array(cols);
   const slopes = new Float64Array(cols);
@@ -48,8 +50,10 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
       for (let j = 0; j < cols; j++) if (logits[j] > max) max = logits[j];
       let sum = 0;
       for (let j = 0; j < cols; j++) sum += Math.exp(logits[j] - max);
-      const lse = max + Math.log(sum);
-      loss = hasTarget ? lse - logits[y] : lse;
+      const localLse = max + Math.log(sum);
+      if (rowLse) rowLse[r] = localLse;
+      const lse = globalLse ? globalLse[r] : localLse;
+      loss = hasTarget ? lse - logits[y] : globalLse ? 0 : lse;
       for (let j = 0; j < cols; j++) {
         const dl = Math.exp(logits[j] - lse) - (j === y ? 1 : 0);
         logitGradSum += dl;

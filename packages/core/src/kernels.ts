@@ -78,6 +78,13 @@ export interface MarginLossParams<B> {
   cols: number;
   /** This buffer holds classes [classOffset, classOffset + cols); labels outside are non-targets here. */
   classOffset: number;
+  /** Optional output (softmax-ce): per-row log-sum-exp of this buffer's logits, for sharded heads. */
+  rowLogSumExp?: B | null;
+  /**
+   * Optional input (softmax-ce): per-row log-sum-exp over every shard. When given, probabilities use
+   * it, and a row's loss (LSE - target logit) is counted only by the shard that holds the target.
+   */
+  globalLogSumExp?: B | null;
   transform: MarginTransform;
   reducer: Reducer;
   /** sigmoid-ova: weight of the target term and of each non-target term. Ignored for softmax-ce. */
