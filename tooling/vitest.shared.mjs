@@ -6,6 +6,7 @@ export const sharedConfig = defineConfig({
   ssr: { resolve: { conditions: ['@fr/source', 'import', 'module', 'node', 'default'] } },
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+    reporters: ['default', ['json', { outputFile: '.vitest-result.json' }]],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
