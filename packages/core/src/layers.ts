@@ -237,6 +237,8 @@ export interface BatchNormLayerOptions {
   momentum?: number;
   /** The scale stays at 1 and is not trained (insightface's final feature BN); still a parameter, as in PyTorch. */
   frozenScale?: boolean;
+  /** Initial scale (default 1; 0 starts a residual branch as the identity, as zero_init_residual does). */
+  initialScale?: number;
 }
 
 export interface LinearLayerOptions {
@@ -324,7 +326,7 @@ function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry
     },
     batchNorm(name, channels, o = {}) {
       const s: BatchNormState = {
-        weight: b.parameter(`${name}.weight`, [channels], new Float32Array(channels).fill(1), { trainable: !o.frozenScale }),
+        weight: b.parameter(`${name}.weight`, [channels], new Float32Array(channels).fill(o.initialScale ?? 1), { trainable: !o.frozenScale }),
         bias: b.parameter(`${name}.bias`, [channels], new Float32Array(channels)),
         runningMean: b.buffer(`${name}.running_mean`, [channels], new Float32Array(channels)),
         runningVar: b.buffer(`${name}.running_var`, [channels], new Float32Array(channels).fill(1)),
