@@ -1,1 +1,245 @@
-export {};
+/**
+ * The loss conformance kit: runs a loss plugin on reference cases (the golden JSON format of
+ * `golden/losses/*.json`) and reports, per case, the largest error of the loss and of each
+ * gradient against the case's tolerance. Loss packages, third-party plugin authors and the
+ * `fr conformance` command use it; it imports no loss package (the caller passes them).
+ *
+ * How a case's tensors reach a head (the head parameter convention):
+ * - the first parameter whose name ends in `.weight` is the class weight matrix [C, D]
+ *   (heads that split it, such as MultiFace, still keep one [C, D] parameter);
+ * - the first parameter whose name ends in `.bias` receives `inputs.bias` (C values for a
+ *   per-class bias, 1 value for a shared scalar bias);
+ * - `expected.gradWeights` / `expected.gradBias` are compared with the `.grad` of those tensors.
+ */
+import { z } from 'zod';
+import type { Backend } from '../backend.js';
+import { DataError, FormatError, ShapeError } from '../errors.js';
+import type { Loss, LossHead, NamedTensor } from '../loss.js';
+import { parseLossParams } from '../loss.js';
+import { createRng } from '../rng.js';
+import { backward } from '../tape.js';
+import { tensor, tidy, type Tensor } from '../tensor.js';
+
+const numbers = z.array(z.number());
+
+/** zod schema of one reference case (see the golden README for the meaning of each field). */
+export const lossCaseSchema = z.object({
+  name: z.string().min(1).describe('case name, unique in a suite'),
+  loss: z.string().min(1).describe('name of the loss plugin that must reproduce the case'),
+  params: z.record(z.string(), z.unknown()).default({}).describe('parameters given to the loss schema'),
+  source: z.string().optional().describe('the implementation the numbers come from'),
+  shape: z.object({
+    batch: z.number().int().positive(),
+    dim: z.number().int().positive(),
+    classes: z.number().int().positive(),
+  }),
+  inputs: z.object({
+    embeddings: numbers.describe('B*D raw embeddings, row-major'),
+    weights: numbers.describe('C*D class weights, row-major'),
+    labels: z.array(z.number().int().nonnegative()).describe('B labels in [0, C)'),
+    bias: numbers.optional().describe('C per-class biases or 1 shared bias'),
+  }),
+  expected: z.object({
+    loss: z.number(),
+    gradEmbeddings: numbers,
+    gradWeights: numbers,
+    gradBias: numbers.optional(),
+  }),
+  tolerance: z.object({ rtol: z.number().nonnegative(), atol: z.number().nonnegative() }),
+});
+
+export type LossCase = z.infer<typeof lossCaseSchema>;
+
+/**
+ * Validates a parsed JSON value (or JSON text) as a reference case. A malformed case throws a
+ * FormatError naming the origin and every bad field, e.g. `arcface-small.json: inputs.labels.3: ...`.
+ */
+export function parseLossCase(input: unknown, origin = 'loss case'): LossCase {
+  let value = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch (e) {
+      throw new FormatError(`${origin}: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  const r = lossCaseSchema.safeParse(value);
+  if (!r.success) {
+    const detail = r.error.issues.map((i) => `${i.path.join('.') || '(case)'}: ${i.message}`).join('; ');
+    throw new FormatError(`${origin}: ${detail}`);
+  }
+  return r.data;
+}
+
+/** One compared quantity. */
+export interface ToleranceCheck {
+  /** max |got - want| (Infinity when got has a NaN or Inf). */
+  maxError: number;
+  /** atol + rtol * max |want| */
+  limit: number;
+  pass: boolean;
+}
+
+export interface LossCaseResult {
+  name: string;
+  loss: string;
+  pass: boolean;
+  /** Present when the case could not run (unknown loss, shape mismatch, a thrown error). */
+  error?: string;
+  /** The loss value the plugin produced. */
+  value?: number;
+  checks: {
+    loss?: ToleranceCheck;
+    gradEmbeddings?: ToleranceCheck;
+    gradWeights?: ToleranceCheck;
+    gradBias?: ToleranceCheck;
+  };
+}
+
+export interface LossConformanceOptions {
+  /** The plugins that may be named by the cases' `loss` field. */
+  losses: readonly Loss<any>[];
+  /** The backend the heads run on. */
+  backend: Backend;
+}
+
+/** Compares two arrays under `atol + rtol * max|want|`. */
+export function compareTolerance(got: ArrayLike<number>, want: ArrayLike<number>, tol: { rtol: number; atol: number }): ToleranceCheck {
+  let maxWant = 0;
+  let maxError = 0;
+  for (let i = 0; i < want.length; i++) {
+    maxWant = Math.max(maxWant, Math.abs(want[i]));
+    const d = Math.abs(got[i] - want[i]);
+    // NaN fails every comparison: count it (and Inf) as an infinite error rather than skip it.
+    maxError = d <= maxError ? maxError : Number.isFinite(d) ? d : Infinity;
+  }
+  if (got.length !== want.length) maxError = Infinity;
+  const limit = tol.atol + tol.rtol * maxWant;
+  return { maxError, limit, pass: maxError <= limit };
+}
+
+function findParam(head: LossHead, suffix: string): NamedTensor | undefined {
+  return head.parameters.find((p) => p.name.endsWith(suffix));
+}
+
+function findLoss(losses: readonly Loss<any>[], name: string): Loss<any> {
+  const loss = losses.find((l) => l.name === name);
+  if (!loss) {
+    const given = losses.map((l) => l.name).join(', ') || '(none)';
+    throw new ShapeError(`no loss named "${name}" among the given losses: ${given}`);
+  }
+  return loss;
+}
+
+function checkLength(c: LossCase, what: string, values: readonly number[] | undefined, size: number): void {
+  if (values && values.length !== size) {
+    throw new ShapeError(`case ${c.name}: ${what} has ${values.length} values, shape ${JSON.stringify(c.shape)} needs ${size}`);
+  }
+}
+
+/** Runs one case; throws on an unknown loss or a shape mismatch (runLossConformance catches). */
+export async function runLossCase(c: LossCase, options: LossConformanceOptions): Promise<LossCaseResult> {
+  const loss = findLoss(options.losses, c.loss);
+  const { batch: B, dim: D, classes: C } = c.shape;
+  checkLength(c, 'inputs.embeddings', c.inputs.embeddings, B * D);
+  checkLength(c, 'inputs.weights', c.inputs.weights, C * D);
+  checkLength(c, 'inputs.labels', c.inputs.labels, B);
+  checkLength(c, 'expected.gradEmbeddings', c.expected.gradEmbeddings, B * D);
+  checkLength(c, 'expected.gradWeights', c.expected.gradWeights, C * D);
+  if (c.expected.gradBias && !c.inputs.bias) throw new ShapeError(`case ${c.name}: expected.gradBias without inputs.bias`);
+  if (c.inputs.bias) checkLength(c, 'expected.gradBias', c.expected.gradBias, c.inputs.bias.length);
+  const be = options.backend;
+  const params = parseLossParams(loss, c.params);
+  const head = loss.createHead({ backend: be, numClasses: C, embeddingDim: D, params, rng: createRng(1) });
+  const x = tensor(be, Float32Array.from(c.inputs.embeddings), [B, D], { requiresGrad: true, name: 'embeddings' });
+  try {
+    const weight = findParam(head, '.weight');
+    if (!weight) throw new ShapeError(`case ${c.name}: head of ${loss.name} has no parameter named *.weight (has ${head.parameters.map((p) => p.name).join(', ')})`);
+    if (weight.tensor.size !== C * D) {
+      throw new ShapeError(`case ${c.name}: ${weight.name} ${weight.tensor.describe()} cannot take ${C}x${D} class weights`);
+    }
+    be.write(weight.tensor.buffer(), Float32Array.from(c.inputs.weights));
+    const bias = findParam(head, '.bias');
+    if (c.inputs.bias) {
+      if (!bias) throw new ShapeError(`case ${c.name}: the case has inputs.bias but the head of ${loss.name} has no *.bias parameter`);
+      if (bias.tensor.size !== c.inputs.bias.length) {
+        throw new ShapeError(`case ${c.name}: ${bias.name} ${bias.tensor.describe()} cannot take ${c.inputs.bias.length} bias values`);
+      }
+      be.write(bias.tensor.buffer(), Float32Array.from(c.inputs.bias));
+    }
+    const labels = Int32Array.from(c.inputs.labels);
+    // backward must run in the tidy that recorded the forward: intermediates die at its end.
+    const out = tidy(() => {
+      const l = head.forward(x, labels);
+      backward(l);
+      return l;
+    });
+    const value = await out.item();
+    out.dispose();
+    const tol = c.tolerance;
+    const gradOf = async (t: Tensor | undefined, what: string): Promise<ArrayLike<number>> => {
+      if (!t?.grad) throw new ShapeError(`case ${c.name}: no gradient reached ${what}`);
+      return t.grad.data();
+    };
+    const checks: LossCaseResult['checks'] = {
+      loss: compareTolerance([value], [c.expected.loss], tol),
+      gradEmbeddings: compareTolerance(await gradOf(x, 'the embeddings'), c.expected.gradEmbeddings, tol),
+      gradWeights: compareTolerance(await gradOf(weight.tensor, weight.name), c.expected.gradWeights, tol),
+    };
+    if (c.expected.gradBias) checks.gradBias = compareTolerance(await gradOf(bias?.tensor, 'the bias'), c.expected.gradBias, tol);
+    const pass = Object.values(checks).every((k) => k.pass);
+    return { name: c.name, loss: c.loss, pass, value, checks };
+  } finally {
+    x.dispose();
+    head.dispose();
+  }
+}
+
+/**
+ * Runs every case and never throws for a single case: a case that cannot run is a failure whose
+ * `error` says why. `cases` may be parsed cases or raw JSON values (validated here).
+ */
+export async function runLossConformance(cases: readonly (LossCase | unknown)[], options: LossConformanceOptions): Promise<LossCaseResult[]> {
+  const results: LossCaseResult[] = [];
+  for (let i = 0; i < cases.length; i++) {
+    const raw = cases[i] as { name?: unknown; loss?: unknown } | null;
+    const name = typeof raw?.name === 'string' ? raw.name : `case #${i}`;
+    const lossName = typeof raw?.loss === 'string' ? raw.loss : '?';
+    try {
+      results.push(await runLossCase(parseLossCase(raw, name), options));
+    } catch (e) {
+      results.push({ name, loss: lossName, pass: false, error: `${(e as Error).name}: ${(e as Error).message}`, checks: {} });
+    }
+  }
+  return results;
+}
+
+const fmt = (v: number) => (Number.isFinite(v) ? v.toExponential(2) : String(v));
+
+/** One line per case (`PASS name (loss)  loss 1.2e-7 <= 3.4e-5 ...`) and a final `N passed, M failed`. */
+export function formatLossConformance(results: readonly LossCaseResult[]): string {
+  const lines = results.map((r) => {
+    const head = `${r.pass ? 'PASS' : 'FAIL'} ${r.name} (${r.loss})`;
+    if (r.error) return `${head}  ${r.error}`;
+    const parts = Object.entries(r.checks).map(([k, c]) => `${k} ${fmt(c.maxError)} ${c.pass ? '<=' : '>'} ${fmt(c.limit)}`);
+    return `${head}  ${parts.join('  ')}`;
+  });
+  const passed = results.filter((r) => r.pass).length;
+  lines.push(`${passed} passed, ${results.length - passed} failed`);
+  return lines.join('\n');
+}
+
+/**
+ * Reads a tensor and throws a DataError at its first NaN or Inf, naming the row and column of a
+ * 2-d tensor. Device memory cannot be inspected synchronously, so finiteness is checked when
+ * values are read: a trainer calls this on the embeddings or the loss each logging step.
+ */
+export async function checkFinite(t: Tensor, what: string): Promise<void> {
+  const data = await t.data();
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      const at = t.rank === 2 ? `row ${Math.floor(i / t.shape[1])}, column ${i % t.shape[1]}` : `index ${i}`;
+      throw new DataError(`${what}: non-finite value ${data[i]} at ${at} of ${t.describe()}`);
+    }
+  }
+}

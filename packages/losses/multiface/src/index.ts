@@ -1,1 +1,155 @@
-export {};
+/**
+ * @fr/multiface: MultiFace (Xu et al. 2021), a higher-order loss. The embedding is L2-normalised
+ * as a whole and cut into N contiguous slices (not re-normalised, so each slice lies inside the
+ * unit ball); slice i is scored against its own class weights, normalised per slice, by a base
+ * cosine-margin loss; the loss is the SUM of the N losses. Evaluation uses the whole feature.
+ *
+ * The head keeps ONE weight tensor [C, D] whose column slices are the N classifiers, so a
+ * checkpoint of a MultiFace head has the shape of any other cosine head.
+ */
+import {
+  add,
+  classWeights,
+  defineLoss,
+  defineTransform,
+  l2normalize,
+  labelTensor,
+  marginLoss,
+  matmul,
+  scaledTransform,
+  ShapeError,
+  sliceCols,
+  z,
+  type HeadContext,
+  type LossHead,
+  type MarginTransform,
+  type Tensor,
+} from '@fr/core';
+
+export interface MultiPartHeadOptions {
+  /** Name prefix of the head's tensors. */
+  name: string;
+  /** Number of slices N; the embedding dimension must be a multiple of it. */
+  parts: number;
+  /** The base loss's transform, applied to every slice's cosines. */
+  transform: () => MarginTransform;
+}
+
+/**
+ * The MultiFace head for any cosine-margin transform: N slices, one classifier each, summed
+ * softmax cross-entropy losses (each a batch mean).
+ */
+export function multiPartHead(ctx: HeadContext<unknown>, o: MultiPartHeadOptions): LossHead {
+  const { parts } = o;
+  if (!Number.isInteger(parts) || parts < 1 || ctx.embeddingDim % parts !== 0) {
+    throw new ShapeError(`${o.name}: embedding dimension ${ctx.embeddingDim} cannot be cut into ${parts} equal slices`);
+  }
+  const width = ctx.embeddingDim / parts;
+  const weight = classWeights(ctx, `${o.name}.weight`);
+  return {
+    parameters: [{ name: weight.name, tensor: weight }],
+    buffers: [],
+    forward(embeddings, labels) {
+      if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
+        throw new ShapeError(`${o.name}: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
+      }
+      const batch = embeddings.shape[0];
+      const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
+      const xn = l2normalize(embeddings);
+      const transform = o.transform();
+      let total: Tensor | null = null;
+      for (let i = 0; i < parts; i++) {
+        const wi = l2normalize(sliceCols(weight, i * width, width));
+        const cos = matmul(sliceCols(xn, i * width, width), wi, { transB: true });
+        const li = marginLoss(cos, y, { transform, reducer: 'softmax-ce', scale: 1 / batch });
+        total = total ? add(total, li) : li;
+      }
+      return total!;
+    },
+    dispose() {
+      weight.dispose();
+    },
+  };
+}
+
+/** MultiFace's AM-softmax: the cosine is clamped to [-1, 1] (no gradient outside) before s (cos - m). */
+export function multiCosfaceTransform(s: number, m: number): MarginTransform {
+  return defineTransform({
+    key: 'multiface-cosface',
+    uniforms: { s, m },
+    target: (z, u) => u.s * (Math.min(Math.max(z, -1), 1) - u.m),
+    targetGrad: (z, u) => (Math.abs(z) <= 1 ? u.s : 0),
+    other: (z, u) => u.s * Math.min(Math.max(z, -1), 1),
+    otherGrad: (z, u) => (Math.abs(z) <= 1 ? u.s : 0),
+    wgsl: /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (clamp(z, -1.0, 1.0) - u.m); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return select(0.0, u.s, abs(z) <= 1.0); }
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(0.0, u.s, abs(z) <= 1.0); }
+`,
+  });
+}
+
+/**
+ * MultiFace's ArcFace: the classic th/mm form with the exact gradient. 1 - cos^2 is clamped
+ * away from 0 in the slope (the official code divides by zero at |cos| = 1).
+ */
+export function multiArcfaceTransform(s: number, m: number): MarginTransform {
+  return defineTransform({
+    key: 'multiface-arcface',
+    uniforms: { s, cos_m: Math.cos(m), sin_m: Math.sin(m), th: Math.cos(Math.PI - m), mm: Math.sin(m) * m },
+    target(z, u) {
+      const c = Math.min(Math.max(z, -1), 1);
+      return c > u.th ? u.s * (c * u.cos_m - Math.sqrt(Math.max(1 - c * c, 0)) * u.sin_m) : u.s * (c - u.mm);
+    },
+    targetGrad(z, u) {
+      const c = Math.min(Math.max(z, -1), 1);
+      return c > u.th ? u.s * (u.cos_m + (c * u.sin_m) / Math.sqrt(Math.max(1 - c * c, 1e-6))) : u.s;
+    },
+    other: (z, u) => u.s * Math.min(Math.max(z, -1), 1),
+    otherGrad: (_z, u) => u.s,
+    wgsl: /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 {
+  let c = clamp(z, -1.0, 1.0);
+  if (c > u.th) { return u.s * (c * u.cos_m - sqrt(max(1.0 - c * c, 0.0)) * u.sin_m); }
+  return u.s * (c - u.mm);
+}
+fn fr_target_grad(z: f32, row: FrRow) -> f32 {
+  let c = clamp(z, -1.0, 1.0);
+  if (c > u.th) { return u.s * (u.cos_m + c * u.sin_m / sqrt(max(1.0 - c * c, 1e-6))); }
+  return u.s;
+}
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+`,
+  });
+}
+
+export const multifaceParams = z.object({
+  parts: z.number().int().min(1).default(2).describe('number of slices N (the MultiFace README uses 2 for ArcFace/CosFace, 4 for softmax)'),
+  base: z.enum(['softmax', 'cosface', 'arcface']).default('arcface').describe('loss applied to every slice: softmax (s cos), cosface, arcface (classic exact form)'),
+  s: z.number().positive().default(64).describe('scale of every slice\'s logits'),
+  m: z.number().min(0).default(0.3).describe('margin of the base loss (ignored by softmax)'),
+});
+
+export type MultiFaceParams = z.infer<typeof multifaceParams>;
+
+export function multifaceTransform(p: MultiFaceParams): MarginTransform {
+  switch (p.base) {
+    case 'softmax': return scaledTransform(p.s);
+    case 'cosface': return multiCosfaceTransform(p.s, p.m);
+    case 'arcface': return multiArcfaceTransform(p.s, p.m);
+  }
+}
+
+export const multiface = defineLoss({
+  name: 'multiface',
+  description: 'MultiFace: N slices of the normalised embedding, one softmax/cosface/arcface classifier each, summed (KikimorMay/MultiFace)',
+  params: multifaceParams,
+  createHead(ctx) {
+    const transform = multifaceTransform(ctx.params);
+    return multiPartHead(ctx, { name: 'multiface', parts: ctx.params.parts, transform: () => transform });
+  },
+});
+
+export default multiface;
