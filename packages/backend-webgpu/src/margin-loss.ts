@@ -1,0 +1,185 @@
+/**
+ * The fused classifier kernel: one workgroup per row. softmax-ce makes two passes over the row
+ * (online max/sum, then loss and gradient); sigmoid-ova makes one. Logits are recomputed rather
+ * than stored, so nothing beyond the gradient buffer is ever written.
+ */
+import type { MarginLossParams, MarginTransform, Reducer } from '@fr/core';
+import { uniformLayout } from './uniforms.js';
+import { MATH, reductions, storage, uniform } from './wgsl.js';
+
+export const marginParams = uniformLayout([
+  ['rows', 'u32'],
+  ['cols', 'u32'],
+  ['class_offset', 'i32'],
+  ['has_ctx', 'u32'],
+  ['has_bias', 'u32'],
+  ['pos_w', 'f32'],
+  ['neg_w', 'f32'],
+  ['scale', 'f32'],
+  ['nan_bits', 'u32'],
+] as const);
+
+/**
+ * `target` is a reserved word in WGSL, so the `FrRow.target` field promised to snippets cannot be
+ * declared as is. The field is declared as `fr_row_target` and member accesses `.target` in the
+ * snippet are renamed: no valid WGSL can otherwise contain `.target`.
+ */
+export function adaptSnippet(wgsl: string): string {
+  return wgsl.replace(/\.(\s*)target\b/g, '.$1fr_row_target');
+}
+
+export function transformUniformStruct(t: MarginTransform): string {
+  const names = Object.keys(t.uniforms);
+  const fields = names.length > 0 ? names.map((n) => `  ${n}: f32,`) : ['  fr_unused: f32,'];
+  return `struct FrUniforms {\n${fields.join('\n')}\n}`;
+}
+
+export function packTransformUniforms(t: MarginTransform): ArrayBuffer {
+  const values = Object.values(t.uniforms);
+  const out = new Float32Array(Math.max(4, Math.ceil(values.length / 4) * 4));
+  values.forEach((v, i) => (out[i] = v));
+  return out.buffer;
+}
+
+export function marginLossKey(t: MarginTransform, reducer: Reducer, wg: number): string {
+  return `marginLoss:${reducer}:${t.key}(${Object.keys(t.uniforms).join(',')}):wg${wg}`;
+}
+
+export function marginLossSource(t: MarginTransform, reducer: Reducer, wg: number): string {
+  const prelude = `
+const FR_PI: f32 = 3.14159265358979;
+const FR_NEG_BIG: f32 = -3.402823e38;
+struct FrRow {
+  fr_row_target: f32,
+  context: f32,
+}
+${transformUniformStruct(t)}
+${marginParams.struct('FrParams')}
+${storage(0, 'fr_z')}
+${storage(1, 'fr_labels', 'i32')}
+${storage(2, 'fr_grad', 'f32', true)}
+${storage(3, 'fr_row_loss', 'f32', true)}
+${storage(4, 'fr_row_logit_grad', 'f32', true)}
+${storage(5, 'fr_ctx')}
+${storage(6, 'fr_bias')}
+${uniform(7, 'fr_p', 'FrParams')}
+${uniform(8, 'u', 'FrUniforms')}
+${MATH}
+${reductions(wg, 2)}
+var<workgroup> fr_mx: array<f32, ${wg}>;
+var<workgroup> fr_sm: array<f32, ${wg}>;
+`;
+  const header = `
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let fr_r = wid.y * nwg.x + wid.x;
+  if (fr_r >= fr_p.rows) { return; }
+  let cols = fr_p.cols;
+  let base = fr_r * cols;
+  let y = fr_labels[fr_r] - fr_p.class_offset;
+  let has_t = y >= 0 && y < i32(cols);
+  var yu = cols;
+  if (has_t) { yu = u32(y); }
+  var fr_row: FrRow;
+  // NaN through a runtime bitcast: a constant NaN is a shader-creation error.
+  fr_row.fr_row_target = bitcast<f32>(fr_p.nan_bits);
+  if (has_t) { fr_row.fr_row_target = fr_z[base + yu]; }
+  fr_row.context = 0.0;
+  if (fr_p.has_ctx != 0u) { fr_row.context = fr_ctx[fr_r]; }
+  var bias = 0.0;
+  if (fr_p.has_bias != 0u) { bias = fr_bias[0]; }
+`;
+  const softmax = `
+  var mx = FR_NEG_BIG;
+  var sm = 0.0;
+  for (var j = lid; j < cols; j = j + ${wg}u) {
+    let z = fr_z[base + j];
+    var l: f32;
+    if (j == yu) { l = fr_target(z, fr_row) + bias; } else { l = fr_other(z, fr_row) + bias; }
+    if (l > mx) { sm = sm * exp(mx - l) + 1.0; mx = l; } else { sm = sm + exp(l - mx); }
+  }
+  fr_mx[lid] = mx;
+  fr_sm[lid] = sm;
+  workgroupBarrier();
+  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) {
+      let m1 = fr_mx[lid];
+      let m2 = fr_mx[lid + s];
+      let m = max(m1, m2);
+      fr_sm[lid] = fr_sm[lid] * exp(m1 - m) + fr_sm[lid + s] * exp(m2 - m);
+      fr_mx[lid] = m;
+    }
+    workgroupBarrier();
+  }
+  let lse = fr_mx[0] + log(fr_sm[0]);
+  var gsum = 0.0;
+  var tlogit = 0.0;
+  for (var j = lid; j < cols; j = j + ${wg}u) {
+    let z = fr_z[base + j];
+    var dl: f32;
+    var slope: f32;
+    if (j == yu) {
+      let l = fr_target(z, fr_row) + bias;
+      slope = fr_target_grad(z, fr_row);
+      dl = exp(l - lse) - 1.0;
+      tlogit = l;
+    } else {
+      let l = fr_other(z, fr_row) + bias;
+      slope = fr_other_grad(z, fr_row);
+      dl = exp(l - lse);
+    }
+    gsum = gsum + dl;
+    fr_grad[base + j] = fr_p.scale * dl * slope;
+  }
+  let sums = fr_sum2(gsum, tlogit, lid);
+  if (lid == 0u) {
+    fr_row_loss[fr_r] = fr_p.scale * select(lse, lse - sums.y, has_t);
+    fr_row_logit_grad[fr_r] = fr_p.scale * sums.x;
+  }
+}
+`;
+  const sigmoid = `
+  var loss = 0.0;
+  var gsum = 0.0;
+  for (var j = lid; j < cols; j = j + ${wg}u) {
+    let z = fr_z[base + j];
+    var dl: f32;
+    var slope: f32;
+    if (j == yu) {
+      let l = fr_target(z, fr_row) + bias;
+      slope = fr_target_grad(z, fr_row);
+      loss = loss + fr_p.pos_w * fr_softplus(-l);
+      dl = -fr_p.pos_w * fr_sigmoid(-l);
+    } else {
+      let l = fr_other(z, fr_row) + bias;
+      slope = fr_other_grad(z, fr_row);
+      loss = loss + fr_p.neg_w * fr_softplus(l);
+      dl = fr_p.neg_w * fr_sigmoid(l);
+    }
+    gsum = gsum + dl;
+    fr_grad[base + j] = fr_p.scale * dl * slope;
+  }
+  let sums = fr_sum2(loss, gsum, lid);
+  if (lid == 0u) {
+    fr_row_loss[fr_r] = fr_p.scale * sums.x;
+    fr_row_logit_grad[fr_r] = fr_p.scale * sums.y;
+  }
+}
+`;
+  return `${prelude}\n// ---- transform ${t.key}\n${adaptSnippet(t.wgsl)}\n// ----\n${header}${reducer === 'softmax-ce' ? softmax : sigmoid}`;
+}
+
+export function marginLossUniforms<B>(p: MarginLossParams<B>): ArrayBuffer {
+  return marginParams.pack({
+    rows: p.rows,
+    cols: p.cols,
+    class_offset: p.classOffset,
+    has_ctx: p.rowContext !== null,
+    has_bias: p.bias !== null,
+    pos_w: p.positiveWeight,
+    neg_w: p.negativeWeight,
+    scale: p.scale,
+    nan_bits: 0x7fc00000,
+  });
+}
