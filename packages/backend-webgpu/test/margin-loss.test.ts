@@ -1,0 +1,117 @@
+import { clampedAcos, defineTransform, identityTransform, scaledTransform, type MarginTransform, type Reducer } from '@fr/core';
+import { describe, expect, it } from 'vitest';
+import { adaptSnippet } from '../src/index.js';
+import { gpu, parity, randomF32, randomInt } from './helpers.js';
+
+/** An ArcFace-like transform reading both row fields (written with `row.target`, as plugins do). */
+const angular: MarginTransform = defineTransform({
+  key: 'test-angular',
+  uniforms: { s: 30, m: 0.5, c: 0.05 },
+  target: (z, u, row) => u.s * Math.cos(clampedAcos(z) + u.m) + u.c * row.context,
+  targetGrad: (_z, u) => u.s,
+  other: (z, u, row) => (z > row.target ? u.s * (z + 0.1) : u.s * z),
+  otherGrad: (z, u, row) => (z > row.target ? 1.5 * u.s : u.s),
+  wgsl: /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 {
+  return u.s * cos(acos(clamp(z, -1.0 + 1e-5, 1.0 - 1e-5)) + u.m) + u.c * row.context;
+}
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_other(z: f32, row: FrRow) -> f32 { if (z > row . target) { return u.s * (z + 0.1); } return u.s * z; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { if (z > row.target) { return 1.5 * u.s; } return u.s; }
+`,
+});
+
+interface LossCase {
+  rows: number;
+  cols: number;
+  transform: MarginTransform;
+  reducer: Reducer;
+  classOffset?: number;
+  numClasses?: number;
+  context?: boolean;
+  bias?: number;
+  positiveWeight?: number;
+  negativeWeight?: number;
+  scale?: number;
+  seed?: number;
+}
+
+function lossCase(c: LossCase) {
+  const { rows, cols } = c;
+  const seed = c.seed ?? 1;
+  const buffers: Record<string, Float32Array | Int32Array> = {
+    z: randomF32(seed, rows * cols, -1, 1),
+    labels: randomInt(seed + 1, rows, c.numClasses ?? cols),
+    grad: new Float32Array(rows * cols),
+    rowLoss: new Float32Array(rows),
+    rowLogitGrad: new Float32Array(rows),
+  };
+  if (c.context) buffers.ctx = randomF32(seed + 2, rows, 5, 30);
+  if (c.bias !== undefined) buffers.bias = Float32Array.of(c.bias);
+  return {
+    buffers,
+    compare: ['grad', 'rowLoss', 'rowLogitGrad'],
+    call: <B>(k: import('@fr/core').KernelTable<B>, b: Record<string, B>) =>
+      k.marginLoss({
+        logits: b.z, labels: b.labels, grad: b.grad, rowLoss: b.rowLoss, rowLogitGrad: b.rowLogitGrad,
+        rowContext: c.context ? b.ctx : null,
+        bias: c.bias !== undefined ? b.bias : null,
+        rows, cols,
+        classOffset: c.classOffset ?? 0,
+        transform: c.transform,
+        reducer: c.reducer,
+        positiveWeight: c.positiveWeight ?? 1,
+        negativeWeight: c.negativeWeight ?? 1,
+        scale: c.scale ?? 1 / rows,
+      }),
+  };
+}
+
+const TOL = { atol: 2e-5, rtol: 1e-4 };
+
+describe('fused marginLoss matches the CPU backend', () => {
+  it('softmax-ce, identity and scaled transforms, C from 1 to 3000 (more than a workgroup)', async () => {
+    for (const [rows, cols] of [[1, 1], [1, 300], [5, 3000], [3, 257]]) {
+      await parity(lossCase({ rows, cols, transform: identityTransform, reducer: 'softmax-ce' }), TOL, `identity ${rows}x${cols}`);
+      await parity(lossCase({ rows, cols, transform: scaledTransform(64), reducer: 'softmax-ce', seed: 3 }), { atol: 1e-4, rtol: 2e-4 }, `scaled ${rows}x${cols}`);
+    }
+  });
+
+  it('softmax-ce with a custom transform reading row.target and row.context', async () => {
+    await parity(lossCase({ rows: 6, cols: 3000, transform: angular, reducer: 'softmax-ce', context: true, scale: 0.5 }), { atol: 1e-4, rtol: 2e-4 }, 'angular');
+  });
+
+  it('a sharded head: labels outside [classOffset, classOffset + cols) are non-targets', async () => {
+    // Classes 1000..1999 of 3000: most rows have their target in another shard (row.target NaN).
+    const c = lossCase({ rows: 12, cols: 1000, transform: angular, reducer: 'softmax-ce', classOffset: 1000, numClasses: 3000, context: true });
+    const got = await parity(c, { atol: 1e-4, rtol: 2e-4 }, 'shard');
+    expect(got.rowLoss.every((v) => Number.isFinite(v))).toBe(true);
+  });
+
+  it('sigmoid-ova with bias, weights and scale', async () => {
+    for (const [rows, cols] of [[1, 1], [4, 3000]]) {
+      await parity(lossCase({
+        rows, cols, transform: scaledTransform(40), reducer: 'sigmoid-ova', bias: -6.5, positiveWeight: 0.7 * 50, negativeWeight: 0.3 * 50, scale: 0.25, seed: 9,
+      }), { atol: 1e-4, rtol: 2e-4 }, `sigmoid-ova ${rows}x${cols}`);
+    }
+    await parity(lossCase({ rows: 3, cols: 777, transform: angular, reducer: 'sigmoid-ova', bias: 1.25, context: true, seed: 11 }),
+      { atol: 1e-4, rtol: 2e-4 }, 'sigmoid-ova angular');
+  });
+
+  it('C = 100,003 columns in one row pass (online softmax)', async () => {
+    await parity(lossCase({ rows: 2, cols: 100_003, transform: scaledTransform(64), reducer: 'softmax-ce', seed: 21 }), { atol: 1e-5, rtol: 2e-4 }, 'C=100003');
+  });
+
+  it('one pipeline per (reducer, transform key); new uniform values reuse it', async () => {
+    const backend = await gpu();
+    await parity(lossCase({ rows: 2, cols: 50, transform: scaledTransform(10), reducer: 'softmax-ce' }), TOL, 's=10');
+    const before = backend.stats().pipelines;
+    await parity(lossCase({ rows: 2, cols: 50, transform: scaledTransform(20), reducer: 'softmax-ce' }), TOL, 's=20');
+    expect(backend.stats().pipelines).toBe(before);
+  });
+
+  it('adapts `.target` member accesses only', () => {
+    expect(adaptSnippet('fr_target(z, row) + row.target + row . target + fr_target_grad(z, row)'))
+      .toBe('fr_target(z, row) + row.fr_row_target + row . fr_row_target + fr_target_grad(z, row)');
+  });
+});
