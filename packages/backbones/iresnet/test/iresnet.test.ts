@@ -63,7 +63,7 @@ describe('structure', () => {
     expect(fw.requiresGrad).toBe(false);
     expect(Array.from(await fw.data()).every((v) => v === 1)).toBe(true);
     // Convolutions ~ N(0, 0.1).
-    const w = await byName.get('layer3.0.conv1.weight')!.data();
+    const w = Array.from(await byName.get('layer3.0.conv1.weight')!.data());
     const mean = w.reduce((a, b) => a + b, 0) / w.length;
     const std = Math.sqrt(w.reduce((a, b) => a + (b - mean) ** 2, 0) / w.length);
     expect(Math.abs(mean)).toBeLessThan(0.002);
