@@ -1,1 +1,2 @@
-export {};
+export * from './image.js';
+export * from './synthetic.js';
