@@ -1,0 +1,369 @@
+/**
+ * A cosine-margin classifier whose class weights are split over K backends (devices), with optional
+ * Partial FC sampling. The tape of @fr/core is per backend and synchronous, while combining shards
+ * needs host reads (asynchronous on WebGPU), so this head does not record on the tape: it runs its
+ * forward and backward explicitly in `forwardBackward`, returns the loss and the gradient of the
+ * embeddings, and leaves `.grad` on every shard's weights (and on the shared bias).
+ *
+ * Softmax losses are combined as insightface's distributed cross-entropy: each shard's fused kernel
+ * writes its per-row log-sum-exp, the host combines the K values of each row (the all-reduce, B
+ * floats per shard), and a second kernel pass on every shard uses the global value. The one-vs-all
+ * sigmoid reducer needs no reduction of logits across shards: each shard adds its own terms.
+ */
+import {
+  createRng,
+  DataError,
+  l2normalize,
+  noGrad,
+  normalInit,
+  normsOf,
+  ShapeError,
+  empty,
+  tensor,
+  validateLabels,
+  type Backend,
+  type MarginTransform,
+  type NamedTensor,
+  type Reducer,
+  type Rng,
+  type Tensor,
+} from '@fr/core';
+import { resolveWeightPrecision, type WeightPrecision, type ResolvedPrecision } from './half.js';
+import { sampleShard, type ShardSample } from './sampling.js';
+import { splitClasses, type ShardRange } from './split.js';
+
+const EPS = 1e-12;
+
+export interface ShardedHeadOptions {
+  /** Name prefix of the head's tensors (as the loss plugin's head would name them, e.g. "arcface"). */
+  name: string;
+  /** One backend per shard; class weights are split contiguously over them. */
+  backends: readonly Backend[];
+  numClasses: number;
+  embeddingDim: number;
+  /** The margin transform for this step (what a loss plugin gives `cosineMarginHead`). */
+  transform: () => MarginTransform;
+  reducer: Reducer;
+  /** sigmoid-ova weights of the target term and of each non-target term. */
+  positiveWeight?: number;
+  negativeWeight?: number;
+  /** Multiplier of the summed per-row losses; default 1 / batch (mean). */
+  scale?: (batch: number) => number;
+  /** A trainable scalar bias shared by every class (SphereFace2), with its initial value. */
+  bias?: number;
+  /** Per-row context for the transform, computed on each shard from the raw and normalised embeddings. */
+  rowContext?: (embeddings: Tensor, normalized: Tensor) => Tensor | null;
+  /**
+   * Initialisation: weights N(0, std) drawn shard after shard, so that for one seed the
+   * concatenated shards equal the unsharded head's `classWeights`.
+   */
+  rng: Rng;
+  std?: number;
+  /** Partial FC: fraction of each shard's classes used per step (positives always kept). Default 1. */
+  sampleRate?: number;
+  /** Seed of the Partial FC sampler. */
+  sampleSeed?: number;
+  /** Storage of the class weights: see `resolveWeightPrecision`. Default 'float32'. */
+  weightPrecision?: WeightPrecision;
+}
+
+export interface Shard {
+  readonly backend: Backend;
+  /** Global classes [range.start, range.start + range.count). */
+  readonly range: ShardRange;
+  /** The shard's class weights [count, D], float32 (the master copy). */
+  readonly weight: Tensor;
+  /**
+   * Sorted local class ids sampled since the last `clearSampled()` (Partial FC), or null when every
+   * class of the shard took part.
+   */
+  readonly sampled: Int32Array | null;
+}
+
+export interface StepOptions {
+  /** Multiplies the loss and every gradient (loss scaling for half precision). Default 1. */
+  lossScale?: number;
+}
+
+export interface HeadStep {
+  /** The loss of the batch (multiplied by `lossScale`). */
+  loss: number;
+  /** d(loss)/d(embeddings), [B * D] row-major, summed over shards (multiplied by `lossScale`). */
+  embeddingGrad: Float32Array;
+}
+
+export interface ShardedHead {
+  readonly name: string;
+  readonly numClasses: number;
+  readonly embeddingDim: number;
+  readonly sampleRate: number;
+  readonly shards: readonly Shard[];
+  /** The shared scalar bias, a parameter on the first shard's backend (null without a bias). */
+  readonly bias: Tensor | null;
+  /** Trainable tensors: each shard's weights, then the bias. */
+  readonly parameters: readonly NamedTensor[];
+  /** How the class weights are stored and why. */
+  readonly precision: ResolvedPrecision;
+  /**
+   * Forward and backward of one batch. Adds into `.grad` of the shard weights and of the bias, like
+   * the tape's `backward`. Embeddings are raw (the head normalises them); labels are global ids.
+   */
+  forwardBackward(embeddings: Tensor | Float32Array, labels: Int32Array, options?: StepOptions): Promise<HeadStep>;
+  /** Forgets which rows were sampled (an optimizer's `zeroGrad` calls it). */
+  clearSampled(): void;
+  /** The whole weight matrix [C, D] (shards concatenated), for checkpoints and evaluation. */
+  readWeights(): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** Merges two sorted unique int arrays into a sorted unique array. */
+function mergeSorted(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  let i = 0, j = 0, n = 0;
+  while (i < a.length || j < b.length) {
+    const v = j >= b.length || (i < a.length && a[i] <= b[j]) ? a[i] : b[j];
+    if (i < a.length && a[i] === v) i++;
+    if (j < b.length && b[j] === v) j++;
+    out[n++] = v;
+  }
+  return out.slice(0, n);
+}
+
+/** Numerically stable log(sum_s exp(v_s)). */
+function logSumExp(values: readonly number[]): number {
+  let m = -Infinity;
+  for (const v of values) if (v > m) m = v;
+  if (m === -Infinity) return m;
+  let s = 0;
+  for (const v of values) s += Math.exp(v - m);
+  return m + Math.log(s);
+}
+
+interface ShardWork {
+  owned: Tensor[];
+  rows: number;
+  index: Tensor | null;
+  sample: ShardSample | null;
+  x: Tensor;
+  xn: Tensor;
+  xnorm: Tensor;
+  wn: Tensor;
+  wnorm: Tensor;
+  cos: Tensor;
+  labels: Tensor;
+  classOffset: number;
+  context: Tensor | null;
+  bias: Tensor | null;
+  grad: Tensor;
+  rowLoss: Tensor;
+  rowLogitGrad: Tensor;
+}
+
+/** Creates the head; see the module comment for how a trainer drives it. */
+export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
+  const K = o.backends.length;
+  if (K < 1) throw new ShapeError(`${o.name}: a sharded head needs at least one backend`);
+  const D = o.embeddingDim;
+  const C = o.numClasses;
+  const rate = o.sampleRate ?? 1;
+  if (!(rate > 0 && rate <= 1)) throw new ShapeError(`${o.name}: sampleRate must be in (0, 1], got ${rate}`);
+  const precision = resolveWeightPrecision(o.backends, o.weightPrecision ?? 'float32');
+  const ranges = splitClasses(C, K);
+  const sampler = createRng(o.sampleSeed ?? 0);
+  const shards = ranges.map((range, i) => {
+    const backend = o.backends[i];
+    const data = normalInit(o.rng, range.count * D, 0, o.std ?? 0.01);
+    const name = K === 1 ? `${o.name}.weight` : `${o.name}.weight.shard${i}of${K}`;
+    const weight = tensor(backend, data, [range.count, D], { requiresGrad: true, name });
+    return { backend, range, weight, sampled: null as Int32Array | null };
+  });
+  const bias = o.bias === undefined ? null : tensor(o.backends[0], [o.bias], [1], { requiresGrad: true, name: `${o.name}.bias` });
+  const parameters: NamedTensor[] = shards.map((s) => ({ name: s.weight.name, tensor: s.weight }));
+  if (bias) parameters.push({ name: bias.name, tensor: bias });
+
+  /** Forward of one shard, through the first (or only) pass of the fused kernel. */
+  function forwardShard(i: number, host: Float32Array, rows: number, labels: Int32Array, sample: ShardSample | null,
+    biasValue: number, transform: MarginTransform, scale: number, rowLse: Tensor | null): ShardWork {
+    const s = shards[i];
+    const b = s.backend;
+    const k = b.kernels;
+    const owned: Tensor[] = [];
+    const own = <T extends Tensor>(t: T): T => (owned.push(t), t);
+    const x = own(tensor(b, host, [rows, D], { name: `${o.name}.embeddings` }));
+    // Core's l2normalize (not recorded) so that a rowContext hook may call normsOf on it.
+    const xn = own(noGrad(() => l2normalize(x, EPS)));
+    const xnorm = own(normsOf(xn));
+    let index: Tensor | null = null;
+    let rowsUsed = s.range.count;
+    let w = s.weight;
+    if (sample) {
+      rowsUsed = sample.index.length;
+      index = own(tensor(b, sample.index, [rowsUsed], { dtype: 'int32', name: `${o.name}.sampleIndex` }));
+      w = own(empty(b, [rowsUsed, D], 'float32', `${o.name}.sampledWeight`));
+      k.gatherRows(s.weight.buffer(), index.buffer(), w.buffer(), rowsUsed, D);
+    }
+    const wn = own(empty(b, [rowsUsed, D]));
+    const wnorm = own(empty(b, [rowsUsed]));
+    k.l2normalizeRows(w.buffer(), wn.buffer(), wnorm.buffer(), rowsUsed, D, EPS);
+    const cos = own(empty(b, [rows, rowsUsed], 'float32', `${o.name}.cos`));
+    k.matmul(xn.buffer(), wn.buffer(), cos.buffer(), { m: rows, n: rowsUsed, k: D, transA: false, transB: true, alpha: 1, beta: 0 });
+    const y = own(tensor(b, sample ? sample.labels : labels, [rows], { dtype: 'int32', name: `${o.name}.labels` }));
+    const context = o.rowContext ? noGrad(() => o.rowContext!(x, xn)) : null;
+    if (context) {
+      own(context);
+      if (context.size !== rows) throw new ShapeError(`${o.name}: row context ${context.describe()} needs ${rows} values`);
+    }
+    const biasT = bias ? own(tensor(b, [biasValue], [1])) : null;
+    const work: ShardWork = {
+      owned, rows, index, sample, x, xn, xnorm, wn, wnorm, cos, labels: y,
+      classOffset: sample ? 0 : s.range.start,
+      context, bias: biasT,
+      grad: own(empty(b, [rows, rowsUsed], 'float32', `${o.name}.dcos`)),
+      rowLoss: own(empty(b, [rows])),
+      rowLogitGrad: own(empty(b, [rows])),
+    };
+    runKernel(work, i, transform, scale, rowLse, null);
+    return work;
+  }
+
+  function runKernel(wk: ShardWork, i: number, transform: MarginTransform, scale: number, rowLse: Tensor | null, globalLse: Tensor | null): void {
+    shards[i].backend.kernels.marginLoss({
+      logits: wk.cos.buffer(),
+      labels: wk.labels.buffer(),
+      grad: wk.grad.buffer(),
+      rowLoss: wk.rowLoss.buffer(),
+      rowLogitGrad: wk.rowLogitGrad.buffer(),
+      rowContext: wk.context ? wk.context.buffer() : null,
+      bias: wk.bias ? wk.bias.buffer() : null,
+      rows: wk.rows,
+      cols: wk.cos.shape[1],
+      classOffset: wk.classOffset,
+      rowLogSumExp: rowLse ? rowLse.buffer() : null,
+      globalLogSumExp: globalLse ? globalLse.buffer() : null,
+      transform,
+      reducer: o.reducer,
+      positiveWeight: o.positiveWeight ?? 1,
+      negativeWeight: o.negativeWeight ?? 1,
+      scale,
+    });
+  }
+
+  /** Backward of one shard from d(loss)/d(cos); returns d(loss)/d(x) of this shard (on its device). */
+  function backwardShard(i: number, wk: ShardWork): Tensor {
+    const s = shards[i];
+    const b = s.backend;
+    const k = b.kernels;
+    const own = <T extends Tensor>(t: T): T => (wk.owned.push(t), t);
+    const { rows } = wk;
+    const used = wk.cos.shape[1];
+    const dxn = own(empty(b, [rows, D]));
+    k.matmul(wk.grad.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0 });
+    const dx = own(empty(b, [rows, D]));
+    k.l2normalizeRowsBackward(dxn.buffer(), wk.xn.buffer(), wk.xnorm.buffer(), dx.buffer(), rows, D, EPS);
+    const dwn = own(empty(b, [used, D]));
+    k.matmul(wk.grad.buffer(), wk.xn.buffer(), dwn.buffer(), { m: used, n: D, k: rows, transA: true, transB: false, alpha: 1, beta: 0 });
+    const dw = empty(b, [used, D], 'float32', `${s.weight.name}.grad`);
+    k.l2normalizeRowsBackward(dwn.buffer(), wk.wn.buffer(), wk.wnorm.buffer(), dw.buffer(), used, D, EPS);
+    const weight = s.weight;
+    if (wk.index) {
+      // Scatter the sampled rows' gradient back; every other row's gradient stays zero.
+      own(dw);
+      if (!weight.grad) {
+        weight.grad = empty(b, weight.shape, 'float32', `${weight.name}.grad`);
+        k.fill(weight.grad.buffer(), weight.size, 0);
+      }
+      k.scatterAddRows(dw.buffer(), wk.index.buffer(), weight.grad.buffer(), used, D);
+      s.sampled = s.sampled ? mergeSorted(s.sampled, wk.sample!.index) : wk.sample!.index;
+    } else if (weight.grad) {
+      own(dw);
+      k.axpby(weight.grad.buffer(), dw.buffer(), weight.grad.buffer(), weight.size, 1, 1);
+    } else {
+      weight.grad = dw;
+    }
+    return dx;
+  }
+
+  return {
+    name: o.name,
+    numClasses: C,
+    embeddingDim: D,
+    sampleRate: rate,
+    shards,
+    bias,
+    parameters,
+    precision,
+    async forwardBackward(embeddings, labels, options = {}) {
+      const host = embeddings instanceof Float32Array ? embeddings : (await embeddings.data()) as Float32Array;
+      if (!(host instanceof Float32Array) || host.length % D !== 0) {
+        throw new ShapeError(`${o.name}: embeddings must be float32 [B, ${D}], got ${host.length} values`);
+      }
+      if (!(embeddings instanceof Float32Array) && (embeddings.rank !== 2 || embeddings.shape[1] !== D)) {
+        throw new ShapeError(`${o.name}: embeddings must be [B, ${D}], got ${embeddings.describe()}`);
+      }
+      const rows = host.length / D;
+      validateLabels(labels, rows, C, `${o.name} labels`);
+      const lossScale = options.lossScale ?? 1;
+      if (!(lossScale > 0 && Number.isFinite(lossScale))) throw new DataError(`${o.name}: lossScale must be positive and finite, got ${lossScale}`);
+      const scale = (o.scale ? o.scale(rows) : 1 / rows) * lossScale;
+      const transform = o.transform();
+      const biasValue = bias ? (await bias.data())[0] : 0;
+      // Samples are drawn shard by shard in order, so a seed fixes the whole sequence.
+      const samples = shards.map((s) => (rate < 1 ? sampleShard(labels, s.range, rate, sampler) : null));
+      const combine = o.reducer === 'softmax-ce' && K > 1;
+      const works: ShardWork[] = [];
+      try {
+        const lses: (Tensor | null)[] = shards.map((s) => (combine ? empty(s.backend, [rows], 'float32', `${o.name}.rowLogSumExp`) : null));
+        for (let i = 0; i < K; i++) {
+          works.push(forwardShard(i, host, rows, labels, samples[i], biasValue, transform, scale, lses[i]));
+          if (lses[i]) works[i].owned.push(lses[i]!);
+        }
+        if (combine) {
+          // The all-reduce: B floats from every shard, combined per row on the host.
+          const parts = (await Promise.all(lses.map((t) => t!.data()))) as Float32Array[];
+          const global = new Float32Array(rows);
+          for (let r = 0; r < rows; r++) global[r] = logSumExp(parts.map((p) => p[r]));
+          for (let i = 0; i < K; i++) {
+            const g = tensor(shards[i].backend, global, [rows], { name: `${o.name}.globalLogSumExp` });
+            works[i].owned.push(g);
+            runKernel(works[i], i, transform, scale, null, g);
+          }
+        }
+        const dxs = works.map((wk, i) => backwardShard(i, wk));
+        const [dxHost, lossHost, logitGradHost] = await Promise.all([
+          Promise.all(dxs.map((t) => t.data())),
+          Promise.all(works.map((wk) => wk.rowLoss.data())),
+          bias ? Promise.all(works.map((wk) => wk.rowLogitGrad.data())) : Promise.resolve([]),
+        ]);
+        for (const t of dxs) t.dispose();
+        const acc = new Float64Array(rows * D);
+        for (const part of dxHost) for (let j = 0; j < acc.length; j++) acc[j] += part[j];
+        let loss = 0;
+        for (const part of lossHost) for (let r = 0; r < rows; r++) loss += part[r];
+        if (bias) {
+          let db = 0;
+          for (const part of logitGradHost) for (let r = 0; r < rows; r++) db += part[r];
+          if (bias.grad) {
+            const prev = (await bias.grad.data())[0];
+            bias.backend.write(bias.grad.buffer(), new Float32Array([prev + db]));
+          } else {
+            bias.grad = tensor(bias.backend, [db], [1], { name: `${bias.name}.grad` });
+          }
+        }
+        return { loss, embeddingGrad: Float32Array.from(acc) };
+      } finally {
+        for (const wk of works) for (const t of wk.owned) t.dispose();
+      }
+    },
+    clearSampled() {
+      for (const s of shards) s.sampled = null;
+    },
+    async readWeights() {
+      const out = new Float32Array(C * D);
+      for (const s of shards) out.set((await s.weight.data()) as Float32Array, s.range.start * D);
+      return out;
+    },
+    dispose() {
+      for (const p of parameters) p.tensor.dispose();
+    },
+  };
+}
