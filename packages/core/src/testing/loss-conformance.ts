@@ -243,3 +243,94 @@ export async function checkFinite(t: Tensor, what: string): Promise<void> {
     }
   }
 }
+
+export interface LossGradCheckOptions<P> {
+  backend: Backend;
+  /** Parameters given to the loss schema. */
+  params?: P | Record<string, unknown>;
+  batch: number;
+  dim: number;
+  classes: number;
+  /** Inputs; random (seeded) when omitted: embeddings N(0, 1), weights N(0, 1), labels uniform. */
+  embeddings?: Float32Array;
+  weights?: Float32Array;
+  labels?: Int32Array;
+  seed?: number;
+  /** Central-difference step (default 1e-3). */
+  eps?: number;
+  rtol?: number;
+  atol?: number;
+  /** Which gradients to check (default both). */
+  wrt?: readonly ('embeddings' | 'weights')[];
+}
+
+export interface LossGradCheckResult {
+  passed: boolean;
+  /** Per checked input: worst |analytic - numeric|, the allowed error and where. */
+  checks: { wrt: 'embeddings' | 'weights'; maxError: number; allowed: number; index: number; analytic: number; numeric: number }[];
+}
+
+/**
+ * Finite-difference check of a head's gradients with respect to the embeddings and the class
+ * weights (`*.weight`). Only meaningful for an exact gradient rule and a stateless head: a detached
+ * margin is by design not the derivative of its forward. The loss is computed in float32; the
+ * differences are taken in float64 on the host.
+ */
+export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>): Promise<LossGradCheckResult> {
+  const { backend: be, batch: B, dim: D, classes: C } = o;
+  const rng = createRng(o.seed ?? 3);
+  const x = o.embeddings ? Float32Array.from(o.embeddings) : Float32Array.from({ length: B * D }, () => rng.normal());
+  const w = o.weights ? Float32Array.from(o.weights) : Float32Array.from({ length: C * D }, () => rng.normal());
+  const labels = o.labels ?? Int32Array.from({ length: B }, () => rng.int(C));
+  const eps = o.eps ?? 1e-3;
+  const rtol = o.rtol ?? 1e-2;
+  const atol = o.atol ?? 1e-4;
+  const head = loss.createHead({ backend: be, numClasses: C, embeddingDim: D, params: parseLossParams(loss, o.params), rng: createRng(1) });
+  try {
+    const weight = findParam(head, '.weight');
+    if (!weight || weight.tensor.size !== C * D) throw new ShapeError(`lossGradCheck: head of ${loss.name} has no [${C}, ${D}] *.weight parameter`);
+    const value = async (): Promise<number> => {
+      be.write(weight.tensor.buffer(), w);
+      const xt = tensor(be, x, [B, D]);
+      const out = tidy(() => head.forward(xt, labels));
+      const v = await out.item();
+      out.dispose();
+      xt.dispose();
+      return v;
+    };
+    be.write(weight.tensor.buffer(), w);
+    const xt = tensor(be, x, [B, D], { requiresGrad: true });
+    tidy(() => {
+      const l = head.forward(xt, labels);
+      backward(l);
+      return l;
+    }).dispose();
+    const analytic = { embeddings: Float32Array.from(await xt.grad!.data()), weights: Float32Array.from(await weight.tensor.grad!.data()) };
+    xt.dispose();
+    const result: LossGradCheckResult = { passed: true, checks: [] };
+    for (const wrt of o.wrt ?? (['embeddings', 'weights'] as const)) {
+      const data = wrt === 'embeddings' ? x : w;
+      const numeric: number[] = [];
+      for (let j = 0; j < data.length; j++) {
+        const orig = data[j];
+        data[j] = orig + eps;
+        const plus = await value();
+        data[j] = orig - eps;
+        const minus = await value();
+        data[j] = orig;
+        numeric.push((plus - minus) / (2 * eps));
+      }
+      const allowed = atol + rtol * Math.max(0, ...numeric.map(Math.abs));
+      let worst = { wrt, maxError: 0, allowed, index: -1, analytic: 0, numeric: 0 };
+      numeric.forEach((n, j) => {
+        const e = Math.abs(analytic[wrt][j] - n);
+        if (!(e <= worst.maxError)) worst = { wrt, maxError: e, allowed, index: j, analytic: analytic[wrt][j], numeric: n };
+      });
+      if (!(worst.maxError <= allowed)) result.passed = false;
+      result.checks.push(worst);
+    }
+    return result;
+  } finally {
+    head.dispose();
+  }
+}
