@@ -1,2 +1,3 @@
 export * from './image.js';
 export * from './synthetic.js';
+export * from './pickle.js';
