@@ -4,7 +4,7 @@
  * Semantics follow @fr/backend-cpu exactly; arithmetic is float32.
  */
 import { BackendError, WGSL_HASH_UNIFORM, type BinaryOp, type KernelTable, type UnaryOp } from '@fr/core';
-import { marginLossKey, marginLossSource, marginLossUniforms, packTransformUniforms } from './margin-loss.js';
+import { marginAuxLayout, marginLossKey, marginLossSource, marginLossUniforms, packTransformUniforms } from './margin-loss.js';
 import { matmulKey, matmulParams, matmulSource, TILE } from './matmul.js';
 import type { GpuBuffer, Runtime } from './runtime.js';
 import { uniformLayout, type ScalarType } from './uniforms.js';
@@ -296,16 +296,24 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
     marginLoss(q) {
       if (q.rows === 0 || q.cols === 0) return;
       const t = q.transform;
-      // Absent optional inputs bind a placeholder; flags in the uniforms say not to read them.
-      const ctx = q.rowContext ?? rt.placeholder;
-      const bias = q.bias ?? rt.placeholder;
+      const softmax = q.reducer === 'softmax-ce';
+      const globalLse = softmax ? q.globalLogSumExp ?? null : null;
+      const rowLse = softmax ? q.rowLogSumExp ?? null : null;
+      // The optional per-row inputs (bias, context, global LSE) are packed into one scratch buffer,
+      // which keeps the kernel at 7 storage bindings (WebGPU guarantees only 8 per stage).
+      const layout = marginAuxLayout(q.rows);
+      const parts = [[q.bias, layout.bias, 1], [q.rowContext, layout.ctx, q.rows], [globalLse, layout.lse, q.rows]] as const;
+      const present = parts.filter(([b]) => b);
+      const aux = present.length > 0 ? rt.scratch(layout.bytes) : rt.placeholder;
       rt.dispatch({
         key: marginLossKey(t, q.reducer, wg),
         source: () => marginLossSource(t, q.reducer, wg),
-        storage: [q.logits, q.labels, q.grad, q.rowLoss, q.rowLogitGrad, ctx, bias],
-        writable: [false, false, true, true, true, false, false],
-        uniforms: [marginLossUniforms(q), packTransformUniforms(t)],
+        storage: [q.logits, q.labels, q.grad, q.rowLoss, q.rowLogitGrad, aux, rowLse ?? rt.placeholderOut],
+        writable: [false, false, true, true, true, false, true],
+        uniforms: [marginLossUniforms(q, { globalLse: globalLse !== null, rowLse: rowLse !== null, rows: q.rows }), packTransformUniforms(t)],
         workgroups: rt.grid(q.rows),
+        copies: present.map(([b, offset, n]) => ({ src: b!, dst: aux, dstOffset: offset * 4, bytes: n * 4 })),
+        scratch: present.length > 0 ? [aux] : [],
       });
     },
 

@@ -17,7 +17,16 @@ export const marginParams = uniformLayout([
   ['neg_w', 'f32'],
   ['scale', 'f32'],
   ['nan_bits', 'u32'],
+  ['has_glse', 'u32'],
+  ['has_rlse', 'u32'],
+  ['ctx_at', 'u32'],
+  ['lse_at', 'u32'],
 ] as const);
+
+/** Element offsets of the optional inputs in the packed auxiliary buffer. */
+export function marginAuxLayout(rows: number) {
+  return { bias: 0, ctx: 4, lse: 4 + rows, bytes: (4 + 2 * rows) * 4 };
+}
 
 /**
  * `target` is a reserved word in WGSL, so the `FrRow.target` field promised to snippets cannot be
@@ -60,8 +69,8 @@ ${storage(1, 'fr_labels', 'i32')}
 ${storage(2, 'fr_grad', 'f32', true)}
 ${storage(3, 'fr_row_loss', 'f32', true)}
 ${storage(4, 'fr_row_logit_grad', 'f32', true)}
-${storage(5, 'fr_ctx')}
-${storage(6, 'fr_bias')}
+${storage(5, 'fr_aux')}
+${storage(6, 'fr_row_lse', 'f32', true)}
 ${uniform(7, 'fr_p', 'FrParams')}
 ${uniform(8, 'u', 'FrUniforms')}
 ${MATH}
@@ -86,9 +95,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   fr_row.fr_row_target = bitcast<f32>(fr_p.nan_bits);
   if (has_t) { fr_row.fr_row_target = fr_z[base + yu]; }
   fr_row.context = 0.0;
-  if (fr_p.has_ctx != 0u) { fr_row.context = fr_ctx[fr_r]; }
+  if (fr_p.has_ctx != 0u) { fr_row.context = fr_aux[fr_p.ctx_at + fr_r]; }
   var bias = 0.0;
-  if (fr_p.has_bias != 0u) { bias = fr_bias[0]; }
+  if (fr_p.has_bias != 0u) { bias = fr_aux[0]; }
 `;
   const softmax = `
   var mx = FR_NEG_BIG;
@@ -112,7 +121,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     workgroupBarrier();
   }
-  let lse = fr_mx[0] + log(fr_sm[0]);
+  let local_lse = fr_mx[0] + log(fr_sm[0]);
+  if (lid == 0u && fr_p.has_rlse != 0u) { fr_row_lse[fr_r] = local_lse; }
+  // A sharded head normalises with the log-sum-exp over every shard.
+  var lse = local_lse;
+  if (fr_p.has_glse != 0u) { lse = fr_aux[fr_p.lse_at + fr_r]; }
   var gsum = 0.0;
   var tlogit = 0.0;
   for (var j = lid; j < cols; j = j + ${wg}u) {
@@ -134,7 +147,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   let sums = fr_sum2(gsum, tlogit, lid);
   if (lid == 0u) {
-    fr_row_loss[fr_r] = fr_p.scale * select(lse, lse - sums.y, has_t);
+    // With a global LSE only the shard holding the target counts the row's loss.
+    var loss = select(lse, 0.0, fr_p.has_glse != 0u);
+    if (has_t) { loss = lse - sums.y; }
+    fr_row_loss[fr_r] = fr_p.scale * loss;
     fr_row_logit_grad[fr_r] = fr_p.scale * sums.x;
   }
 }
@@ -170,7 +186,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   return `${prelude}\n// ---- transform ${t.key}\n${adaptSnippet(t.wgsl)}\n// ----\n${header}${reducer === 'softmax-ce' ? softmax : sigmoid}`;
 }
 
-export function marginLossUniforms<B>(p: MarginLossParams<B>): ArrayBuffer {
+export function marginLossUniforms<B>(p: MarginLossParams<B>, o: { globalLse: boolean; rowLse: boolean; rows: number }): ArrayBuffer {
+  const aux = marginAuxLayout(o.rows);
   return marginParams.pack({
     rows: p.rows,
     cols: p.cols,
@@ -181,5 +198,9 @@ export function marginLossUniforms<B>(p: MarginLossParams<B>): ArrayBuffer {
     neg_w: p.negativeWeight,
     scale: p.scale,
     nan_bits: 0x7fc00000,
+    has_glse: o.globalLse,
+    has_rlse: o.rowLse,
+    ctx_at: aux.ctx,
+    lse_at: aux.lse,
   });
 }

@@ -30,6 +30,10 @@ export interface Dispatch {
   uniforms: readonly ArrayBuffer[];
   /** Workgroups in x, y (see `grid`). */
   workgroups: readonly [number, number];
+  /** Buffer copies recorded just before the dispatch (packing small inputs together). */
+  copies?: readonly { src: GpuBuffer; dst: GpuBuffer; dstOffset: number; bytes: number }[];
+  /** Scratch buffers (from `scratch`) to return to the pool once the dispatch is recorded. */
+  scratch?: readonly GpuBuffer[];
 }
 
 export interface RuntimeOptions {
@@ -90,8 +94,9 @@ export class Runtime {
   private lostInfo: { reason: string; message: string } | null = null;
   private readonly rejecters = new Set<(e: Error) => void>();
   private disposed = false;
-  /** Bound where an optional input is absent (a binding cannot be empty). */
+  /** Bound where an optional input or output is absent (a binding cannot be empty). */
   readonly placeholder: GpuBuffer;
+  readonly placeholderOut: GpuBuffer;
   private readonly counters: WebGpuStats = {
     dispatches: 0, bytesWritten: 0, bytesRead: 0, buffersLive: 0, bytesLive: 0, submits: 0, pipelines: 0, bytesPooled: 0,
   };
@@ -106,7 +111,9 @@ export class Runtime {
     };
     this.uniformAlign = l.minUniformBufferOffsetAlignment;
     this.arena = device.createBuffer({ size: ARENA_BYTES, usage: UNIFORM_USAGE, label: 'fr.uniforms' });
-    this.placeholder = { buffer: device.createBuffer({ size: 16, usage: STORAGE_USAGE, label: 'fr.placeholder' }), size: 4, dtype: 'float32', label: 'fr.placeholder' };
+    const small = (label: string): GpuBuffer => ({ buffer: device.createBuffer({ size: 16, usage: STORAGE_USAGE, label }), size: 4, dtype: 'float32', label });
+    this.placeholder = small('fr.placeholder');
+    this.placeholderOut = small('fr.placeholder-out');
     void device.lost.then((info) => {
       this.lostInfo = { reason: String(info.reason), message: info.message };
       const err = this.lostError();
@@ -255,13 +262,25 @@ export class Runtime {
     });
     const group = this.device.createBindGroup({ layout, entries });
     this.encoder ??= this.device.createCommandEncoder();
+    if (d.copies && d.copies.length > 0) {
+      this.pass?.end();
+      this.pass = null;
+      for (const c of d.copies) this.encoder.copyBufferToBuffer(c.src.buffer, 0, c.dst.buffer, c.dstOffset, c.bytes);
+    }
     this.pass ??= this.encoder.beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, group);
     this.pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], 1);
     this.counters.dispatches++;
     for (const t of bound.temps) this.release(t, STORAGE_USAGE);
+    for (const t of d.scratch ?? []) this.release(t.buffer, STORAGE_USAGE);
     if (++this.batched >= this.options.batchSize) this.flush();
+  }
+
+  /** A temporary storage buffer for one dispatch (list it in `Dispatch.scratch`). */
+  scratch(bytes: number): GpuBuffer {
+    const buffer = this.acquire(sizeClass(bytes), STORAGE_USAGE, 'fr.scratch');
+    return { buffer, size: buffer.size / 4, dtype: 'float32', label: 'fr.scratch' };
   }
 
   /**
@@ -432,6 +451,7 @@ export class Runtime {
     this.pool.clear();
     this.arena.destroy();
     this.placeholder.buffer.destroy();
+    this.placeholderOut.buffer.destroy();
     this.counters.buffersLive = 0;
     this.counters.bytesLive = 0;
     this.counters.bytesPooled = 0;

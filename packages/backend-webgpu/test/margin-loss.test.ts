@@ -34,6 +34,8 @@ interface LossCase {
   negativeWeight?: number;
   scale?: number;
   seed?: number;
+  /** Also write per-row LSE and normalise with a given global LSE (sharded softmax). */
+  lse?: boolean;
 }
 
 function lossCase(c: LossCase) {
@@ -48,14 +50,20 @@ function lossCase(c: LossCase) {
   };
   if (c.context) buffers.ctx = randomF32(seed + 2, rows, 5, 30);
   if (c.bias !== undefined) buffers.bias = Float32Array.of(c.bias);
+  if (c.lse) {
+    buffers.rowLse = new Float32Array(rows);
+    buffers.glse = randomF32(seed + 3, rows, 20, 40);
+  }
   return {
     buffers,
-    compare: ['grad', 'rowLoss', 'rowLogitGrad'],
+    compare: c.lse ? ['grad', 'rowLoss', 'rowLogitGrad', 'rowLse'] : ['grad', 'rowLoss', 'rowLogitGrad'],
     call: <B>(k: import('@fr/core').KernelTable<B>, b: Record<string, B>) =>
       k.marginLoss({
         logits: b.z, labels: b.labels, grad: b.grad, rowLoss: b.rowLoss, rowLogitGrad: b.rowLogitGrad,
         rowContext: c.context ? b.ctx : null,
         bias: c.bias !== undefined ? b.bias : null,
+        rowLogSumExp: c.lse ? b.rowLse : null,
+        globalLogSumExp: c.lse ? b.glse : null,
         rows, cols,
         classOffset: c.classOffset ?? 0,
         transform: c.transform,
@@ -86,6 +94,15 @@ describe('fused marginLoss matches the CPU backend', () => {
     const c = lossCase({ rows: 12, cols: 1000, transform: angular, reducer: 'softmax-ce', classOffset: 1000, numClasses: 3000, context: true });
     const got = await parity(c, { atol: 1e-4, rtol: 2e-4 }, 'shard');
     expect(got.rowLoss.every((v) => Number.isFinite(v))).toBe(true);
+  });
+
+  it('sharded softmax: per-row LSE out, global LSE in (loss only where the target lives)', async () => {
+    const c = lossCase({ rows: 9, cols: 700, transform: angular, reducer: 'softmax-ce', classOffset: 700, numClasses: 2100, context: true, bias: 0.5, lse: true });
+    const got = await parity(c, { atol: 1e-4, rtol: 2e-4 }, 'global lse');
+    const labels = c.buffers.labels as Int32Array;
+    labels.forEach((y, r) => {
+      if (y < 700 || y >= 1400) expect(got.rowLoss[r]).toBe(0);
+    });
   });
 
   it('sigmoid-ova with bias, weights and scale', async () => {
