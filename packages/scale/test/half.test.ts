@@ -1,0 +1,136 @@
+import { createCpuBackend } from '@fr/backend-cpu';
+import { BackendError, createRng, sgd, tensor, type Backend } from '@fr/core';
+import { describe, expect, it } from 'vitest';
+import {
+  createLossScaler, createShardedHead, FLOAT16_MAX, float16BitsToFloat32, float16ToFloat32Array,
+  float32ToFloat16Array, float32ToFloat16Bits, resolveWeightPrecision, roundToFloat16,
+} from '../src/index.js';
+import { randomEmbeddings } from './reference.js';
+import { arcLike } from './transforms.js';
+
+describe('float16 conversion', () => {
+  it('matches known bit patterns', () => {
+    const cases: [number, number][] = [
+      [1, 0x3c00], [-2, 0xc000], [0.5, 0x3800], [65504, 0x7bff], [0, 0x0000], [-0, 0x8000],
+      [Infinity, 0x7c00], [-Infinity, 0xfc00], [2 ** -14, 0x0400], [2 ** -24, 0x0001],
+      [0.1, 0x2e66], [1 / 3, 0x3555], [Math.PI, 0x4248], [-1.5, 0xbe00], [1e-5, 0x00a8],
+      // Ties go to even: 1 + 2^-11 is halfway between 1 and 1 + 2^-10.
+      [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
+      // Overflow: 65520 is halfway to 65536 (not representable) and rounds to infinity; 65519 does not.
+      [65520, 0x7c00], [65519, 0x7bff], [1e6, 0x7c00],
+      // Underflow: 2^-25 is a tie with 0 (even); anything above it rounds up to the smallest subnormal.
+      [2 ** -25, 0x0000], [2 ** -25 * 1.0001, 0x0001], [3 * 2 ** -25, 0x0002], [2 ** -26, 0x0000],
+      // A subnormal carrying into the smallest normal.
+      [2 ** -14 - 2 ** -25, 0x0400],
+    ];
+    for (const [value, bits] of cases) expect([value, float32ToFloat16Bits(value)]).toEqual([value, bits]);
+    expect(float32ToFloat16Bits(NaN) & 0x7e00).toBe(0x7e00);
+    expect(float16BitsToFloat32(0x7bff)).toBe(FLOAT16_MAX);
+    expect(float16BitsToFloat32(0x0001)).toBe(2 ** -24);
+    expect(float16BitsToFloat32(0x3555)).toBe(0.333251953125);
+    expect(Object.is(float16BitsToFloat32(0x8000), -0)).toBe(true);
+    expect(float16BitsToFloat32(0xfc00)).toBe(-Infinity);
+    expect(float16BitsToFloat32(0x7e00)).toBeNaN();
+  });
+
+  it('round-trips all 63,488 finite patterns and rounds every midpoint to the even neighbour', () => {
+    let checked = 0;
+    for (let h = 0; h < 0x10000; h++) {
+      const e = (h >>> 10) & 0x1f;
+      if (e === 0x1f) continue;
+      expect(float32ToFloat16Bits(float16BitsToFloat32(h))).toBe(h);
+      checked++;
+      const next = h + 1;
+      if ((h & 0x7fff) === 0x7bff || (next & 0x7fff) === 0) continue;
+      // The midpoint of two neighbours has 12 significant bits: exact in float32.
+      const mid = (float16BitsToFloat32(h) + float16BitsToFloat32(next)) / 2;
+      expect(Math.fround(mid)).toBe(mid);
+      expect(float32ToFloat16Bits(mid)).toBe(h % 2 === 0 ? h : next);
+    }
+    expect(checked).toBe(63488);
+  });
+
+  it('converts arrays, rounding through float32 first', () => {
+    const src = Float32Array.from([0.1, -3.14159, 70000, 1e-8]);
+    const half = float32ToFloat16Array(src);
+    expect(Array.from(half)).toEqual([0x2e66, 0xc248, 0x7c00, 0x0000]);
+    expect(Array.from(float16ToFloat32Array(half))).toEqual([0.0999755859375, -3.140625, Infinity, 0]);
+    expect(roundToFloat16(0.1)).toBe(0.0999755859375);
+  });
+});
+
+describe('weight precision', () => {
+  it('falls back to float32 without float16, and refuses float16 where kernels cannot use it', () => {
+    const cpu = createCpuBackend();
+    expect(resolveWeightPrecision([cpu], 'float32')).toMatchObject({ storage: 'float32', master: 'float32' });
+    const fallback = resolveWeightPrecision([cpu], 'float16');
+    expect(fallback.storage).toBe('float32');
+    expect(fallback.reason).toMatch(/fallback: no float16 storage on CPU/);
+    const f16: Backend = { ...cpu, capabilities: { ...cpu.capabilities, float16: true, description: 'test f16 device' } };
+    expect(resolveWeightPrecision([f16], 'auto')).toMatchObject({ storage: 'float32' });
+    expect(resolveWeightPrecision([f16], 'auto').reason).toMatch(/no float16 operands/);
+    expect(() => resolveWeightPrecision([f16], 'float16')).toThrow(BackendError);
+    const head = createShardedHead({ name: 'h', backends: [cpu], numClasses: 4, embeddingDim: 2, rng: createRng(1), transform: () => arcLike(), reducer: 'softmax-ce', weightPrecision: 'float16' });
+    expect(head.precision.storage).toBe('float32');
+    expect(head.shards[0].weight.dtype).toBe('float32');
+  });
+});
+
+describe('loss scaler', () => {
+  it('dynamic: halves on overflow, grows after N good steps, within bounds', () => {
+    const s = createLossScaler({ scale: 8, growthInterval: 3, maxScale: 32, minScale: 2 });
+    s.update(false); s.update(false);
+    expect(s.scale).toBe(8);
+    s.update(false);
+    expect(s.scale).toBe(16);
+    expect(s.goodSteps).toBe(0);
+    s.update(false); s.update(true);
+    expect([s.scale, s.goodSteps, s.skippedSteps]).toEqual([8, 0, 1]);
+    for (let i = 0; i < 9; i++) s.update(false);
+    expect(s.scale).toBe(32);
+    for (let i = 0; i < 5; i++) s.update(true);
+    expect(s.scale).toBe(2);
+  });
+
+  it('static: keeps the scale and still counts skipped steps', () => {
+    const s = createLossScaler({ mode: 'static', scale: 128, growthInterval: 1 });
+    s.update(false); s.update(true); s.update(false);
+    expect([s.scale, s.skippedSteps]).toEqual([128, 1]);
+    expect(createLossScaler().scale).toBe(65536);
+    expect(() => createLossScaler({ scale: 0 })).toThrow(/positive/);
+  });
+
+  it('unscales before the step, and skips a step whose gradients overflow', async () => {
+    const cpu = createCpuBackend();
+    const w = tensor(cpu, [1, 2, 3, 4], [4], { requiresGrad: true, name: 'w' });
+    const params = [{ name: 'w', tensor: w }];
+    const opt = sgd(params);
+    const scaler = createLossScaler({ scale: 8, growthInterval: 2 });
+    w.grad = tensor(cpu, [8, 16, 24, Infinity], [4]);
+    expect(await scaler.unscaleAndStep(params, opt, 0.5)).toBe(false);
+    expect(Array.from(await w.data())).toEqual([1, 2, 3, 4]);
+    expect(scaler.scale).toBe(4);
+    opt.zeroGrad();
+    w.grad = tensor(cpu, [4, 8, 12, 16], [4]);
+    expect(await scaler.unscaleAndStep(params, opt, 0.5)).toBe(true);
+    expect(Array.from(await w.data())).toEqual([0.5, 1, 1.5, 2]);
+    expect([scaler.scale, scaler.goodSteps, scaler.skippedSteps]).toEqual([4, 1, 1]);
+  });
+
+  it('a scaled step of the sharded head lands on the unscaled weights exactly', async () => {
+    const make = () => createShardedHead({ name: 'h', backends: [createCpuBackend(), createCpuBackend()], numClasses: 20, embeddingDim: 8, rng: createRng(3), transform: () => arcLike(), reducer: 'softmax-ce' });
+    const plain = make();
+    const scaled = make();
+    const op = sgd(plain.parameters, { momentum: 0.9 });
+    const os = sgd(scaled.parameters, { momentum: 0.9 });
+    const scaler = createLossScaler({ scale: 2 ** 12 });
+    const x = randomEmbeddings(1, 4, 8);
+    const y = Int32Array.from([0, 5, 12, 19]);
+    await plain.forwardBackward(x, y);
+    op.step(0.1);
+    const step = await scaled.forwardBackward(x, y, { lossScale: scaler.scale });
+    expect(step.loss).toBeGreaterThan(1000);
+    expect(await scaler.unscaleAndStep(scaled.parameters, os, 0.1)).toBe(true);
+    expect(await scaled.readWeights()).toEqual(await plain.readWeights());
+  });
+});
