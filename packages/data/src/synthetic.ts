@@ -51,7 +51,7 @@ export interface SyntheticFacesOptions {
 
 export interface FaceSample {
   image: RgbImage;
-  /** Five landmarks in image pixels (x, y): left eye, right eye, nose tip, left and right mouth corner. */
+  /** Five landmarks (x, y) in pixels, pixel centres at integers: left eye, right eye, nose tip, left and right mouth corner. */
   landmarks: Float32Array;
 }
 
@@ -316,8 +316,9 @@ export function renderFace(t: FaceTraits, n: Nuisance, size: number, noiseRng: R
   const landmarks = new Float32Array(10);
   for (let k = 0; k < 5; k++) {
     const [px, py] = canvas.toImage(f[2 * k], f[2 * k + 1]);
-    landmarks[2 * k] = px;
-    landmarks[2 * k + 1] = py;
+    // OpenCV's convention, as insightface's landmarks: integer coordinates are pixel centres.
+    landmarks[2 * k] = px - 0.5;
+    landmarks[2 * k + 1] = py - 0.5;
   }
   return { image, landmarks };
 }

@@ -54,7 +54,7 @@ describe('synthetic faces', () => {
     expect(l[7]).toBeGreaterThan(l[5]);
     for (const v of l) { expect(v).toBeGreaterThan(0); expect(v).toBeLessThan(112); }
     // The eyes are drawn where the landmarks say: the pupil pixel is dark.
-    const px = (x: number, y: number) => s.image.data[(Math.round(y - 0.5) * 112 + Math.round(x - 0.5)) * 3];
+    const px = (x: number, y: number) => s.image.data[(Math.round(y) * 112 + Math.round(x)) * 3];
     expect(px(l[0], l[1])).toBeLessThan(60);
     expect(px(l[2], l[3])).toBeLessThan(60);
   });
