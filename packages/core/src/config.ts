@@ -12,25 +12,31 @@ interface NamedPlugin {
 }
 
 /**
- * `{ name: <one of the plugins>, ...that plugin's params }`. Each plugin's params schema must be a
- * zod object; its fields sit next to `name`.
+ * `{ name: <one of the plugins>, ...that plugin's params }`. The plugin's own schema (any zod
+ * schema: an object, a union of variants, a preprocessed object) validates everything but `name`,
+ * and its issues are reported under the field's path.
  */
 export function pluginUnion<T extends readonly NamedPlugin[]>(kind: string, plugins: T) {
   if (plugins.length === 0) throw new ConfigError(`no ${kind} plugins were given`);
-  const names = plugins.map((p) => p.name);
-  const options = plugins.map((p) => {
-    // Duck-typed: a plugin built against another copy of zod still composes.
-    const params = p.params as unknown as Partial<z.ZodObject>;
-    if (typeof params.extend !== 'function' || !params.shape) throw new ConfigError(`${kind} ${p.name}: params schema must be a z.object`);
-    return params.extend({ name: z.literal(p.name) });
-  });
-  const union = z.discriminatedUnion('name', options as unknown as [z.ZodObject, ...z.ZodObject[]], {
-    error: (issue) =>
-      issue.code === 'invalid_union'
-        ? `unknown ${kind} ${JSON.stringify((issue.input as { name?: unknown } | undefined)?.name)}; installed: ${names.join(', ')}`
-        : undefined,
-  });
-  return union;
+  const byName = new Map(plugins.map((p) => [p.name, p]));
+  const names = plugins.map((p) => p.name).join(', ');
+  return z
+    .object({ name: z.string({ error: `${kind} needs a name; installed: ${names}` }) })
+    .catchall(z.unknown())
+    .transform((value, ctx) => {
+      const { name, ...params } = value;
+      const plugin = byName.get(name);
+      if (!plugin) {
+        ctx.addIssue({ code: 'custom', path: ['name'], message: `unknown ${kind} ${JSON.stringify(name)}; installed: ${names}` });
+        return z.NEVER;
+      }
+      const r = plugin.params.safeParse(params);
+      if (!r.success) {
+        for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', path: issue.path as (string | number)[], message: issue.message });
+        return z.NEVER;
+      }
+      return { ...(r.data as object), name } as { name: string } & Record<string, unknown>;
+    });
 }
 
 /** Parses `input` with `schema`; errors list every failing field by its path, from `source`. */

@@ -93,3 +93,11 @@ describe('initialisers', () => {
     expect(std).toBeCloseTo(Math.sqrt(2 / 512), 3);
   });
 });
+
+describe('safetensors from a Node Buffer', () => {
+  test('decodes tensors out of a pooled Buffer without reading past them', () => {
+    const bytes = encodeSafetensors({ w: { dtype: 'F32', shape: [2], data: Float32Array.of(1.5, -2) } });
+    const pooled = Buffer.concat([Buffer.alloc(3), Buffer.from(bytes)]).subarray(3);
+    expect(Array.from(decodeSafetensors(pooled).tensors.w.data)).toEqual([1.5, -2]);
+  });
+});

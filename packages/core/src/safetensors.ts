@@ -83,8 +83,9 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): De
     if (dataStart + end > bytes.length) {
       throw new FormatError(`${source}: tensor ${name} ends at byte ${dataStart + end}, past the end of the file (${bytes.length} bytes); truncated?`);
     }
-    // Copy: the data may not be aligned for a typed-array view.
-    const raw = bytes.slice(dataStart + begin, dataStart + end);
+    // Copy into a fresh buffer: the data may not be aligned, and a Node Buffer's slice is a view.
+    const raw = new Uint8Array(end - begin);
+    raw.set(bytes.subarray(dataStart + begin, dataStart + end));
     const data = dtype === 'F32' ? new Float32Array(raw.buffer) : dtype === 'I32' ? new Int32Array(raw.buffer) : new Uint16Array(raw.buffer);
     tensors[name] = { dtype, shape: e.shape, data };
   }

@@ -1,0 +1,133 @@
+/** The `fr` subcommands, as functions the CLI and the tests call. */
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, DataError, decodeSafetensors, parseConfig, restoreCheckpoint, type Backend } from '@fr/core';
+import { formatLossConformance, runLossConformance, type LossCaseResult } from '@fr/core/testing';
+import { trainConfigSchema, type TrainConfig } from './config.js';
+import { openVerificationSets } from './data.js';
+import { evaluateModel, formatReport, type VerificationReport } from './evaluate.js';
+import type { Plugins } from './plugins.js';
+import { writeComparisonReport } from './report.js';
+import { buildRun, CHECKPOINT_FILE, checkpointTensors, train, type TrainOptions } from './train.js';
+
+/** Reads a run folder's checkpoint: its config and the model rebuilt with the saved weights. */
+export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
+  const path = dir.endsWith('.safetensors') ? dir : join(dir, CHECKPOINT_FILE);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new DataError(`checkpoint ${path}: cannot read (${(e as Error).message})`);
+  }
+  const meta = decodeSafetensors(bytes, path).metadata;
+  if (!meta.config) throw new DataError(`checkpoint ${path} has no config in its metadata`);
+  const config = parseConfig(trainConfigSchema(plugins), JSON.parse(meta.config), `${path} (config)`) as TrainConfig;
+  const numClasses = decodeSafetensors(bytes, path).tensors[`head.${plugins.losses.find((l) => l.name === config.loss.name)?.name}.weight`]?.shape[0];
+  const run = buildRun(config, plugins, backend, numClasses ?? headClasses(bytes, path));
+  restoreCheckpoint(bytes, checkpointTensors(run.module, run.head, run.optimizer), { source: path });
+  return { config, ...run, meta };
+}
+
+/** The number of classes of a checkpoint's head: rows of its first head weight. */
+function headClasses(bytes: Uint8Array, path: string): number {
+  const tensors = decodeSafetensors(bytes, path).tensors;
+  const name = Object.keys(tensors).find((n) => n.startsWith('head.') && n.endsWith('weight'));
+  if (!name) throw new DataError(`checkpoint ${path} holds no head weight`);
+  return tensors[name].shape[0];
+}
+
+/** `fr eval`: verification of a checkpoint on the sets of its config, or on given ones. */
+export async function evalCommand(
+  dir: string,
+  data: TrainConfig['data']['eval'] | null,
+  plugins: Plugins,
+  backend: Backend,
+): Promise<VerificationReport[]> {
+  const run = await loadRun(dir, plugins, backend);
+  const config = data ? { ...run.config, data: { ...run.config.data, eval: data } } : run.config;
+  const sets = await openVerificationSets(config);
+  if (sets.length === 0) throw new ConfigError('fr eval: no verification set: pass --data synthetic or --data <file.bin>');
+  const results: VerificationReport[] = [];
+  for (const set of sets) results.push(await evaluateModel(backend, run.module, set, run.embeddingDim));
+  return results;
+}
+
+/** `--data` of fr eval: `synthetic` (the held-out synthetic identities) or a .bin file. */
+export function parseDataArgument(value: string, config?: TrainConfig): TrainConfig['data']['eval'] {
+  if (value === 'synthetic') {
+    const train = config?.data.train;
+    const base = train?.name === 'synthetic' ? { seed: train.seed, size: train.size, nuisance: train.nuisance } : {};
+    return [{ name: 'synthetic', label: 'synthetic', testIdentities: 600, imagesPerIdentity: 10, pairsPerFold: 300, seed: 0, size: 32, nuisance: 1, ...base }];
+  }
+  if (value.endsWith('.bin')) return [{ name: 'bin', path: value }];
+  throw new ConfigError(`--data ${value}: give "synthetic" or a verification .bin file`);
+}
+
+export interface CompareRow {
+  loss: string;
+  report: VerificationReport;
+  finalLoss: number;
+}
+
+/** `fr compare`: the same backbone, data and budget with each loss. */
+export async function compareCommand(
+  base: TrainConfig,
+  lossNames: readonly string[],
+  options: Omit<TrainOptions, 'resume'>,
+): Promise<{ rows: CompareRow[]; table: string; reportPath: string }> {
+  const installed = options.plugins.losses.map((l) => l.name);
+  const unknown = lossNames.filter((n) => !installed.includes(n));
+  if (unknown.length) throw new ConfigError(`fr compare: unknown loss ${unknown.join(', ')}; installed: ${installed.join(', ')}`);
+  if (base.data.eval.length === 0) throw new ConfigError('fr compare: the config needs at least one data.eval set to compare on');
+  const rows: CompareRow[] = [];
+  for (const name of lossNames) {
+    const keep = base.loss.name === name ? base.loss : { name };
+    const config = parseConfig(trainConfigSchema(options.plugins), { ...base, loss: keep, output: join(base.output, name) }, `compare ${name}`) as TrainConfig;
+    const result = await train(config, options);
+    rows.push({ loss: name, report: result.evaluations.at(-1)!.results[0], finalLoss: result.finalLoss });
+  }
+  const fars = [1e-3, 1e-2, 1e-1];
+  const header = `| loss | accuracy (%) | std | AUC | EER (%) | ${fars.map((f) => `TAR@FAR=${f.toExponential(0)} (%)`).join(' | ')} |`;
+  const sep = `|${'---|'.repeat(5 + fars.length)}`;
+  const lines = rows.map((r) => {
+    const tar = fars.map((f) => (100 * (r.report.tarAtFar.find((t) => t.far === f)?.tar ?? NaN)).toFixed(2));
+    return `| ${r.loss} | ${(100 * r.report.accuracyMean).toFixed(2)} | ${(100 * r.report.accuracyStd).toFixed(2)} | ${r.report.auc.toFixed(4)} | ${(100 * r.report.eer).toFixed(2)} | ${tar.join(' | ')} |`;
+  });
+  const table = [header, sep, ...lines].join('\n');
+  const reportPath = join(base.output, 'compare.html');
+  await writeComparisonReport(reportPath, rows.map((r) => ({ name: r.loss, r: r.report })), base);
+  await writeFile(join(base.output, 'compare.md'), `${table}\n`);
+  return { rows, table, reportPath };
+}
+
+/** Expands files and folders to the .json reference cases they hold. */
+export async function caseFiles(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const s = await stat(p).catch(() => null);
+    if (!s) throw new ConfigError(`fr conformance: ${p} does not exist`);
+    if (s.isDirectory()) {
+      for (const name of (await readdir(p)).sort()) if (name.endsWith('.json')) out.push(join(p, name));
+    } else out.push(p);
+  }
+  return out;
+}
+
+/** `fr conformance`: runs reference cases of losses on a backend; a bad file fails its case only. */
+export async function conformanceCommand(paths: readonly string[], plugins: Plugins, backend: Backend) {
+  const results: LossCaseResult[] = [];
+  for (const file of await caseFiles(paths)) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      results.push({ name: file, loss: '?', pass: false, error: `${file}: not valid JSON (${(e as Error).message})`, checks: {} });
+      continue;
+    }
+    const [r] = await runLossConformance([raw], { losses: plugins.losses, backend });
+    results.push({ ...r, name: `${r.name} [${file}]` });
+  }
+  return { results, text: formatLossConformance(results) };
+}
+
+export { formatReport };

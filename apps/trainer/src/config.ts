@@ -1,0 +1,115 @@
+/**
+ * The training config: composed from the plugins the program was given (the `loss` and `backbone`
+ * fields are discriminated unions over the installed plugins), read from JSON or YAML.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, parseConfig, pluginUnion, scheduleSchema, z } from '@fr/core';
+import type { Plugins } from './plugins.js';
+
+const syntheticFields = {
+  seed: z.number().int().min(0).default(0).describe('population seed of the synthetic faces'),
+  size: z.number().int().min(16).max(112).default(32).describe('image side in pixels'),
+  nuisance: z.number().min(0).max(2).default(1).describe('scale of pose, lighting, blur, noise and occlusion'),
+};
+
+export const trainDataSchema = z.discriminatedUnion('name', [
+  z.object({
+    name: z.literal('synthetic'),
+    ...syntheticFields,
+    identities: z.number().int().positive().default(200).describe('training identities'),
+    imagesPerIdentity: z.number().int().positive().default(20).describe('images per training identity'),
+  }),
+  z.object({ name: z.literal('folder'), path: z.string().describe('folder with one sub-folder of images per identity') }),
+  z.object({ name: z.literal('recordio'), path: z.string().describe('folder holding insightface train.rec and train.idx') }),
+]);
+
+export const evalDataSchema = z.discriminatedUnion('name', [
+  z.object({
+    name: z.literal('synthetic'),
+    ...syntheticFields,
+    label: z.string().default('synthetic').describe('name of the set in logs and reports'),
+    testIdentities: z.number().int().positive().default(600).describe('held-out identities (disjoint from training)'),
+    imagesPerIdentity: z.number().int().min(2).default(10).describe('images per held-out identity'),
+    pairsPerFold: z.number().int().positive().default(300).describe('same (and as many different) pairs per fold'),
+  }),
+  z.object({
+    name: z.literal('bin'),
+    path: z.string().describe('insightface verification file (lfw.bin, cfp_fp.bin, agedb_30.bin)'),
+    label: z.string().optional().describe('name in logs; default the file name'),
+  }),
+]);
+
+const optimizerSchema = z.discriminatedUnion('name', [
+  z.object({
+    name: z.literal('sgd'),
+    lr: z.number().positive().default(0.1).describe('base learning rate'),
+    momentum: z.number().min(0).max(1).default(0.9),
+    weightDecay: z.number().min(0).default(5e-4),
+    nesterov: z.boolean().default(false),
+  }),
+  z.object({
+    name: z.literal('adamw'),
+    lr: z.number().positive().default(1e-3),
+    beta1: z.number().min(0).max(1).default(0.9),
+    beta2: z.number().min(0).max(1).default(0.999),
+    weightDecay: z.number().min(0).default(0.05),
+  }),
+]);
+
+/** The config schema for these plugins. */
+export function trainConfigSchema(plugins: Plugins) {
+  return z.object({
+    seed: z.number().int().min(0).default(0).describe('seed of initialisation, data order, augmentation and dropout'),
+    backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto').describe('auto: a hardware WebGPU adapter if there is one, else the CPU'),
+    output: z.string().default('runs/train').describe('folder for the log, checkpoints and report'),
+    data: z.object({
+      train: trainDataSchema,
+      eval: z.array(evalDataSchema).default([]).describe('verification sets evaluated during and after training'),
+      flip: z.boolean().default(true).describe('random horizontal flip'),
+      workers: z.number().int().min(0).max(16).default(1).describe('decoding worker threads (0: decode on the main thread)'),
+    }),
+    backbone: pluginUnion('backbone', plugins.backbones),
+    loss: pluginUnion('loss', plugins.losses),
+    optimizer: optimizerSchema.default({ name: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: false }),
+    schedule: scheduleSchema.default({ name: 'poly', warmupSteps: 0, power: 2 }),
+    batchSize: z.number().int().positive().default(128),
+    steps: z.number().int().positive().optional().describe('training steps (or give epochs)'),
+    epochs: z.number().positive().optional().describe('passes over the training set (or give steps)'),
+    clipGradNorm: z.number().positive().nullable().default(5).describe('max global gradient norm; null disables'),
+    logEvery: z.number().int().positive().default(10),
+    evalEvery: z.number().int().positive().nullable().default(null).describe('steps between evaluations; null: only at the end'),
+    checkpointEvery: z.number().int().positive().nullable().default(null).describe('steps between checkpoints; null: only at the end'),
+    onNonFinite: z.enum(['stop', 'skip']).default('stop').describe('a NaN or Inf loss stops the run (keeping the last checkpoint) or skips the step'),
+  }).refine((c) => (c.steps === undefined) !== (c.epochs === undefined), { message: 'give exactly one of steps and epochs', path: ['steps'] });
+}
+
+/** A plugin's entry in a config: its name and its parameters. */
+export type PluginConfig = { name: string } & Record<string, unknown>;
+
+export type TrainConfig = Omit<z.infer<ReturnType<typeof trainConfigSchema>>, 'loss' | 'backbone'> & {
+  loss: PluginConfig;
+  backbone: PluginConfig;
+};
+
+/** Reads a JSON or YAML config file and validates it; errors name the file and every bad field. */
+export async function loadConfig(path: string, plugins: Plugins, overrides: Record<string, unknown> = {}): Promise<TrainConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(`config ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  return parseConfig(trainConfigSchema(plugins), { ...(raw as object), ...overrides }, path) as TrainConfig;
+}
+
+/** Total steps of a run. */
+export function totalSteps(config: TrainConfig, trainLength: number): number {
+  return config.steps ?? Math.max(1, Math.ceil(((config.epochs ?? 1) * trainLength) / config.batchSize));
+}

@@ -1,0 +1,28 @@
+/**
+ * The plugins this program was given. Adding a loss or a backbone to the CLI is one import and one
+ * entry here; the config schema, the error messages and `fr compare` follow from these lists.
+ */
+import { arcface } from '@fr/arcface';
+import { cosface } from '@fr/cosface';
+import { iresnet } from '@fr/iresnet';
+import { mobilefacenet } from '@fr/mobilefacenet';
+import { multiface } from '@fr/multiface';
+import { smallnet } from '@fr/smallnet';
+import { l2softmax, normface, softmax } from '@fr/softmax';
+import { sphereface } from '@fr/sphereface';
+import { sphereface2 } from '@fr/sphereface2';
+import { x2softmax } from '@fr/x2softmax';
+import type { Backbone, Loss } from '@fr/core';
+
+export const installedLosses: readonly Loss<any>[] = [
+  softmax, l2softmax, normface, sphereface, cosface, arcface, sphereface2, x2softmax, multiface,
+];
+
+export const installedBackbones: readonly Backbone<any>[] = [smallnet, mobilefacenet, iresnet];
+
+export interface Plugins {
+  losses: readonly Loss<any>[];
+  backbones: readonly Backbone<any>[];
+}
+
+export const defaultPlugins: Plugins = { losses: installedLosses, backbones: installedBackbones };
