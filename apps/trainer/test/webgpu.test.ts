@@ -1,0 +1,31 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { createCpuBackend } from '@fr/backend-cpu';
+import { createNodeWebGpuBackend } from '@fr/backend-webgpu/node';
+import { parseConfig } from '@fr/core';
+import { defaultPlugins, train, trainConfigSchema, type TrainConfig } from '../src/index.js';
+
+const config = (output: string) => parseConfig(trainConfigSchema(defaultPlugins), {
+  seed: 5,
+  output,
+  data: { train: { name: 'synthetic', identities: 10, imagesPerIdentity: 4, size: 16 }, eval: [] },
+  backbone: { name: 'smallnet', inputSize: 16, embeddingDim: 16, stages: 2, width: 8 },
+  loss: { name: 'arcface', s: 16, m: 0.2 },
+  schedule: { name: 'constant', warmupSteps: 0 },
+  optimizer: { name: 'sgd', lr: 0.05 },
+  batchSize: 8,
+  steps: 4,
+}) as TrainConfig;
+
+test('a training run on WebGPU (SwiftShader here) matches the CPU run for the first steps', async () => {
+  const gpu = await createNodeWebGpuBackend();
+  const onGpu = await train(config(await mkdtemp(join(tmpdir(), 'fr-gpu-'))), { plugins: defaultPlugins, backend: gpu, backendReason: 'webgpu', print: () => {} });
+  const onCpu = await train(config(await mkdtemp(join(tmpdir(), 'fr-cpu-'))), { plugins: defaultPlugins, backend: createCpuBackend(), backendReason: 'cpu', print: () => {} });
+  const g = onGpu.losses.map((l) => l.loss);
+  const c = onCpu.losses.map((l) => l.loss);
+  expect(g).toHaveLength(4);
+  for (let i = 0; i < 4; i++) expect(Math.abs(g[i] - c[i])).toBeLessThan(1e-3 * Math.max(1, Math.abs(c[i])) * (i + 1));
+  gpu.dispose();
+});
