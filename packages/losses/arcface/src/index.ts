@@ -25,13 +25,20 @@ export type ArcFaceParams = z.infer<typeof arcfaceParams>;
  */
 export const SIN2_MIN = 1e-6;
 
-/** opensphere's form: theta = acos(clamp(cos)), target cos(clamp(theta + m, 1e-5, 3.14159)). */
+/**
+ * opensphere's form: theta = acos(clamp(cos)), target cos(clamp(theta + m, 1e-5, 3.14159)).
+ * The WGSL half expands cos(theta + m) = c cos(m) - sqrt((1 - c)(1 + c)) sin(m): f32 acos is
+ * coarse near |c| = 1 (software adapters lose ~1e-4 there), while (1 - c)(1 + c) is exact. The
+ * lower clamp 1e-5 never binds for m >= 0 (theta >= acos(1 - 1e-5) = 0.0045).
+ */
 export function detachedArcTransform(s: number, m: number): MarginTransform {
   const lo = -1 + COS_CLAMP;
   const hi = 1 - COS_CLAMP;
+  // Below this cosine theta + m passes 3.14159 and the logit is s cos(3.14159).
+  const cMax = m >= THETA_MAX ? 2 : Math.cos(THETA_MAX - m);
   return defineTransform({
     key: 'arcface-detached',
-    uniforms: { s, m, lo, hi },
+    uniforms: { s, m, lo, hi, cos_m: Math.cos(m), sin_m: Math.sin(m), c_max: cMax, cos_max: Math.cos(THETA_MAX) },
     target: (z, u) => u.s * Math.cos(Math.min(Math.max(clampedAcos(z) + u.m, 1e-5), THETA_MAX)),
     targetGrad: (_z, u) => u.s,
     // cos(acos(clamp(z))) is clamp(z): opensphere applies the same no_grad rewrite to every class.
@@ -39,8 +46,9 @@ export function detachedArcTransform(s: number, m: number): MarginTransform {
     otherGrad: (_z, u) => u.s,
     wgsl: /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
-  let theta = acos(clamp(z, u.lo, u.hi));
-  return u.s * cos(clamp(theta + u.m, 1e-5, ${THETA_MAX}));
+  let c = clamp(z, u.lo, u.hi);
+  if (c < u.c_max) { return u.s * u.cos_max; }
+  return u.s * (c * u.cos_m - sqrt((1.0 - c) * (1.0 + c)) * u.sin_m);
 }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, u.lo, u.hi); }
