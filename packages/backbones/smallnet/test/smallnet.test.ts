@@ -74,8 +74,11 @@ describe('training on the CPU backend', () => {
       times.push(performance.now() - t0);
       loss.dispose();
     }
-    const perStep = times.slice(1).reduce((a, b) => a + b) / (times.length - 1);
-    console.log(`smallnet batch 32 @ 32x32: ${perStep.toFixed(0)} ms per step (forward, backward, SGD)`);
+    // The median of the steps after the first (which includes JIT warm-up): the machine may be
+    // shared, and one slow step says more about the neighbours than about the code.
+    const sorted = times.slice(1).sort((a, b) => a - b);
+    const perStep = sorted[Math.floor(sorted.length / 2)];
+    console.log(`smallnet batch 32 @ 32x32: ${perStep.toFixed(0)} ms per step (forward, backward, SGD; median)`);
     expect(perStep).toBeLessThan(1000);
     expect(losses[losses.length - 1]).toBeLessThan(losses[0]);
     opt.dispose();
