@@ -1,0 +1,47 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createRng, parseLossParams, tensor, tidy, type Backend } from '@fr/core';
+import { lossGradCheck } from '@fr/core/testing';
+import { elasticArcTransform, elasticface } from '../src/index.js';
+import { backends } from './backends.js';
+
+test('target: s cos(theta + m_b) with the margin from the row context; exact slope', () => {
+  const t = elasticArcTransform(64);
+  const row = { target: 0.3, context: 0.45 };
+  expect(t.target(0.3, t.uniforms, row)).toBeCloseTo(64 * Math.cos(Math.acos(0.3) + 0.45), 10);
+  const h = 1e-6;
+  expect(t.targetGrad(0.3, t.uniforms, row)).toBeCloseTo((t.target(0.3 + h, t.uniforms, row) - t.target(0.3 - h, t.uniforms, row)) / (2 * h), 4);
+  expect(Number.isFinite(t.targetGrad(1, t.uniforms, row))).toBe(true);
+});
+
+describe.each(backends)('elasticface on $name', (b) => {
+  let backend: Backend;
+  beforeAll(async () => {
+    backend = await b.create();
+  });
+  afterAll(() => backend.dispose());
+
+  test('with sigma 0 it is ArcFace/CosFace with a fixed margin: finite differences agree', async () => {
+    for (const base of ['arcface', 'cosface'] as const) {
+      const r = await lossGradCheck(elasticface, { backend, params: { base, sigma: 0, s: 8 }, batch: 3, dim: 5, classes: 4, seed: 3 });
+      for (const c of r.checks) expect(c.maxError, `${base} ${JSON.stringify(c)}`).toBeLessThanOrEqual(c.allowed);
+    }
+  });
+
+  test('margins are redrawn every step (same inputs, different losses) from a seeded generator', async () => {
+    const make = () => elasticface.createHead({ backend, numClasses: 4, embeddingDim: 5, params: parseLossParams(elasticface, { sigma: 0.2 }), rng: createRng(9) });
+    const x = tensor(backend, Float32Array.from({ length: 15 }, (_, i) => Math.cos(i)), [3, 5]);
+    const labels = Int32Array.from([0, 1, 2]);
+    const run = async (head: ReturnType<typeof make>) => {
+      const out: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        const l = tidy(() => head.forward(x, labels));
+        out.push(await l.item());
+        l.dispose();
+      }
+      return out;
+    };
+    const [a, b2] = [await run(make()), await run(make())];
+    expect(a[0]).not.toBeCloseTo(a[1], 3);
+    expect(b2).toEqual(a);
+  });
+});
