@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import ort from 'onnxruntime-node';
-import { createRng, noGrad, tensor, type Backbone, type Module } from '@fr/core';
+import { createRng, noGrad, sumAxis, tensor, type Backbone, type Module } from '@fr/core';
 import { createCpuBackend } from '@fr/backend-cpu';
 import { smallnet } from '@fr/smallnet';
 import { mobilefacenet } from '@fr/mobilefacenet';
@@ -71,6 +71,20 @@ describe('onnxruntime-node runs the exported graphs and agrees with the CPU back
     const session = await ort.InferenceSession.create(bytes);
     expect(session.inputNames).toEqual(['images']);
     expect(session.outputNames).toEqual(['features']);
+    module.dispose();
+  });
+});
+
+describe('refusals', () => {
+  test('a forward that runs batch norm in training mode, or an unmapped kernel, is refused by name', async () => {
+    const { module, params } = prepared(smallnet, {}, 4);
+    const training: Module = { ...module, forward: (x) => module.forward(x, { training: true }) };
+    await expect(exportOnnx(training, { inputShape: smallnet.inputShape(params) })).rejects.toThrow(/batch norm ran in training mode/);
+    const summing: Module = { ...module, forward: (x) => sumAxis(module.forward(x, { training: false }), 1) };
+    await expect(exportOnnx(summing, { inputShape: smallnet.inputShape(params) })).rejects.toThrow(/kernel reduceSum .* has no ONNX mapping/);
+    // The backend's kernels are restored after a failed trace.
+    const y = noGrad(() => module.forward(tensor(backend, randomData(3 * 32 * 32, 1), [1, 3, 32, 32]), { training: false }));
+    expect(y.shape).toEqual([1, 128]);
     module.dispose();
   });
 });
