@@ -168,3 +168,21 @@ describe('bad input is a clear error', () => {
     expect(() => zeros(small, [16, 17], 'classifier.weight')).toThrow(/classifier.weight needs 1088 bytes, over the limit of 1024 bytes/);
   });
 });
+
+describe('scopes', () => {
+  test('tidyAsync disposes what it made across awaits and keeps what it returns', async () => {
+    const { tidyAsync } = await import('@fr/core');
+    const before = backend.stats().buffersLive;
+    const kept = await tidyAsync(async () => {
+      const a = tensor(backend, [1, 2], [2]);
+      await a.data();
+      const b = add(a, a);
+      await Promise.resolve();
+      return add(b, a);
+    });
+    expect(Array.from(await kept.data())).toEqual([3, 6]);
+    expect(backend.stats().buffersLive).toBe(before + 1);
+    kept.dispose();
+    expect(backend.stats().buffersLive).toBe(before);
+  });
+});

@@ -174,6 +174,30 @@ export function tidy<T extends TensorContainer>(fn: () => T): T {
   return result;
 }
 
+/**
+ * `tidy` for steps that must wait on the host in the middle (a sharded head combining per-shard
+ * statistics, a readback between forward and backward). Tensors created while `fn` runs, including
+ * across its awaits, belong to this scope; interleaving two of them at once is not supported.
+ */
+export async function tidyAsync<T extends TensorContainer>(fn: () => Promise<T>): Promise<T> {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = await fn();
+  } finally {
+    const at = scopes.lastIndexOf(scope);
+    if (at >= 0) scopes.splice(at, 1);
+  }
+  const survivors = new Set<Tensor>();
+  collect(result, survivors);
+  for (const t of scope) {
+    if (survivors.has(t)) track(t);
+    else t.dispose();
+  }
+  return result;
+}
+
 /** Throws a ShapeError unless the shapes are equal. */
 export function assertShape(t: Tensor, shape: readonly number[], what: string): void {
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
