@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './backend.js';
 export * from './kernels.js';
 export * from './tensor.js';
+export * from './finite.js';
 export * from './tape.js';
 export * from './ops.js';
 export * from './margin.js';

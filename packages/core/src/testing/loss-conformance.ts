@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import type { Backend } from '../backend.js';
-import { DataError, FormatError, ShapeError } from '../errors.js';
+import { FormatError, ShapeError } from '../errors.js';
 import type { Loss, LossHead, NamedTensor } from '../loss.js';
 import { parseLossParams } from '../loss.js';
 import { createRng } from '../rng.js';
@@ -229,20 +229,8 @@ export function formatLossConformance(results: readonly LossCaseResult[]): strin
   return lines.join('\n');
 }
 
-/**
- * Reads a tensor and throws a DataError at its first NaN or Inf, naming the row and column of a
- * 2-d tensor. Device memory cannot be inspected synchronously, so finiteness is checked when
- * values are read: a trainer calls this on the embeddings or the loss each logging step.
- */
-export async function checkFinite(t: Tensor, what: string): Promise<void> {
-  const data = await t.data();
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) {
-      const at = t.rank === 2 ? `row ${Math.floor(i / t.shape[1])}, column ${i % t.shape[1]}` : `index ${i}`;
-      throw new DataError(`${what}: non-finite value ${data[i]} at ${at} of ${t.describe()}`);
-    }
-  }
-}
+/** Moved to @fr/core (trainers need it); re-exported here for existing imports. */
+export { checkFinite } from '../finite.js';
 
 export interface LossGradCheckOptions<P> {
   backend: Backend;
