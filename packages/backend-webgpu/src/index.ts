@@ -15,7 +15,7 @@ export {
   type WebGpuBackendOptions,
 } from './backend.js';
 export type { GpuBuffer, WebGpuStats } from './runtime.js';
-export { adaptSnippet, marginLossSource } from './margin-loss.js';
+export { marginLossSource } from './margin-loss.js';
 
 export interface RequestWebGpuOptions extends WebGpuBackendOptions {
   powerPreference?: GPUPowerPreference;

@@ -28,15 +28,6 @@ export function marginAuxLayout(rows: number) {
   return { bias: 0, ctx: 4, lse: 4 + rows, bytes: (4 + 2 * rows) * 4 };
 }
 
-/**
- * `target` is a reserved word in WGSL, so the `FrRow.target` field promised to snippets cannot be
- * declared as is. The field is declared as `fr_row_target` and member accesses `.target` in the
- * snippet are renamed: no valid WGSL can otherwise contain `.target`.
- */
-export function adaptSnippet(wgsl: string): string {
-  return wgsl.replace(/\.(\s*)target\b/g, '.$1fr_row_target');
-}
-
 export function transformUniformStruct(t: MarginTransform): string {
   const names = Object.keys(t.uniforms);
   const fields = names.length > 0 ? names.map((n) => `  ${n}: f32,`) : ['  fr_unused: f32,'];
@@ -59,7 +50,7 @@ export function marginLossSource(t: MarginTransform, reducer: Reducer, wg: numbe
 const FR_PI: f32 = 3.14159265358979;
 const FR_NEG_BIG: f32 = -3.402823e38;
 struct FrRow {
-  fr_row_target: f32,
+  target_z: f32,
   context: f32,
 }
 ${transformUniformStruct(t)}
@@ -92,8 +83,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (has_t) { yu = u32(y); }
   var fr_row: FrRow;
   // NaN through a runtime bitcast: a constant NaN is a shader-creation error.
-  fr_row.fr_row_target = bitcast<f32>(fr_p.nan_bits);
-  if (has_t) { fr_row.fr_row_target = fr_z[base + yu]; }
+  fr_row.target_z = bitcast<f32>(fr_p.nan_bits);
+  if (has_t) { fr_row.target_z = fr_z[base + yu]; }
   fr_row.context = 0.0;
   if (fr_p.has_ctx != 0u) { fr_row.context = fr_aux[fr_p.ctx_at + fr_r]; }
   var bias = 0.0;
@@ -183,7 +174,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
 }
 `;
-  return `${prelude}\n// ---- transform ${t.key}\n${adaptSnippet(t.wgsl)}\n// ----\n${header}${reducer === 'softmax-ce' ? softmax : sigmoid}`;
+  return `${prelude}\n// ---- transform ${t.key}\n${t.wgsl}\n// ----\n${header}${reducer === 'softmax-ce' ? softmax : sigmoid}`;
 }
 
 export function marginLossUniforms<B>(p: MarginLossParams<B>, o: { globalLse: boolean; rowLse: boolean; rows: number }): ArrayBuffer {

@@ -1,9 +1,9 @@
 import { clampedAcos, defineTransform, identityTransform, scaledTransform, type MarginTransform, type Reducer } from '@fr/core';
 import { describe, expect, it } from 'vitest';
-import { adaptSnippet } from '../src/index.js';
+import { marginLossSource } from '../src/index.js';
 import { gpu, parity, randomF32, randomInt } from './helpers.js';
 
-/** An ArcFace-like transform reading both row fields (written with `row.target`, as plugins do). */
+/** An ArcFace-like transform reading both row fields (`row.target` in TS, `row.target_z` in WGSL). */
 const angular: MarginTransform = defineTransform({
   key: 'test-angular',
   uniforms: { s: 30, m: 0.5, c: 0.05 },
@@ -16,8 +16,8 @@ fn fr_target(z: f32, row: FrRow) -> f32 {
   return u.s * cos(acos(clamp(z, -1.0 + 1e-5, 1.0 - 1e-5)) + u.m) + u.c * row.context;
 }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-fn fr_other(z: f32, row: FrRow) -> f32 { if (z > row . target) { return u.s * (z + 0.1); } return u.s * z; }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { if (z > row.target) { return 1.5 * u.s; } return u.s; }
+fn fr_other(z: f32, row: FrRow) -> f32 { if (z > row.target_z) { return u.s * (z + 0.1); } return u.s * z; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { if (z > row.target_z) { return 1.5 * u.s; } return u.s; }
 `,
 });
 
@@ -127,8 +127,9 @@ describe('fused marginLoss matches the CPU backend', () => {
     expect(backend.stats().pipelines).toBe(before);
   });
 
-  it('adapts `.target` member accesses only', () => {
-    expect(adaptSnippet('fr_target(z, row) + row.target + row . target + fr_target_grad(z, row)'))
-      .toBe('fr_target(z, row) + row.fr_row_target + row . fr_row_target + fr_target_grad(z, row)');
+  it('declares FrRow { target_z, context } and inserts the snippet verbatim', () => {
+    const src = marginLossSource(angular, 'softmax-ce', 64);
+    expect(src).toMatch(/struct FrRow \{\s*target_z: f32,\s*context: f32,/);
+    expect(src).toContain(angular.wgsl);
   });
 });

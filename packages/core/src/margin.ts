@@ -7,7 +7,10 @@
 
 /** Per-row values a transform may read besides the score itself. */
 export interface RowContext {
-  /** The score of the row's target class (z[b, y_b]); NaN when the target is in another shard. */
+  /**
+   * The score of the row's target class (z[b, y_b]); NaN when the target is in another shard.
+   * WGSL snippets read it as `row.target_z`.
+   */
   target: number;
   /** The optional per-row context value (for example the feature norm); 0 when absent. */
   context: number;
@@ -36,8 +39,9 @@ export interface MarginTransform {
   /**
    * WGSL defining `fn fr_target(z: f32, row: FrRow) -> f32`, `fn fr_target_grad(...)`,
    * `fn fr_other(...)` and `fn fr_other_grad(...)`. The prelude declares
-   * `struct FrRow { target: f32, context: f32 }` and a uniform `u` with one f32 field per uniform
-   * name, and constants `FR_PI: f32`.
+   * `struct FrRow { target_z: f32, context: f32 }` (`target_z` is `RowContext.target`: `target` is
+   * a reserved word in WGSL), a uniform `u` with one f32 field per uniform name, and the constant
+   * `FR_PI: f32`.
    */
   wgsl: string;
 }

@@ -134,8 +134,8 @@ export const conformanceTransform: MarginTransform = defineTransform({
 fn fr_theta(z: f32) -> f32 { return acos(clamp(z, -1.0 + 1e-5, 1.0 - 1e-5)); }
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * cos(fr_theta(z) + u.m) + 0.1 * row.context; }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * sin(fr_theta(z) + u.m) / sqrt(max(1.0 - z * z, 1e-2)); }
-fn fr_other(z: f32, row: FrRow) -> f32 { if (z > row.target) { return u.s * z * (1.0 + z); } return u.s * z; }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { if (z > row.target) { return u.s * (1.0 + 2.0 * z); } return u.s; }
+fn fr_other(z: f32, row: FrRow) -> f32 { if (z > row.target_z) { return u.s * z * (1.0 + z); } return u.s * z; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { if (z > row.target_z) { return u.s * (1.0 + 2.0 * z); } return u.s; }
 `,
 });
 

@@ -71,12 +71,12 @@ fn fr_target_grad(z: f32, row: FrRow) -> f32 {
 }
 fn fr_other(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
-  if (c > fr_margin_cos(clamp(row.target, -1.0, 1.0))) { return u.s * c * (row.context + c); }
+  if (c > fr_margin_cos(clamp(row.target_z, -1.0, 1.0))) { return u.s * c * (row.context + c); }
   return u.s * c;
 }
 fn fr_other_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
-  if (c > fr_margin_cos(clamp(row.target, -1.0, 1.0))) { return u.s * (row.context + 2.0 * c); }
+  if (c > fr_margin_cos(clamp(row.target_z, -1.0, 1.0))) { return u.s * (row.context + 2.0 * c); }
   return u.s;
 }
 `,
