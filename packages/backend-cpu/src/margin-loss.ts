@@ -25,9 +25,15 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
   const bias = p.bias ? f32(p.bias)[0] : 0;
   const rowLse = p.rowLogSumExp ? f32(p.rowLogSumExp) : null;
   const globalLse = p.globalLogSumExp ? f32(p.globalLogSumExp) : null;
+  const ctxGradOut = p.rowContextGrad ? f32(p.rowContextGrad) : null;
+  if (ctxGradOut && !(ctx && t.contextGradient && t.targetContextGrad && t.otherContextGrad)) {
+    throw new Error(`marginLoss: rowContextGrad needs a row context and a transform with contextGradient (${t.key} has ${t.contextGradient ? 'it' : 'none'})`);
+  }
   const u = t.uniforms;
   const logits = new Float64Array(cols);
   const slopes = new Float64Array(cols);
+  // d logit / d context per column, only when the context gradient is asked for.
+  const ctxSlopes = ctxGradOut ? new Float64Array(cols) : null;
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     const y = labels[r] - classOffset;
@@ -38,11 +44,14 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
       if (j === y) {
         logits[j] = t.target(zj, u, row) + bias;
         slopes[j] = t.targetGrad(zj, u, row);
+        if (ctxSlopes) ctxSlopes[j] = t.targetContextGrad!(zj, u, row);
       } else {
         logits[j] = t.other(zj, u, row) + bias;
         slopes[j] = t.otherGrad(zj, u, row);
+        if (ctxSlopes) ctxSlopes[j] = t.otherContextGrad!(zj, u, row);
       }
     }
+    let ctxGradSum = 0;
     let loss = 0;
     let logitGradSum = 0;
     if (p.reducer === 'softmax-ce') {
@@ -57,6 +66,7 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
       for (let j = 0; j < cols; j++) {
         const dl = Math.exp(logits[j] - lse) - (j === y ? 1 : 0);
         logitGradSum += dl;
+        if (ctxSlopes) ctxGradSum += dl * ctxSlopes[j];
         grad[base + j] = scale * dl * slopes[j];
       }
     } else {
@@ -70,10 +80,12 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
           dl = p.negativeWeight * sigmoid(logits[j]);
         }
         logitGradSum += dl;
+        if (ctxSlopes) ctxGradSum += dl * ctxSlopes[j];
         grad[base + j] = scale * dl * slopes[j];
       }
     }
     rowLoss[r] = scale * loss;
     rowLogitGrad[r] = scale * logitGradSum;
+    if (ctxGradOut) ctxGradOut[r] = scale * ctxGradSum;
   }
 }

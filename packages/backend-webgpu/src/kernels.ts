@@ -305,15 +305,30 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
       const parts = [[q.bias, layout.bias, 1], [q.rowContext, layout.ctx, q.rows], [globalLse, layout.lse, q.rows]] as const;
       const present = parts.filter(([b]) => b);
       const aux = present.length > 0 ? rt.scratch(layout.bytes) : rt.placeholder;
+      const ctxGrad = q.rowContextGrad ?? null;
+      if (ctxGrad && !(q.rowContext && t.contextGradient)) {
+        throw new BackendError(`marginLoss: rowContextGrad needs a row context and a transform with contextGradient (${t.key} has ${t.contextGradient ? 'it' : 'none'})`);
+      }
+      const storage = [q.logits, q.labels, q.grad, q.rowLoss, q.rowLogitGrad, aux, rowLse ?? rt.placeholderOut];
+      const writable = [false, false, true, true, true, false, true];
+      const scratch = present.length > 0 ? [aux] : [];
+      // The binding exists in the shader of a context-differentiable transform, asked for or not;
+      // unasked, it gets its own scratch (placeholderOut may already be bound for the LSE).
+      if (t.contextGradient) {
+        const out = ctxGrad ?? rt.scratch(16);
+        if (!ctxGrad) scratch.push(out);
+        storage.push(out);
+        writable.push(true);
+      }
       rt.dispatch({
         key: marginLossKey(t, q.reducer, wg),
         source: () => marginLossSource(t, q.reducer, wg),
-        storage: [q.logits, q.labels, q.grad, q.rowLoss, q.rowLogitGrad, aux, rowLse ?? rt.placeholderOut],
-        writable: [false, false, true, true, true, false, true],
-        uniforms: [marginLossUniforms(q, { globalLse: globalLse !== null, rowLse: rowLse !== null, rows: q.rows }), packTransformUniforms(t)],
+        storage,
+        writable,
+        uniforms: [marginLossUniforms(q, { globalLse: globalLse !== null, rowLse: rowLse !== null, rows: q.rows, contextGrad: ctxGrad !== null }), packTransformUniforms(t)],
         workgroups: rt.grid(q.rows),
         copies: present.map(([b, offset, n]) => ({ src: b!, dst: aux, dstOffset: offset * 4, bytes: n * 4 })),
-        scratch: present.length > 0 ? [aux] : [],
+        scratch,
       });
     },
 

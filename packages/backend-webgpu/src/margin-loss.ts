@@ -21,6 +21,7 @@ export const marginParams = uniformLayout([
   ['has_rlse', 'u32'],
   ['ctx_at', 'u32'],
   ['lse_at', 'u32'],
+  ['has_cgrad', 'u32'],
 ] as const);
 
 /** Element offsets of the optional inputs in the packed auxiliary buffer. */
@@ -42,10 +43,18 @@ export function packTransformUniforms(t: MarginTransform): ArrayBuffer {
 }
 
 export function marginLossKey(t: MarginTransform, reducer: Reducer, wg: number): string {
-  return `marginLoss:${reducer}:${t.key}(${Object.keys(t.uniforms).join(',')}):wg${wg}`;
+  return `marginLoss:${reducer}:${t.key}(${Object.keys(t.uniforms).join(',')})${t.contextGradient ? ':cg' : ''}:wg${wg}`;
 }
 
 export function marginLossSource(t: MarginTransform, reducer: Reducer, wg: number): string {
+  // A transform with a context gradient gets an eighth storage binding (the per-row context
+  // gradient) and sums dl * d logit / d context next to the row's other sums; others keep seven.
+  const cg = t.contextGradient === true;
+  const uniformAt = cg ? 8 : 7;
+  const cgAcc = (which: 'target' | 'other') => (cg ? `\n      cg = cg + dl * fr_${which}_context_grad(z, fr_row);` : '');
+  const cgWrite = cg ? `
+  let cgs = fr_sum(cg, lid);
+  if (lid == 0u && fr_p.has_cgrad != 0u) { fr_row_ctx_grad[fr_r] = fr_p.scale * cgs; }` : '';
   const prelude = `
 const FR_PI: f32 = 3.14159265358979;
 const FR_NEG_BIG: f32 = -3.402823e38;
@@ -62,8 +71,9 @@ ${storage(3, 'fr_row_loss', 'f32', true)}
 ${storage(4, 'fr_row_logit_grad', 'f32', true)}
 ${storage(5, 'fr_aux')}
 ${storage(6, 'fr_row_lse', 'f32', true)}
-${uniform(7, 'fr_p', 'FrParams')}
-${uniform(8, 'u', 'FrUniforms')}
+${cg ? storage(7, 'fr_row_ctx_grad', 'f32', true) : ''}
+${uniform(uniformAt, 'fr_p', 'FrParams')}
+${uniform(uniformAt + 1, 'u', 'FrUniforms')}
 ${MATH}
 ${reductions(wg, 2)}
 var<workgroup> fr_mx: array<f32, ${wg}>;
@@ -119,6 +129,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (fr_p.has_glse != 0u) { lse = fr_aux[fr_p.lse_at + fr_r]; }
   var gsum = 0.0;
   var tlogit = 0.0;
+  var cg = 0.0;
   for (var j = lid; j < cols; j = j + ${wg}u) {
     let z = fr_z[base + j];
     var dl: f32;
@@ -127,16 +138,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let l = fr_target(z, fr_row) + bias;
       slope = fr_target_grad(z, fr_row);
       dl = exp(l - lse) - 1.0;
-      tlogit = l;
+      tlogit = l;${cgAcc('target')}
     } else {
       let l = fr_other(z, fr_row) + bias;
       slope = fr_other_grad(z, fr_row);
-      dl = exp(l - lse);
+      dl = exp(l - lse);${cgAcc('other')}
     }
     gsum = gsum + dl;
     fr_grad[base + j] = fr_p.scale * dl * slope;
   }
-  let sums = fr_sum2(gsum, tlogit, lid);
+  let sums = fr_sum2(gsum, tlogit, lid);${cgWrite}
   if (lid == 0u) {
     // With a global LSE only the shard holding the target counts the row's loss.
     var loss = select(lse, 0.0, fr_p.has_glse != 0u);
@@ -149,6 +160,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   const sigmoid = `
   var loss = 0.0;
   var gsum = 0.0;
+  var cg = 0.0;
   for (var j = lid; j < cols; j = j + ${wg}u) {
     let z = fr_z[base + j];
     var dl: f32;
@@ -157,17 +169,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let l = fr_target(z, fr_row) + bias;
       slope = fr_target_grad(z, fr_row);
       loss = loss + fr_p.pos_w * fr_softplus(-l);
-      dl = -fr_p.pos_w * fr_sigmoid(-l);
+      dl = -fr_p.pos_w * fr_sigmoid(-l);${cgAcc('target')}
     } else {
       let l = fr_other(z, fr_row) + bias;
       slope = fr_other_grad(z, fr_row);
       loss = loss + fr_p.neg_w * fr_softplus(l);
-      dl = fr_p.neg_w * fr_sigmoid(l);
+      dl = fr_p.neg_w * fr_sigmoid(l);${cgAcc('other')}
     }
     gsum = gsum + dl;
     fr_grad[base + j] = fr_p.scale * dl * slope;
   }
-  let sums = fr_sum2(loss, gsum, lid);
+  let sums = fr_sum2(loss, gsum, lid);${cgWrite}
   if (lid == 0u) {
     fr_row_loss[fr_r] = fr_p.scale * sums.x;
     fr_row_logit_grad[fr_r] = fr_p.scale * sums.y;
@@ -177,7 +189,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   return `${prelude}\n// ---- transform ${t.key}\n${t.wgsl}\n// ----\n${header}${reducer === 'softmax-ce' ? softmax : sigmoid}`;
 }
 
-export function marginLossUniforms<B>(p: MarginLossParams<B>, o: { globalLse: boolean; rowLse: boolean; rows: number }): ArrayBuffer {
+export function marginLossUniforms<B>(p: MarginLossParams<B>, o: { globalLse: boolean; rowLse: boolean; rows: number; contextGrad?: boolean }): ArrayBuffer {
   const aux = marginAuxLayout(o.rows);
   return marginParams.pack({
     rows: p.rows,
@@ -193,5 +205,6 @@ export function marginLossUniforms<B>(p: MarginLossParams<B>, o: { globalLse: bo
     has_rlse: o.rowLse,
     ctx_at: aux.ctx,
     lse_at: aux.lse,
+    has_cgrad: o.contextGrad ?? false,
   });
 }

@@ -1,4 +1,5 @@
-import { clampedAcos, defineTransform, identityTransform, scaledTransform, type MarginTransform, type Reducer } from '@fr/core';
+import { backward, clampedAcos, defineTransform, identityTransform, marginLoss, scaledTransform, tensor, tidy, type MarginTransform, type Reducer } from '@fr/core';
+import { contextGradientTransform, gradCheck } from '@fr/core/testing';
 import { describe, expect, it } from 'vitest';
 import { marginLossSource } from '../src/index.js';
 import { gpu, parity, randomF32, randomInt } from './helpers.js';
@@ -36,6 +37,8 @@ interface LossCase {
   seed?: number;
   /** Also write per-row LSE and normalise with a given global LSE (sharded softmax). */
   lse?: boolean;
+  /** Also write the per-row context gradient (needs `context` and a contextGradient transform). */
+  contextGrad?: boolean;
 }
 
 function lossCase(c: LossCase) {
@@ -48,7 +51,8 @@ function lossCase(c: LossCase) {
     rowLoss: new Float32Array(rows),
     rowLogitGrad: new Float32Array(rows),
   };
-  if (c.context) buffers.ctx = randomF32(seed + 2, rows, 5, 30);
+  if (c.context) buffers.ctx = c.contextGrad ? randomF32(seed + 2, rows, -1.5, 1.5) : randomF32(seed + 2, rows, 5, 30);
+  if (c.contextGrad) buffers.ctxGrad = new Float32Array(rows);
   if (c.bias !== undefined) buffers.bias = Float32Array.of(c.bias);
   if (c.lse) {
     buffers.rowLse = new Float32Array(rows);
@@ -56,11 +60,12 @@ function lossCase(c: LossCase) {
   }
   return {
     buffers,
-    compare: c.lse ? ['grad', 'rowLoss', 'rowLogitGrad', 'rowLse'] : ['grad', 'rowLoss', 'rowLogitGrad'],
+    compare: ['grad', 'rowLoss', 'rowLogitGrad', ...(c.lse ? ['rowLse'] : []), ...(c.contextGrad ? ['ctxGrad'] : [])],
     call: <B>(k: import('@fr/core').KernelTable<B>, b: Record<string, B>) =>
       k.marginLoss({
         logits: b.z, labels: b.labels, grad: b.grad, rowLoss: b.rowLoss, rowLogitGrad: b.rowLogitGrad,
         rowContext: c.context ? b.ctx : null,
+        rowContextGrad: c.contextGrad ? b.ctxGrad : null,
         bias: c.bias !== undefined ? b.bias : null,
         rowLogSumExp: c.lse ? b.rowLse : null,
         globalLogSumExp: c.lse ? b.glse : null,
@@ -117,6 +122,54 @@ describe('fused marginLoss matches the CPU backend', () => {
 
   it('C = 100,003 columns in one row pass (online softmax)', async () => {
     await parity(lossCase({ rows: 2, cols: 100_003, transform: scaledTransform(64), reducer: 'softmax-ce', seed: 21 }), { atol: 1e-5, rtol: 2e-4 }, 'C=100003');
+  });
+
+  it('rowContextGrad: both reducers, wide rows, sharded with a global LSE, and not asked for', async () => {
+    const tol = { atol: 1e-4, rtol: 5e-4 };
+    for (const reducer of ['softmax-ce', 'sigmoid-ova'] as const) {
+      for (const [rows, cols] of [[1, 1], [5, 3000]]) {
+        const got = await parity(lossCase({ rows, cols, transform: contextGradientTransform, reducer, context: true, contextGrad: true, seed: 31 }), tol, `${reducer} ${rows}x${cols}`);
+        // One softmax column has dL/dlogit = 0; elsewhere the context gradient is not trivially zero.
+        if (cols > 1) expect(got.ctxGrad.some((v) => v !== 0)).toBe(true);
+      }
+    }
+    await parity(lossCase({ rows: 7, cols: 600, transform: contextGradientTransform, reducer: 'softmax-ce', classOffset: 600, numClasses: 1800, context: true, contextGrad: true, lse: true, bias: 0.25 }), tol, 'sharded');
+    // The transform's shader has the extra binding; without the output it writes to scratch.
+    await parity(lossCase({ rows: 3, cols: 40, transform: contextGradientTransform, reducer: 'softmax-ce', context: true, lse: true }), tol, 'unasked');
+  });
+
+  it('the marginLoss op passes a gradient to a row context: finite differences on WebGPU', async () => {
+    const backend = await gpu();
+    const labels = tensor(backend, Int32Array.from([1, 0, 3]), [3], { dtype: 'int32' });
+    const z = { shape: [3, 4], data: randomF32(41, 12, -0.8, 0.8) };
+    const ctx = { shape: [3], data: randomF32(42, 3, -1, 1) };
+    const r = await gradCheck(backend, ([zt, ct]) => marginLoss(zt, labels, { transform: contextGradientTransform, reducer: 'softmax-ce', scale: 1 / 3, rowContext: ct }),
+      [z, ctx], { eps: 1e-2, rtol: 2e-2, atol: 2e-3 });
+    for (const i of r.inputs) expect(i.maxError, JSON.stringify(i)).toBeLessThanOrEqual(i.allowed);
+    // And the same gradient as the CPU reference.
+    const cpuGrad = await (async () => {
+      const { createCpuBackend } = await import('@fr/backend-cpu');
+      const cpu = createCpuBackend();
+      const c = tensor(cpu, ctx.data, [3], { requiresGrad: true });
+      tidy(() => {
+        const l = marginLoss(tensor(cpu, z.data, [3, 4]), tensor(cpu, Int32Array.from([1, 0, 3]), [3], { dtype: 'int32' }),
+          { transform: contextGradientTransform, reducer: 'softmax-ce', scale: 1 / 3, rowContext: c });
+        backward(l);
+        return l;
+      }).dispose();
+      return c.grad!.data();
+    })();
+    const c = tensor(backend, ctx.data, [3], { requiresGrad: true });
+    tidy(() => {
+      const l = marginLoss(tensor(backend, z.data, [3, 4]), labels, { transform: contextGradientTransform, reducer: 'softmax-ce', scale: 1 / 3, rowContext: c });
+      backward(l);
+      return l;
+    }).dispose();
+    const got = await c.grad!.data();
+    // f32 acos/sin on the GPU: the same relative tolerance as the golden files.
+    got.forEach((v, i) => expect(Math.abs(v - cpuGrad[i])).toBeLessThanOrEqual(1e-5 + 5e-4 * Math.abs(cpuGrad[i])));
+    c.dispose();
+    labels.dispose();
   });
 
   it('one pipeline per (reducer, transform key); new uniform values reuse it', async () => {

@@ -72,6 +72,11 @@ export interface MarginLossParams<B> {
   rowLogitGrad: B;
   /** Optional per-row context value (for example the feature norm), one float per row. */
   rowContext: B | null;
+  /**
+   * Optional output: per row, scale * sum_j d(loss)/d(logit_j) * d(logit_j)/d(context). Needs
+   * `rowContext` and a transform with `contextGradient`.
+   */
+  rowContextGrad?: B | null;
   /** Optional scalar bias added to every logit after the transform (SphereFace2). */
   bias: B | null;
   rows: number;

@@ -12,7 +12,7 @@ import { DataError, ShapeError } from './errors.js';
 import { normalInit } from './init.js';
 import { l2normalize, matmul } from './ops.js';
 import type { Rng } from './rng.js';
-import { record } from './tape.js';
+import { isGradEnabled, record } from './tape.js';
 import { assertDType, empty, Tensor, tensor } from './tensor.js';
 
 /** A named tensor of a module or head: trainable parameter or persistent state. */
@@ -96,7 +96,11 @@ export interface MarginLossOptions {
   /** sigmoid-ova weights of the target term and of each non-target term. */
   positiveWeight?: number;
   negativeWeight?: number;
-  /** Per-row context value given to the transform (not differentiated), shape [B]. */
+  /**
+   * Per-row context value given to the transform, shape [B]. It receives a gradient when it
+   * requires one and the transform has `contextGradient`; a context that requires a gradient the
+   * transform cannot give is refused rather than silently treated as a constant.
+   */
   rowContext?: Tensor | null;
   /** Scalar bias added to every logit after the transform; trainable if it requires a gradient. */
   bias?: Tensor | null;
@@ -117,17 +121,24 @@ export function marginLoss(z: Tensor, labels: Tensor, o: MarginLossOptions): Ten
   if (labels.size !== rows) throw new ShapeError(`marginLoss: ${labels.size} labels for ${rows} rows`);
   if (o.rowContext && o.rowContext.size !== rows) throw new ShapeError(`marginLoss: row context ${o.rowContext.describe()} needs ${rows} values`);
   if (o.bias && o.bias.size !== 1) throw new ShapeError(`marginLoss: bias must be a scalar, got ${o.bias.describe()}`);
+  const context = o.rowContext ?? null;
+  const contextGrad = context !== null && context.requiresGrad && isGradEnabled();
+  if (contextGrad && !o.transform.contextGradient) {
+    throw new ShapeError(`marginLoss: row context ${context.describe()} requires a gradient, but transform ${o.transform.key} has no contextGradient (compute the context under noGrad)`);
+  }
   const k = z.backend.kernels;
   const grad = empty(z.backend, [rows, cols], 'float32', 'marginLoss.grad');
   const rowLoss = empty(z.backend, [rows], 'float32');
   const rowLogitGrad = empty(z.backend, [rows], 'float32');
+  const rowContextGrad = contextGrad ? empty(z.backend, [rows], 'float32', 'marginLoss.contextGrad') : null;
   k.marginLoss({
     logits: z.buffer(),
     labels: labels.buffer(),
     grad: grad.buffer(),
     rowLoss: rowLoss.buffer(),
     rowLogitGrad: rowLogitGrad.buffer(),
-    rowContext: o.rowContext ? o.rowContext.buffer() : null,
+    rowContext: context ? context.buffer() : null,
+    rowContextGrad: rowContextGrad ? rowContextGrad.buffer() : null,
     bias: o.bias ? o.bias.buffer() : null,
     rows,
     cols,
@@ -140,17 +151,27 @@ export function marginLoss(z: Tensor, labels: Tensor, o: MarginLossOptions): Ten
   });
   const loss = empty(z.backend, [1], 'float32', 'loss');
   k.reduceSum(rowLoss.buffer(), loss.buffer(), 1, rows, 1);
-  const inputs = o.bias ? [z, o.bias] : [z];
+  const bias = o.bias ?? null;
+  const inputs = [z, ...(bias ? [bias] : []), ...(rowContextGrad ? [context!] : [])];
   return record(loss, `marginLoss(${o.transform.key})`, inputs, (g) => {
     const dz = empty(z.backend, [rows, cols]);
     k.scaleBy(grad.buffer(), g.buffer(), dz.buffer(), dz.size);
-    let db: Tensor | null = null;
-    if (o.bias?.requiresGrad) {
-      db = empty(z.backend, [1]);
-      k.reduceSum(rowLogitGrad.buffer(), db.buffer(), 1, rows, 1);
-      k.scaleBy(db.buffer(), g.buffer(), db.buffer(), 1);
+    const out: (Tensor | null)[] = [dz];
+    if (bias) {
+      let db: Tensor | null = null;
+      if (bias.requiresGrad) {
+        db = empty(z.backend, [1]);
+        k.reduceSum(rowLogitGrad.buffer(), db.buffer(), 1, rows, 1);
+        k.scaleBy(db.buffer(), g.buffer(), db.buffer(), 1);
+      }
+      out.push(db);
     }
-    return [dz, db];
+    if (rowContextGrad) {
+      const dc = empty(z.backend, context!.shape);
+      k.scaleBy(rowContextGrad.buffer(), g.buffer(), dc.buffer(), rows);
+      out.push(dc);
+    }
+    return out;
   });
 }
 

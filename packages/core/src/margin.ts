@@ -37,6 +37,18 @@ export interface MarginTransform {
   /** d logit / dz of a non-target class */
   otherGrad(z: number, u: Uniforms, row: RowContext): number;
   /**
+   * Set when the logits depend differentiably on `row.context` (MagFace's margin is a function of
+   * the feature norm, which is trained). The transform then defines `targetContextGrad` and
+   * `otherContextGrad`, its WGSL defines `fn fr_target_context_grad(z: f32, row: FrRow) -> f32` and
+   * `fn fr_other_context_grad(...)`, and `marginLoss` passes a gradient to a row context tensor that
+   * requires one. Without it, the row context is treated as a constant.
+   */
+  contextGradient?: boolean;
+  /** d logit / d row.context of the target class (only with `contextGradient`). */
+  targetContextGrad?(z: number, u: Uniforms, row: RowContext): number;
+  /** d logit / d row.context of a non-target class (only with `contextGradient`). */
+  otherContextGrad?(z: number, u: Uniforms, row: RowContext): number;
+  /**
    * WGSL defining `fn fr_target(z: f32, row: FrRow) -> f32`, `fn fr_target_grad(...)`,
    * `fn fr_other(...)` and `fn fr_other_grad(...)`. The prelude declares
    * `struct FrRow { target_z: f32, context: f32 }` (`target_z` is `RowContext.target`: `target` is
@@ -54,6 +66,16 @@ export function defineTransform(t: MarginTransform): MarginTransform {
     }
     if (typeof value !== 'number') {
       throw new Error(`transform ${t.key}: uniform ${name} must be a number, got ${typeof value}`);
+    }
+  }
+  if (t.contextGradient) {
+    if (!t.targetContextGrad || !t.otherContextGrad) {
+      throw new Error(`transform ${t.key}: contextGradient needs targetContextGrad and otherContextGrad`);
+    }
+    for (const fn of ['fr_target_context_grad', 'fr_other_context_grad']) {
+      if (!new RegExp(`fn\\s+${fn}\\s*\\(`).test(t.wgsl)) {
+        throw new Error(`transform ${t.key}: contextGradient needs \`fn ${fn}\` in its WGSL`);
+      }
     }
   }
   return t;

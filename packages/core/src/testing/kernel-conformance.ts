@@ -139,6 +139,32 @@ fn fr_other_grad(z: f32, row: FrRow) -> f32 { if (z > row.target_z) { return u.s
 `,
 });
 
+/**
+ * A transform whose logits depend on the row context with a gradient (as MagFace's margin depends
+ * on the feature norm): target s cos(theta + m c), non-target s z + q c z^2. Exact in z and c
+ * while |z| < 0.99.
+ */
+export const contextGradientTransform: MarginTransform = defineTransform({
+  key: 'conformance-context-gradient',
+  uniforms: { s: 16, m: 0.3, q: 0.5 },
+  contextGradient: true,
+  target: (z, u, row) => u.s * Math.cos(clampedAcos(z) + u.m * row.context),
+  targetGrad: (z, u, row) => (u.s * Math.sin(clampedAcos(z) + u.m * row.context)) / Math.sqrt(Math.max(1 - z * z, 1e-2)),
+  targetContextGrad: (z, u, row) => -u.s * u.m * Math.sin(clampedAcos(z) + u.m * row.context),
+  other: (z, u, row) => u.s * z + u.q * row.context * z * z,
+  otherGrad: (z, u, row) => u.s + 2 * u.q * row.context * z,
+  otherContextGrad: (z, u) => u.q * z * z,
+  wgsl: /* wgsl */ `
+fn fr_theta(z: f32) -> f32 { return acos(clamp(z, -1.0 + 1e-5, 1.0 - 1e-5)); }
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * cos(fr_theta(z) + u.m * row.context); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * sin(fr_theta(z) + u.m * row.context) / sqrt(max(1.0 - z * z, 1e-2)); }
+fn fr_target_context_grad(z: f32, row: FrRow) -> f32 { return -u.s * u.m * sin(fr_theta(z) + u.m * row.context); }
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * z + u.q * row.context * z * z; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s + 2.0 * u.q * row.context * z; }
+fn fr_other_context_grad(z: f32, row: FrRow) -> f32 { return u.q * z * z; }
+`,
+});
+
 export interface ConformanceOptions {
   seed?: number;
   /** Include the larger shapes (slow on software adapters). */
@@ -299,7 +325,7 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
     add(kernelCase('conv2dBackwardWeight', tag, { g, x }, { gw: ws }, (k, b) => k.conv2dBackwardWeight(b.g, b.x, b.gw, p), { atol: 1e-4 }));
   }
 
-  const transforms: MarginTransform[] = [identityTransform, scaledTransform(30), conformanceTransform];
+  const transforms: MarginTransform[] = [identityTransform, scaledTransform(30), conformanceTransform, contextGradientTransform];
   const margins: [number, number][] = [[1, 1], [1, 9], [4, 33], [3, 3000]];
   for (const [rows, cols] of margins) {
     const z = new Float32Array(rows * cols);
@@ -317,6 +343,14 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
             // GPU acos/cos are specified to a few ulp of pi only: the golden loss files allow 5e-4 too.
           }), { rtol: 5e-4, atol: 1e-5 }));
       }
+    }
+    for (const reducer of ['softmax-ce', 'sigmoid-ova'] as const) {
+      add(kernelCase('marginLoss', `rowContextGrad ${reducer} ${rows}x${cols}`, { z, labels, ctx }, { grad: rows * cols, rowLoss: rows, rowLogitGrad: rows, ctxGrad: rows }, (k, b) =>
+        k.marginLoss({
+          logits: b.z, labels: b.labels, grad: b.grad, rowLoss: b.rowLoss, rowLogitGrad: b.rowLogitGrad,
+          rowContext: b.ctx, rowContextGrad: b.ctxGrad, bias: null, rows, cols, classOffset: 0, transform: contextGradientTransform, reducer,
+          positiveWeight: 0.7, negativeWeight: 0.3, scale: 1 / rows,
+        }), { rtol: 5e-4, atol: 1e-5 }));
     }
     if (cols > 2) {
       // A shard holding classes [1, cols): rows whose label is 0 have no target here.
