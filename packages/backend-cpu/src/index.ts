@@ -13,6 +13,7 @@ import {
   type UnaryOp,
 } from '@fr/core';
 import { f32, i32, type CpuBuffer } from './buffer.js';
+import { groupMax } from './group-max.js';
 import { layerKernels } from './layers.js';
 import { marginLoss } from './margin-loss.js';
 import { matmul } from './matmul.js';
@@ -172,6 +173,7 @@ export const cpuKernels: KernelTable<CpuBuffer> = {
     }
   },
   marginLoss,
+  groupMax,
   sgdStep(param, grad, momentumBuffer, p) {
     const w = f32(param), g = f32(grad), buf = f32(momentumBuffer);
     for (let i = 0; i < p.n; i++) {

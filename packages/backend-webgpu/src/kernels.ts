@@ -4,6 +4,7 @@
  * Semantics follow @fr/backend-cpu exactly; arithmetic is float32.
  */
 import { BackendError, WGSL_HASH_UNIFORM, type BinaryOp, type KernelTable, type UnaryOp } from '@fr/core';
+import { groupMaxBody } from './group-max.js';
 import { marginAuxLayout, marginLossKey, marginLossSource, marginLossUniforms, packTransformUniforms } from './margin-loss.js';
 import { matmulKey, matmulParams, matmulSource, TILE } from './matmul.js';
 import type { GpuBuffer, Runtime } from './runtime.js';
@@ -330,6 +331,11 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
         copies: present.map(([b, offset, n]) => ({ src: b!, dst: aux, dstOffset: offset * 4, bytes: n * 4 })),
         scratch,
       });
+    },
+
+    groupMax(x, out, index, rows, groups, size) {
+      const n = rows * groups;
+      run('groupMax', '', () => elementwise(['x', 'o!', 'index:i32!'], [['size', 'u32']], groupMaxBody), [x, out, index], { n, size }, flat(n));
     },
 
     sgdStep(param, grad, momentumBuffer, q) {

@@ -158,6 +158,12 @@ export interface KernelTable<B> {
   preluBackward(gradOut: B, x: B, slope: B, gradX: B, gradSlope: B, p: ChannelLayout): void;
   /** The fused classifier: transform, reduction, loss and d(loss)/dz in one pass per row. */
   marginLoss(p: MarginLossParams<B>): void;
+  /**
+   * Max over contiguous groups of a row (sub-center heads): out[r, g] = max_k x[r, g*size + k] for
+   * x of rows x (groups*size); index[r*groups + g] (int32) is the flat position in x of that
+   * maximum, the first one on ties, so the backward is a scatter of the gradient to `index`.
+   */
+  groupMax(x: B, out: B, index: B, rows: number, groups: number, size: number): void;
   /** One SGD step in place (PyTorch semantics: weight decay added to the gradient). */
   sgdStep(param: B, grad: B, momentumBuffer: B, p: SgdParams): void;
   /** One AdamW step in place (decoupled weight decay). */

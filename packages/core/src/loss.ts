@@ -175,6 +175,34 @@ export function marginLoss(z: Tensor, labels: Tensor, o: MarginLossOptions): Ten
   });
 }
 
+/**
+ * Max over contiguous groups of columns: x is [B, groups * size] (class c's sub-centers in columns
+ * c*size .. c*size + size - 1), the result [B, groups]. The gradient goes to the arg-max of each
+ * group only (the first maximum on ties), as torch.max routes it.
+ */
+export function maxOverGroups(x: Tensor, size: number): Tensor {
+  assertDType(x, 'float32', 'maxOverGroups input');
+  if (x.rank !== 2) throw new ShapeError(`maxOverGroups: input must be 2-d, got ${x.describe()}`);
+  const [rows, cols] = x.shape;
+  if (!Number.isInteger(size) || size < 1 || cols % size !== 0) {
+    throw new ShapeError(`maxOverGroups: ${cols} columns of ${x.describe()} do not split into groups of ${size}`);
+  }
+  const groups = cols / size;
+  const k = x.backend.kernels;
+  const out = empty(x.backend, [rows, groups], 'float32', 'maxOverGroups');
+  const index = empty(x.backend, [rows * groups], 'int32', 'maxOverGroups.index');
+  k.groupMax(x.buffer(), out.buffer(), index.buffer(), rows, groups, size);
+  const y = record(out, 'maxOverGroups', [x], (g) => {
+    const d = empty(x.backend, x.shape);
+    k.fill(d.buffer(), d.size, 0);
+    // Each index is a distinct element of x, so the scatter never adds twice to one place.
+    k.scatterAddRows(g.buffer(), index.buffer(), d.buffer(), rows * groups, 1);
+    return [d];
+  });
+  if (!y.node) index.dispose();
+  return y;
+}
+
 /** Uploads host labels as an int32 tensor after checking their range. */
 export function labelTensor(backend: Backend, labels: Int32Array, numClasses: number, what = 'labels'): Tensor {
   validateLabels(labels, labels.length, numClasses, what);

@@ -362,6 +362,11 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
         }), { rtol: 1e-4, atol: 1e-5 }));
     }
   }
+  for (const [rows, groups, size] of [[1, 1, 1], [3, 5, 3], [17, 33, 2], [4, 300, 4]]) {
+    const x = randn(rng, rows * groups * size);
+    add(kernelCase('groupMax', `${rows}x${groups}x${size}`, { x }, { out: rows * groups, index: new Int32Array(rows * groups) }, (k, b) =>
+      k.groupMax(b.x, b.out, b.index, rows, groups, size), { rtol: 0, atol: 0 }));
+  }
   return cases;
 }
 
