@@ -1,0 +1,127 @@
+/**
+ * Builds the app with Vite, serves the static output, and trains ArcFace and NormFace in Debian's
+ * Chromium on WebGPU (SwiftShader): the page must report WebGPU and ArcFace's margin must pull the
+ * classes tighter around their centres than NormFace's plain scaled cosine does.
+ */
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { build } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunResult } from '../src/main.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const artifacts = join(root, 'test-artifacts');
+
+// The flag set packages/backend-webgpu's browser test found: navigator.gpu gets a SwiftShader adapter.
+const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--enable-features=Vulkan',
+  '--use-angle=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
+
+let outDir = '';
+let server: Server;
+let browser: Browser;
+let page: Page;
+let url = '';
+const pageErrors: string[] = [];
+const requests: string[] = [];
+
+beforeAll(async () => {
+  outDir = await mkdtemp(join(tmpdir(), 'fr-playground-'));
+  await build({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  server = createServer(async (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const file = normalize(join(outDir, path.endsWith('/') ? `${path}index.html` : path));
+    if (!file.startsWith(outDir)) return void res.writeHead(403).end();
+    try {
+      const body = await readFile(file);
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(url);
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((r) => (server ? server.close(r) : r(null)));
+  if (outDir) await rm(outDir, { recursive: true, force: true });
+});
+
+describe('the built playground', () => {
+  it('is static files only, with no Node-only module in the bundle', async () => {
+    const files = await readdir(join(outDir, 'assets'));
+    const js = files.filter((f) => f.endsWith('.js'));
+    expect(js.length).toBeGreaterThan(0);
+    const code = (await Promise.all(js.map((f) => readFile(join(outDir, 'assets', f), 'utf8')))).join('\n');
+    // Dawn's loader, sharp and node: builtins would fail in a page (and the config refuses them).
+    for (const bad of ['from"node:', "from 'node:", 'require("webgpu")', 'sharp-', 'dawn.node']) expect(code.includes(bad), bad).toBe(false);
+    // The loss plugins' WGSL snippets are in the bundle.
+    expect(code).toContain('fr_target');
+    const html = await readFile(join(outDir, 'index.html'), 'utf8');
+    expect(html).toMatch(/src="\.\/assets\/index-[\w-]+\.js"/);
+  });
+
+  it('runs on WebGPU in Chromium and says so', async () => {
+    const ready = await page.evaluate(() => window.frPlayground.ready);
+    expect(ready.backend).toBe('webgpu');
+    expect(ready.fallbackReason).toBeUndefined();
+    expect(ready.adapter.toLowerCase()).toContain('swiftshader');
+    expect(await page.getAttribute('#backend', 'data-backend')).toBe('webgpu');
+    expect(await page.isHidden('#fallback-note')).toBe(true);
+    // Every control of ArcFace comes from its zod schema, at the 2-d preset.
+    expect(await page.inputValue('[data-panel="0"] input[name="s"]')).toBe('16');
+    expect(await page.inputValue('[data-panel="0"] input[name="m"]')).toBe('0.5');
+    expect(await page.inputValue('[data-panel="0"] select[name="gradient"]')).toBe('detached');
+  });
+
+  it('ArcFace gathers each class tighter around its centre than NormFace', async () => {
+    const steps = 70;
+    const run = (o: object) => page.evaluate((o) => window.frPlayground.run(o as never), o) as Promise<RunResult>;
+    const arc = await run({ loss: 'arcface', params: { s: 16, m: 0.5 }, steps, panel: 0 });
+    const norm = await run({ loss: 'normface', params: { s: 16 }, steps, panel: 1 });
+    for (const r of [arc, norm]) {
+      expect(r.backend).toBe('webgpu');
+      expect(r.steps).toBe(steps);
+      expect(r.losses).toHaveLength(steps);
+      expect(r.losses.every(Number.isFinite)).toBe(true);
+      // It learned: the loss fell and every image's nearest class centre is mostly its own.
+      expect(r.losses[steps - 1]).toBeLessThan(r.losses[0] / 3);
+      expect(r.spread.accuracy).toBeGreaterThanOrEqual(0.9);
+      expect(r.spread.perClass).toHaveLength(8);
+    }
+    console.log(`angular spread after ${steps} steps: ArcFace ${arc.spread.mean.toFixed(2)} deg (${arc.msPerStep.toFixed(0)} ms/step), NormFace ${norm.spread.mean.toFixed(2)} deg (${norm.msPerStep.toFixed(0)} ms/step)`);
+    expect(arc.spread.mean).toBeLessThan(norm.spread.mean);
+    // The page shows the same numbers it returned.
+    expect(await page.textContent('[data-panel="0"] [data-role="mean-spread"]')).toBe(`${arc.spread.mean.toFixed(2)}°`);
+    expect(await page.textContent('[data-panel="1"] [data-role="mean-spread"]')).toBe(`${norm.spread.mean.toFixed(2)}°`);
+    await mkdir(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'playground.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+    // Offline once loaded: the page asked this server for its files and nothing else of anyone.
+    expect(requests.length).toBeGreaterThan(0);
+    expect(requests.filter((r) => !r.startsWith(url))).toEqual([]);
+  }, 240_000);
+});
