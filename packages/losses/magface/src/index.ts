@@ -1,1 +1,185 @@
-export {};
+/**
+ * @fr/magface: MagFace (Meng et al., CVPR 2021), as `IrvingMeng/MagFace` `models/magface.py`
+ * (MagLinear + MagLoss). The feature magnitude a = clamp(|x|, l_a, u_a) sets an ArcFace margin that
+ * grows linearly with it, and a regulariser rewards large magnitudes:
+ *
+ *   m(a) = (u_m - l_m) / (u_a - l_a) * (a - l_a) + l_m
+ *   target logit s cos(theta + m(a)) if cos > 0 else s cos        (easy margin, the official default)
+ *   other logits s cos
+ *   loss = CE + lambda_g * mean_b (1/a + a / u_a^2)
+ *
+ * Nothing is detached, as in the official code: the gradient reaches |x| through the margin (the
+ * fused kernel's row-context gradient) and through the regulariser.
+ */
+import {
+  add,
+  classWeights,
+  defineLoss,
+  defineTransform,
+  empty,
+  l2normalize,
+  labelTensor,
+  affine,
+  marginLoss,
+  matmul,
+  mean,
+  record,
+  ShapeError,
+  sumAxis,
+  unary,
+  z,
+  type MarginTransform,
+  type NamedTensor,
+  type Tensor,
+} from '@fr/core';
+
+export const magfaceParams = z.object({
+  s: z.number().positive().default(64).describe('scale of the logits'),
+  l_a: z.number().positive().default(10).describe('lower bound of the feature magnitude'),
+  u_a: z.number().positive().default(110).describe('upper bound of the feature magnitude'),
+  l_m: z.number().min(0).default(0.45).describe('margin at magnitude l_a'),
+  u_m: z.number().min(0).default(0.8).describe('margin at magnitude u_a'),
+  lambda_g: z.number().min(0).default(35).describe('weight of the magnitude regulariser g(a) = 1/a + a/u_a^2'),
+  easy_margin: z
+    .boolean()
+    .default(true)
+    .describe('true (official MagLinear default): no margin where cos <= 0; false: classic th/mm form, cos - m sin m below cos(pi - m)'),
+}).refine((p) => p.u_a > p.l_a, { message: 'u_a must be greater than l_a', path: ['u_a'] });
+
+export type MagFaceParams = z.infer<typeof magfaceParams>;
+
+/** 1 - cos^2 is clamped to this in the slopes, which the official sqrt makes infinite at |cos| = 1. */
+export const SIN2_MIN = 1e-6;
+
+/**
+ * ArcFace with the margin of each row in `row.context`, differentiable in it (contextGradient).
+ * Easy margin: cos(theta + m) where cos > 0, else cos. Otherwise the classic form.
+ */
+export function magfaceTransform(s: number, easyMargin: boolean): MarginTransform {
+  const clamp1 = (v: number) => Math.min(Math.max(v, -1), 1);
+  const onMargin = (c: number, m: number) => (easyMargin ? c > 0 : c > Math.cos(Math.PI - m));
+  return defineTransform({
+    key: easyMargin ? 'magface-easy' : 'magface',
+    uniforms: { s, sin2_min: SIN2_MIN },
+    contextGradient: true,
+    target(z, u, row) {
+      const c = clamp1(z), m = row.context;
+      if (onMargin(c, m)) return u.s * (c * Math.cos(m) - Math.sqrt(Math.max(1 - c * c, 0)) * Math.sin(m));
+      return easyMargin ? u.s * c : u.s * (c - Math.sin(m) * m);
+    },
+    targetGrad(z, u, row) {
+      const c = clamp1(z), m = row.context;
+      if (onMargin(c, m)) return u.s * (Math.cos(m) + (c * Math.sin(m)) / Math.sqrt(Math.max(1 - c * c, u.sin2_min)));
+      return u.s;
+    },
+    targetContextGrad(z, u, row) {
+      const c = clamp1(z), m = row.context;
+      if (onMargin(c, m)) return -u.s * (c * Math.sin(m) + Math.sqrt(Math.max(1 - c * c, 0)) * Math.cos(m));
+      return easyMargin ? 0 : -u.s * (Math.sin(m) + m * Math.cos(m));
+    },
+    other: (z, u) => u.s * clamp1(z),
+    otherGrad: (_z, u) => u.s,
+    otherContextGrad: () => 0,
+    wgsl: /* wgsl */ `
+fn fr_on_margin(c: f32, m: f32) -> bool {
+  ${easyMargin ? 'return c > 0.0;' : 'return c > cos(FR_PI - m);'}
+}
+fn fr_target(z: f32, row: FrRow) -> f32 {
+  let c = clamp(z, -1.0, 1.0);
+  let m = row.context;
+  if (fr_on_margin(c, m)) { return u.s * (c * cos(m) - sqrt(max((1.0 - c) * (1.0 + c), 0.0)) * sin(m)); }
+  return ${easyMargin ? 'u.s * c' : 'u.s * (c - sin(m) * m)'};
+}
+fn fr_target_grad(z: f32, row: FrRow) -> f32 {
+  let c = clamp(z, -1.0, 1.0);
+  let m = row.context;
+  if (fr_on_margin(c, m)) { return u.s * (cos(m) + c * sin(m) / sqrt(max((1.0 - c) * (1.0 + c), u.sin2_min))); }
+  return u.s;
+}
+fn fr_target_context_grad(z: f32, row: FrRow) -> f32 {
+  let c = clamp(z, -1.0, 1.0);
+  let m = row.context;
+  if (fr_on_margin(c, m)) { return -u.s * (c * sin(m) + sqrt(max((1.0 - c) * (1.0 + c), 0.0)) * cos(m)); }
+  return ${easyMargin ? '0.0' : '-u.s * (sin(m) + m * cos(m))'};
+}
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_other_context_grad(z: f32, row: FrRow) -> f32 { return 0.0; }
+`,
+  });
+}
+
+/** clamp(a, lo, hi) with torch's gradient: passed inside [lo, hi], zero outside. */
+export function clampOp(a: Tensor, lo: number, hi: number): Tensor {
+  const k = a.backend.kernels;
+  const n = a.size;
+  const bound = empty(a.backend, a.shape);
+  const out = empty(a.backend, a.shape);
+  k.fill(bound.buffer(), n, lo);
+  k.binary('max', a.buffer(), bound.buffer(), out.buffer(), n);
+  k.fill(bound.buffer(), n, hi);
+  k.binary('min', out.buffer(), bound.buffer(), out.buffer(), n);
+  return record(out, 'clamp', [a], (g) => {
+    // reluBackward keeps g where its second operand is > 0: a - lo >= 0 and hi - a >= 0 up to ties.
+    const shifted = empty(a.backend, a.shape);
+    const d = empty(a.backend, a.shape);
+    k.affine(a.buffer(), shifted.buffer(), n, 1, -lo);
+    k.binary('reluBackward', g.buffer(), shifted.buffer(), d.buffer(), n);
+    k.affine(a.buffer(), shifted.buffer(), n, -1, hi);
+    k.binary('reluBackward', d.buffer(), shifted.buffer(), d.buffer(), n);
+    return [d];
+  });
+}
+
+/** 1 / a elementwise; d/da = -1/a^2. */
+export function reciprocal(a: Tensor): Tensor {
+  const k = a.backend.kernels;
+  const n = a.size;
+  const ones = empty(a.backend, a.shape);
+  k.fill(ones.buffer(), n, 1);
+  const out = empty(a.backend, a.shape);
+  k.binary('div', ones.buffer(), a.buffer(), out.buffer(), n);
+  return record(out, 'reciprocal', [a], (g) => {
+    const d = empty(a.backend, a.shape);
+    k.binary('mul', out.buffer(), out.buffer(), d.buffer(), n);
+    k.binary('mul', g.buffer(), d.buffer(), d.buffer(), n);
+    k.affine(d.buffer(), d.buffer(), n, -1, 0);
+    return [d];
+  });
+}
+
+export const magface = defineLoss({
+  name: 'magface',
+  description: 'MagFace: ArcFace margin growing with the feature magnitude, plus a magnitude regulariser (IrvingMeng/MagFace), gradient through the magnitude',
+  params: magfaceParams,
+  createHead(ctx) {
+    const p = ctx.params;
+    const weight = classWeights(ctx, 'magface.weight');
+    const transform = magfaceTransform(p.s, p.easy_margin);
+    const slope = (p.u_m - p.l_m) / (p.u_a - p.l_a);
+    const parameters: NamedTensor[] = [{ name: weight.name, tensor: weight }];
+    return {
+      parameters,
+      buffers: [],
+      forward(embeddings, labels) {
+        if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
+          throw new ShapeError(`magface: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
+        }
+        const batch = embeddings.shape[0];
+        const y = labelTensor(ctx.backend, labels, ctx.numClasses, 'magface labels');
+        // The magnitude through recorded ops, so its gradient reaches the embeddings.
+        const a = clampOp(unary('sqrt', sumAxis(unary('square', embeddings), 1)), p.l_a, p.u_a);
+        const margin = affine(a, slope, p.l_m - slope * p.l_a);
+        const cos = matmul(l2normalize(embeddings), l2normalize(weight), { transB: true });
+        const ce = marginLoss(cos, y, { transform, reducer: 'softmax-ce', scale: 1 / batch, rowContext: margin });
+        const g = mean(add(reciprocal(a), affine(a, 1 / (p.u_a * p.u_a), 0)));
+        return add(ce, affine(g, p.lambda_g, 0));
+      },
+      dispose() {
+        weight.dispose();
+      },
+    };
+  },
+});
+
+export default magface;

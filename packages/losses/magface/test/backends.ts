@@ -1,0 +1,28 @@
+/**
+ * Backends every test of this package runs on: the CPU reference and WebGPU on Dawn. Without a
+ * GPU, Dawn finds SwiftShader through the Vulkan ICD set below; the WebGPU tests never skip, a
+ * missing adapter fails them.
+ */
+import { existsSync } from 'node:fs';
+import { createCpuBackend } from '@fr/backend-cpu';
+import { createNodeWebGpuBackend } from '@fr/backend-webgpu/node';
+import type { Backend } from '@fr/core';
+
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+export interface TestBackend {
+  name: string;
+  create(): Promise<Backend> | Backend;
+}
+
+async function webgpu(): Promise<Backend> {
+  // The Vulkan loader reads these when Dawn creates its instance, which happens on first use.
+  if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER)) process.env.VK_ICD_FILENAMES = SWIFTSHADER;
+  process.env.XDG_RUNTIME_DIR ??= '/tmp';
+  return createNodeWebGpuBackend();
+}
+
+export const backends: TestBackend[] = [
+  { name: 'cpu', create: () => createCpuBackend() },
+  { name: 'webgpu', create: webgpu },
+];
