@@ -308,7 +308,7 @@ async function main(): Promise<void> {
   const speedForm = el('form', { class: 'settings', onsubmit: 'return false' },
     field('loss', 'loss', choice('loss', LOSSES.map((l) => l.loss.name), 'arcface')),
     field('backbone', 'backbone', el('select', { name: 'backbone' }, ...Object.entries(BACKBONES).map(([k, b]) => el('option', { value: k }, b.label)))),
-    field('batch', 'batch', choice('batch', [1, 2, 4, 8, 16, 32], 2)),
+    field('batch', 'batch', choice('batch', [2, 4, 8, 16, 32], 2)),
     field('steps', 'timed steps', number('steps', 2, 1, 100)),
   );
   const speedButton = el('button', { type: 'button', id: 'run-speed', class: 'primary' }, 'Run speed test');

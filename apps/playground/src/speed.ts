@@ -46,6 +46,9 @@ function build<P>(plugin: Backbone<P>, options: object, backend: Backend, seed: 
 }
 
 export async function runSpeedTest(backend: Backend, o: SpeedOptions): Promise<SpeedResult> {
+  // Batch norm in training mode needs two values per channel after the GDC layer (1x1 maps).
+  if (!(Number.isInteger(o.batch) && o.batch >= 2)) throw new Error(`speed test: batch must be an integer of at least 2, got ${o.batch}`);
+  if (!(Number.isInteger(o.steps) && o.steps >= 1)) throw new Error(`speed test: steps must be a positive integer, got ${o.steps}`);
   const classes = o.classes ?? 64;
   const size = 112;
   const entry = lossEntry(o.loss);
