@@ -229,6 +229,73 @@ export function formatLossConformance(results: readonly LossCaseResult[]): strin
   return lines.join('\n');
 }
 
+/**
+ * The part of a test runner's API that `describeGoldenCases` uses; pass vitest's module
+ * (`import * as vitest from 'vitest'`). Taking it as an argument keeps @fr/core free of a test
+ * runner, so `fr conformance` can import this module outside of one.
+ */
+export interface GoldenTestApi {
+  describe(name: string, fn: () => void): void;
+  test(name: string, fn: () => Promise<void> | void): void;
+  beforeAll(fn: () => Promise<void> | void): void;
+  afterAll(fn: () => Promise<void> | void): void;
+  expect(actual: unknown, message?: string): {
+    toBe(expected: unknown): void;
+    toBeUndefined(): void;
+    toHaveLength(length: number): void;
+  };
+}
+
+/** A backend the golden cases run on, created once per suite and disposed after it. */
+export interface GoldenBackend {
+  name: string;
+  create(): Promise<Backend> | Backend;
+}
+
+export interface GoldenSuiteOptions {
+  /** The package's reference cases (parsed). */
+  cases: readonly LossCase[];
+  /** How many cases the package ships: a lost fixture file fails the suite. */
+  count: number;
+  /** The plugins the cases may name. */
+  losses: readonly Loss<any>[];
+  backends: readonly GoldenBackend[];
+  /** Print each case's report line (also when FR_SHOW is set in the environment). */
+  show?: boolean;
+}
+
+/**
+ * Declares, per backend, a suite `golden cases on <backend>`: one test that the expected number of
+ * cases is present, then one test per case asserting it ran (no error) and passed every tolerance
+ * check, with the case's report line as the failure message.
+ */
+export function describeGoldenCases(api: GoldenTestApi, o: GoldenSuiteOptions): void {
+  const show = o.show ?? (typeof process !== 'undefined' && Boolean(process.env?.FR_SHOW));
+  for (const b of o.backends) {
+    api.describe(`golden cases on ${b.name}`, () => {
+      let backend: Backend;
+      api.beforeAll(async () => {
+        backend = await b.create();
+      });
+      api.afterAll(() => backend.dispose());
+
+      api.test('every fixture of the package is here', () => {
+        api.expect(o.cases).toHaveLength(o.count);
+      });
+
+      for (const c of o.cases) {
+        api.test(c.name, async () => {
+          const [r] = await runLossConformance([c], { losses: o.losses, backend });
+          const report = formatLossConformance([r]);
+          if (show) console.log(report);
+          api.expect(r.error, report).toBeUndefined();
+          api.expect(r.pass, report).toBe(true);
+        });
+      }
+    });
+  }
+}
+
 /** Moved to @fr/core (trainers need it); re-exported here for existing imports. */
 export { checkFinite } from '../finite.js';
 
