@@ -1,0 +1,63 @@
+/**
+ * What `pnpm bench` runs, in default and quick mode, with the reasons for the repetition counts
+ * (printed at the start of a run).
+ */
+import type { BackboneBenchOptions } from './backbone.bench.js';
+import type { HeadBenchOptions } from './head.bench.js';
+
+export const BENCHES = ['matmul', 'head', 'backbone', 'scale'] as const;
+export type BenchName = (typeof BENCHES)[number];
+
+export interface BenchPlan {
+  matmul: { reps?: number; shapes?: [string, number, number, number, boolean][] };
+  head: HeadBenchOptions;
+  backbone: BackboneBenchOptions;
+  /** Options of packages/scale/bench/head.bench.ts; null: not run. */
+  scale: { steps?: number; fullBudgetSeconds?: number } | null;
+  explanation: string[];
+}
+
+/** Why MobileFaceNet on WebGPU is left out of `pnpm bench` on a software adapter. */
+export const WEBGPU_MBF_SKIP =
+  'our WebGPU smallnet step at 4x3x16x16 already takes ~40 s on SwiftShader, so even the 2x3x16x16 probe of MobileFaceNet ' +
+  '(about 20 times the kernels) would take minutes; run apps/bench/src/backbone.bench.ts alone for it';
+
+export function benchPlan(quick: boolean): BenchPlan {
+  if (quick) {
+    return {
+      matmul: { reps: 1, shapes: [['square 256', 256, 256, 256, false]] },
+      head: { classes: [2_000], batch: 32, dim: 64, policy: { budgetMs: 1_000, minReps: 1, maxReps: 3 } },
+      backbone: {
+        batch: 4, inputSize: { smallnet: 16, mobilefacenet: 16 }, policy: { budgetMs: 1_000, minReps: 0, maxReps: 3 },
+        skip: [{ device: 'webgpu', arch: 'mobilefacenet', reason: WEBGPU_MBF_SKIP }],
+      },
+      scale: null,
+      explanation: ['--quick: tiny shapes, at most 3 timed steps per side; the scale head bench is skipped (fixed large shapes)'],
+    };
+  }
+  return {
+    matmul: { reps: 3 },
+    head: {
+      policy: { budgetMs: 8_000, minReps: 1, maxReps: 10 },
+      large: { budgetMs: 20_000, minReps: 0, maxReps: 3 },
+      largeFrom: 50_000,
+      maxStepMs: 60_000,
+    },
+    backbone: {
+      policy: { budgetMs: 15_000, minReps: 1, maxReps: 10 }, maxStepMs: 60_000, probe: { batch: 2, size: 16 },
+      skip: [{ device: 'webgpu', arch: 'mobilefacenet', reason: WEBGPU_MBF_SKIP }],
+    },
+    scale: { steps: 1, fullBudgetSeconds: 0 },
+    explanation: [
+      'matmul: 3 timed runs per shape (its default); a 1024^3 product takes seconds on SwiftShader.',
+      'head: C=10,000: timed steps fill 8 s per side (1..10); C=100,000: 20 s (0..3), 0 meaning the warm-up step',
+      '  is the figure (its compilation is a small part of a step that long); a configuration whose step is',
+      '  predicted (linearly in C from C=10,000) above 60 s is extrapolated, not run, and marked so.',
+      'backbone: one step of each side at 2x3x16x16 first predicts the full step (linear in batch x pixels); a side',
+      '  predicted above 60 s is not run at full size (its row shows the prediction, marked); otherwise timed steps',
+      '  fill 15 s per side (1..10). MobileFaceNet on WebGPU is not run (SwiftShader: minutes per probe step).',
+      'scale: 1 timed step per configuration after a warm-up; the 1M full head is extrapolated from 100k blocks',
+      '  (fullBudgetSeconds 0), as that bench allows.',
+    ],
+  };
+}

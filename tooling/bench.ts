@@ -1,0 +1,76 @@
+/**
+ * `pnpm bench`: the benchmarks of the repository, in order: WebGPU matmul, loss head, backbones,
+ * scale head. Each runs in its own try/catch, so one failure is reported and the others still run.
+ *
+ *   pnpm bench                          the default run (about 15-20 minutes on 2 cores, SwiftShader)
+ *   pnpm bench -- --only head,backbone  a subset: matmul, head, backbone, scale
+ *   pnpm bench -- --quick               small shapes, a fast check that everything runs
+ */
+import { parseArgs } from 'node:util';
+import { run as runMatmul } from '../packages/backend-webgpu/bench/matmul.bench.js';
+import { run as runScaleHead } from '../packages/scale/bench/head.bench.js';
+import { run as runBackbone } from '../apps/bench/src/backbone.bench.js';
+import { run as runHead } from '../apps/bench/src/head.bench.js';
+import { benchPlan, BENCHES, type BenchName } from '../apps/bench/src/plan.js';
+
+const { values } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    only: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (values.help) {
+  console.log('pnpm bench [-- --only matmul,head,backbone,scale] [--quick]');
+  process.exit(0);
+}
+
+const selected = (values.only ?? BENCHES.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+for (const s of selected) {
+  if (!BENCHES.includes(s as BenchName)) {
+    console.error(`bench: unknown benchmark "${s}" (choose from ${BENCHES.join(', ')})`);
+    process.exit(2);
+  }
+}
+const plan = benchPlan(values.quick);
+console.log(`pnpm bench${values.quick ? ' --quick' : ''}: ${selected.join(', ')} (${new Date().toISOString()})`);
+for (const line of plan.explanation) console.log(`  ${line}`);
+
+const results: { name: string; ok: boolean; seconds: number; error?: string }[] = [];
+const started = performance.now();
+for (const name of BENCHES) {
+  if (!selected.includes(name)) continue;
+  console.log(`\n== ${name} ==`);
+  const t0 = performance.now();
+  try {
+    switch (name) {
+      case 'matmul': {
+        const rows = await runMatmul(plan.matmul);
+        console.log('| shape | ours ms | tfjs ms | tfjs/ours | ours GFLOP/s |\n|---|---:|---:|---:|---:|');
+        for (const r of rows) console.log(`| ${r.shape} | ${r.oursMs.toFixed(1)} | ${r.tfjsMs.toFixed(1)} | ${r.ratio.toFixed(2)} | ${r.oursGflops.toFixed(2)} |`);
+        break;
+      }
+      case 'head':
+        await runHead(plan.head);
+        break;
+      case 'backbone':
+        await runBackbone(plan.backbone);
+        break;
+      case 'scale':
+        if (plan.scale === null) console.log('skipped in --quick (its shapes are fixed: C = 100,000 and 1,000,000); select it with --only scale');
+        else await runScaleHead(plan.scale);
+        break;
+    }
+    results.push({ name, ok: true, seconds: (performance.now() - t0) / 1000 });
+  } catch (e) {
+    const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    console.error(`bench ${name} failed:\n${error}`);
+    results.push({ name, ok: false, seconds: (performance.now() - t0) / 1000, error: error.split('\n')[0] });
+  }
+}
+
+console.log(`\n== summary (${((performance.now() - started) / 60000).toFixed(1)} min) ==`);
+for (const r of results) console.log(`  ${r.ok ? 'ok    ' : 'FAILED'} ${r.name.padEnd(9)} ${r.seconds.toFixed(0).padStart(5)} s${r.error ? `  ${r.error}` : ''}`);
+process.exit(results.every((r) => r.ok) ? 0 : 1);
