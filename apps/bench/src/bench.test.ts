@@ -1,0 +1,80 @@
+/**
+ * The benchmarks on tiny shapes: their rows have the documented structure, and both sides of each
+ * comparison compute the same loss (timings are not asserted: they depend on the machine).
+ * WebGPU runs on whatever Dawn finds (SwiftShader via tooling/test-env.sh).
+ */
+import { describe, expect, it } from 'vitest';
+import { run as runBackbone } from './backbone.bench.js';
+import { run as runHead } from './head.bench.js';
+import { benchPlan, BENCHES } from './plan.js';
+
+const silent = () => {};
+const once = { budgetMs: 0, minReps: 0, maxReps: 0 };
+
+describe('loss head bench', () => {
+  it('ours and tfjs agree on the loss and d loss / dx, on the CPU and on WebGPU', async () => {
+    const rows = await runHead({ classes: [300], batch: 8, dim: 32, policy: once, log: silent });
+    expect(rows.map((r) => `${r.device}/${r.loss}`)).toEqual(['webgpu/arcface', 'webgpu/sphereface2', 'cpu/arcface', 'cpu/sphereface2']);
+    for (const r of rows) {
+      expect(r.oursMeasured && r.tfjsMeasured).toBe(true);
+      expect(r.oursMs).toBeGreaterThan(0);
+      expect(r.tfjsMs).toBeGreaterThan(0);
+      expect(r.ratio).toBeCloseTo(r.tfjsMs / r.oursMs, 6);
+      expect(Number.isFinite(r.oursLoss)).toBe(true);
+      expect(r.lossRelDiff).toBeLessThan(1e-3);
+      expect(r.gradXRelError).toBeLessThan(1e-2);
+      // Four matmul-sized passes at least; the fused head stays within a small multiple of the minimum.
+      expect(r.minimumBytes).toBe(4 * (8 * 300 + 300 * 32 + 8 * 32));
+      expect(r.ours.uncounted).toEqual([]);
+      expect(r.ours.read + r.ours.written).toBeGreaterThan(r.minimumBytes);
+      expect(r.tfjs.kernels).toBeGreaterThan(r.ours.kernels);
+      expect(r.oursHostBytes).toBe(8 * 4 + 4); // labels up, loss down
+    }
+  });
+
+  it('extrapolates a side predicted over the cap instead of running it', async () => {
+    const rows = await runHead({
+      devices: ['cpu'], losses: ['arcface'], classes: [100, 100_000], batch: 4, dim: 8, policy: once, large: once, maxStepMs: 1e-6, log: silent,
+    });
+    expect(rows).toHaveLength(2);
+    expect(rows[0].oursMeasured).toBe(true);
+    expect(rows[1].oursMeasured).toBe(false);
+    expect(rows[1].tfjsMeasured).toBe(false);
+    expect(rows[1].oursMs).toBeCloseTo(rows[0].oursMs * 1000, 3);
+  });
+});
+
+describe('backbone bench', () => {
+  it('ours and the tfjs network compute the same loss from the same weights on the CPU', async () => {
+    const rows = await runBackbone({ devices: ['cpu'], batch: 2, inputSize: { smallnet: 16, mobilefacenet: 16 }, policy: once, log: silent });
+    expect(rows.map((r) => r.arch)).toEqual(['smallnet', 'mobilefacenet']);
+    for (const r of rows) {
+      expect(r.checkShape).toBe('2x3x16x16');
+      expect(r.lossRelDiff).toBeLessThan(1e-3);
+      expect(r.oursImagesPerSecond).toBeCloseTo(2000 / r.oursMs, 6);
+      expect(r.ours.rss).toBeGreaterThan(0);
+      expect(r.ours.deviceBytes).toBeGreaterThan(0);
+      expect(r.tfjs.deviceBytes).toBeGreaterThan(0);
+    }
+  });
+
+  it('smallnet on WebGPU matches tfjs-backend-webgpu', async () => {
+    const [r] = await runBackbone({ devices: ['webgpu'], archs: ['smallnet'], batch: 2, inputSize: { smallnet: 16 }, policy: once, log: silent });
+    expect(r.device).toBe('webgpu');
+    expect(r.lossRelDiff).toBeLessThan(1e-3);
+    expect(r.ours.deviceBytes).toBeGreaterThan(0);
+    expect(r.tfjs.deviceBytes).toBeGreaterThan(0);
+  }, 600_000);
+});
+
+describe('bench plan', () => {
+  it('quick mode shrinks every shape and skips the fixed-shape scale bench', () => {
+    const quick = benchPlan(true), full = benchPlan(false);
+    expect(BENCHES).toEqual(['matmul', 'head', 'backbone', 'scale']);
+    expect(quick.scale).toBeNull();
+    expect(Math.max(...quick.head.classes!)).toBeLessThan(10_000);
+    expect(quick.backbone.batch).toBeLessThan(32);
+    expect(full.scale).not.toBeNull();
+    expect(full.explanation.length).toBeGreaterThan(0);
+  });
+});
