@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { run as runBackbone } from './backbone.bench.js';
 import { run as runHead } from './head.bench.js';
+import { profileStep } from './kernel-profile.js';
 import { benchPlan, BENCHES } from './plan.js';
 
 const silent = () => {};
@@ -76,5 +77,22 @@ describe('bench plan', () => {
     expect(quick.backbone.batch).toBeLessThan(32);
     expect(full.scale).not.toBeNull();
     expect(full.explanation.length).toBeGreaterThan(0);
+  });
+});
+
+describe('kernel profile', () => {
+  it('times every kernel of a smallnet step and splits the time into shares', async () => {
+    const { createCpuBackend } = await import('@fr/backend-cpu');
+    const backend = createCpuBackend();
+    const rows = await profileStep(backend, 'smallnet', 2);
+    const names = rows.map((r) => r.kernel);
+    expect(names).toContain('conv2d 3x3 dense stride 2');
+    expect(names).toContain('conv2dBackwardWeight 3x3 dense stride 2');
+    expect(names).toContain('batchNormBackward');
+    expect(rows.reduce((a, r) => a + r.share, 0)).toBeCloseTo(1, 6);
+    for (const r of rows) expect(r.calls).toBeGreaterThan(0);
+    // Sorted by time, largest first.
+    for (let i = 1; i < rows.length; i++) expect(rows[i].ms).toBeLessThanOrEqual(rows[i - 1].ms);
+    expect(backend.stats().buffersLive).toBe(0);
   });
 });

@@ -6,7 +6,7 @@
 import { mkdir, writeFile, appendFile, readFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  adamw, backward, clipGradNorm, createRng, createSchedule, DataError, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
+  adamw, backward, clipGradNorm, gradNorm as gradNormOf, createRng, createSchedule, DataError, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
   tensor, tidy, type Backend, type LossHead, type Module, type NamedTensor, type Optimizer,
 } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
@@ -181,18 +181,20 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
       const loss = head.forward(embeddings, batch.labels);
       backward(loss);
-      const gradNorm = config.clipGradNorm ? clipGradNorm(trainable, config.clipGradNorm) : null;
+      // The norm is read every step even without clipping: a NaN in any gradient shows there, while
+      // the loss alone can stay finite (a max over NaN scores may drop them).
+      const gradNorm = config.clipGradNorm ? clipGradNorm(trainable, config.clipGradNorm) : gradNormOf(trainable);
       return { loss, gradNorm };
     });
     const lossValue = await loss.item();
-    const normValue = gradNorm ? await gradNorm.item() : null;
+    const normValue = await gradNorm.item();
     loss.dispose();
-    gradNorm?.dispose();
+    gradNorm.dispose();
 
     // A NaN or Inf loss: stop with the last good checkpoint, or skip the step.
-    if (!Number.isFinite(lossValue) || (normValue !== null && !Number.isFinite(normValue))) {
+    if (!Number.isFinite(lossValue) || !Number.isFinite(normValue)) {
       optimizer.zeroGrad();
-      const what = `loss ${lossValue}${normValue !== null ? `, gradient norm ${normValue}` : ''} at step ${step}`;
+      const what = `loss ${lossValue}, gradient norm ${normValue} at step ${step}`;
       if (config.onNonFinite === 'skip') {
         print(`skipping step ${step}: ${what}`);
         losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true });

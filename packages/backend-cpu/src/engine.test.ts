@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import {
-  add, adamw, backward, clipGradNorm, ConfigError, cosineMarginHead, createRng, createSchedule, DataError, DisposedError,
+  add, adamw, backward, clipGradNorm, gradNorm, ConfigError, cosineMarginHead, createRng, createSchedule, DataError, DisposedError,
   kaimingUniform, keep, linear, matmul, parseConfig, pluginUnion, relu, scaledTransform, sgd, ShapeError, tensor, tidy,
   zeros, defineLoss, z, type NamedTensor,
 } from '@fr/core';
@@ -124,6 +124,20 @@ describe('optimizers follow torch.optim', () => {
     expect(await norm.item()).toBeCloseTo(5, 6);
     expect(Array.from(await a.grad.data())[0]).toBeCloseTo(0.6, 5);
     expect(Array.from(await b.grad.data())[0]).toBeCloseTo(0.8, 5);
+  });
+  test('gradNorm is the global norm, and NaN in any gradient makes it NaN', async () => {
+    const a = tensor(backend, [0, 0], [2], { requiresGrad: true });
+    const b = tensor(backend, [0], [1], { requiresGrad: true });
+    a.grad = keep(tensor(backend, [3, 0], [2]));
+    b.grad = keep(tensor(backend, [4], [1]));
+    const params = [{ name: 'a', tensor: a }, { name: 'b', tensor: b }];
+    const norm = gradNorm(params);
+    expect(await norm.item()).toBeCloseTo(5, 6);
+    expect(Array.from(await a.grad.data())).toEqual([3, 0]);
+    b.grad.dispose();
+    b.grad = keep(tensor(backend, [NaN], [1]));
+    const bad = gradNorm(params);
+    expect(await bad.item()).toBeNaN();
   });
 });
 

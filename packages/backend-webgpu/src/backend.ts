@@ -18,6 +18,11 @@ export interface WebGpuBackendOptions {
   destroyDeviceOnDispose?: boolean;
   /** The adapter, to describe the device in `capabilities` (whether it is hardware, its name). */
   adapter?: GPUAdapter | null;
+  /**
+   * Matmul form (also used by 1x1 convolutions): "tiled" through workgroup memory, or "direct"
+   * from storage without barriers. Default: tiled on hardware adapters, direct on software ones.
+   */
+  matmul?: 'tiled' | 'direct';
 }
 
 export interface WebGpuBackend extends Backend<GpuBuffer> {
@@ -73,7 +78,7 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
     free: (b) => rt.free(b),
     write: (b, data, offset = 0) => rt.write(b, data, offset),
     read: (b, dtype, size) => rt.read(b, dtype, size),
-    kernels: createKernels(rt, wg),
+    kernels: createKernels(rt, wg, { matmul: options.matmul ?? (hardware ? 'tiled' : 'direct') }),
     sync: () => rt.sync(),
     stats: () => rt.stats(),
     dispose: () => rt.dispose(),

@@ -6,10 +6,19 @@
 import { BackendError, WGSL_HASH_UNIFORM, type BinaryOp, type KernelTable, type UnaryOp } from '@fr/core';
 import { groupMaxBody } from './group-max.js';
 import { marginAuxLayout, marginLossKey, marginLossSource, marginLossUniforms, packTransformUniforms } from './margin-loss.js';
-import { matmulKey, matmulParams, matmulSource, TILE } from './matmul.js';
+import { DIRECT_TILE_M, DIRECT_TILE_N, matmulDirectKey, matmulDirectSource, matmulKey, matmulParams, matmulSource, TILE } from './matmul.js';
 import type { GpuBuffer, Runtime } from './runtime.js';
 import { uniformLayout, type ScalarType } from './uniforms.js';
 import { flatMain, groupMain, MATH, parseBinding, reductions, storage, uniform } from './wgsl.js';
+
+/** Threads of the first pass of sumSquares (each sums a strided slice). */
+const SUM_PARTS = 4096;
+/** From this many rows on, row normalisation runs one thread per row instead of a workgroup. */
+const THREAD_PER_ROW_MIN = 1024;
+/** Threads the weight gradient of a convolution aims for (weights x batch slices). */
+const CONV_WEIGHT_THREADS = 16384;
+/** Threads the per-channel reductions (batch norm, PReLU slopes) aim for. */
+const CHANNEL_THREADS = 4096;
 
 const unaryExpr: Record<UnaryOp, string> = {
   neg: '-x',
@@ -45,7 +54,15 @@ interface KernelDef {
   main: (wg: number) => string;
 }
 
-export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
+export interface KernelOptions {
+  /**
+   * Matmul form: "tiled" stages tiles in workgroup memory (hardware GPUs); "direct" reads storage
+   * with no barrier (software adapters, where a barrier switches every invocation of a workgroup).
+   */
+  matmul: 'tiled' | 'direct';
+}
+
+export function createKernels(rt: Runtime, wg: number, options: KernelOptions): KernelTable<GpuBuffer> {
   const metas = new Map<string, { layout: ReturnType<typeof uniformLayout<string>>; writable: boolean[] }>();
 
   function source(def: KernelDef): string {
@@ -65,6 +82,7 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
     buffers: GpuBuffer[],
     values: Record<string, number | boolean>,
     groups: number,
+    scratch: readonly GpuBuffer[] = [],
   ): void {
     if (groups === 0) return;
     const key = `${name}${spec ? `:${spec}` : ''}:wg${wg}`;
@@ -82,6 +100,7 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
       writable: meta.writable,
       uniforms: [meta.layout.pack(values)],
       workgroups: rt.grid(groups),
+      scratch,
     });
   }
 
@@ -108,6 +127,83 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
   if (lid == 0u) { y[grp] = p.scale * total; }`),
   });
 
+  /**
+   * Per-channel reductions over an [outer, channels, inner] tensor run one thread per (channel,
+   * slice of outer rows), with no workgroup barrier: software adapters run barriers slowly, and
+   * the slices keep a GPU busy when channels are few. A second pass merges the slices.
+   */
+  const channelSlices = (q: { outer: number; channels: number; inner: number }) => {
+    const total = q.outer * q.inner;
+    // Enough threads to fill the device, but at least ~256 elements per slice.
+    const count = Math.max(1, Math.min(Math.ceil(total / 256), Math.ceil(CHANNEL_THREADS / q.channels)));
+    return { count, chunk: Math.ceil(total / count) };
+  };
+  const channelFields: Fields = [['outer', 'u32'], ['channels', 'u32'], ['inner', 'u32'], ['slices', 'u32'], ['chunk', 'u32'], ['threads', 'u32']];
+  const channelValues = (q: { outer: number; channels: number; inner: number }, sl: { count: number; chunk: number }) => ({
+    outer: q.outer, channels: q.channels, inner: q.inner, slices: sl.count, chunk: sl.chunk, threads: sl.count * q.channels,
+  });
+  /** Thread gid = slice * channels + c; positions t0..t1 of the channel's outer x inner elements. */
+  const channelSliceHeader = `  let c = gid % p.channels;
+  let t0 = min(p.outer * p.inner, (gid / p.channels) * p.chunk);
+  let t1 = min(p.outer * p.inner, t0 + p.chunk);`;
+  /** Walks the slice with one division at its start; `idx` is the element's flat index. */
+  const channelSliceLoop = (body: string) => `  {
+    var i = t0 % p.inner;
+    var idx = ((t0 / p.inner) * p.channels + c) * p.inner + i;
+    for (var t = t0; t < t1; t = t + 1u) {
+${body}
+      i = i + 1u;
+      idx = idx + 1u;
+      if (i == p.inner) { i = 0u; idx = idx + (p.channels - 1u) * p.inner; }
+    }
+  }`;
+
+  /** One thread per column summing rows: out[col] = sum over rows. */
+  const colSum = (): KernelDef => ({
+    fields: [['rows', 'u32'], ['cols', 'u32']],
+    buffers: ['x', 'y!'],
+    main: (w) => flatMain(w, guard(`  var acc = 0.0;
+  for (var r = 0u; r < p.rows; r = r + 1u) { acc = acc + x[r * p.cols + gid]; }
+  y[gid] = acc;`, 'p.cols')),
+  });
+
+  /**
+   * Sums columns of a [rows, cols] scratch of partial results into `out`, releasing the scratch.
+   * Used by the two-pass reductions, whose first pass needs no workgroup barrier.
+   */
+  const sumPartials = (partials: GpuBuffer, out: GpuBuffer, rows: number, cols: number) =>
+    run('colSum', '', colSum, [partials, out], { rows, cols }, flat(cols), [partials]);
+
+  /**
+   * The tiled matmul, optionally over a batch of products (z workgroups) whose operands start
+   * sa, sb, sc elements apart.
+   */
+  function gemm(a: GpuBuffer, b: GpuBuffer, out: GpuBuffer, q: import('@fr/core').MatmulParams, batch = { count: 1, sa: 0, sb: 0, sc: 0 }): void {
+    const { m, n, k } = q;
+    if (m === 0 || n === 0 || batch.count === 0) return;
+    const direct = options.matmul === 'direct';
+    const gx = Math.ceil(n / (direct ? DIRECT_TILE_N : TILE)), gy = Math.ceil(m / (direct ? DIRECT_TILE_M : TILE));
+    const max = rt.limits.maxWorkgroupsPerDimension;
+    if (gx > max || gy > max || batch.count > max) {
+      throw new BackendError(`webgpu backend: matmul ${m}x${n} (batch ${batch.count}) needs ${gx}x${gy}x${batch.count} workgroups, over ${max} per dimension`);
+    }
+    rt.dispatch({
+      key: direct ? matmulDirectKey(q.transA, q.transB) : matmulKey(q.transA, q.transB),
+      source: () => (direct ? matmulDirectSource(q.transA, q.transB) : matmulSource(q.transA, q.transB)),
+      storage: [a, b, out],
+      writable: [false, false, true],
+      uniforms: [matmulParams.pack({ m, n, k, alpha: q.alpha, beta: q.beta, sa: batch.sa, sb: batch.sb, sc: batch.sc })],
+      workgroups: [gx, gy, batch.count],
+    });
+  }
+
+  /** A 1x1 convolution with stride 1 and no padding is a product per image: it runs on the matmul. */
+  const isPointwise = (c: import('@fr/core').Conv2dParams) =>
+    c.kernelH === 1 && c.kernelW === 1 && c.strideH === 1 && c.strideW === 1 && c.padH === 0 && c.padW === 0 && c.groups === 1;
+
+  /** Channels per thread of the convolution kernels: 4 when they divide evenly, else 1. */
+  const convBlock = (channelsPerGroup: number) => (channelsPerGroup % 4 === 0 ? 4 : 1);
+
   const convFields: Fields = [
     ['batch', 'u32'], ['ic', 'u32'], ['ih', 'u32'], ['iw', 'u32'], ['oc', 'u32'], ['kh', 'u32'], ['kw', 'u32'],
     ['sh', 'u32'], ['sw', 'u32'], ['ph', 'u32'], ['pw', 'u32'], ['groups', 'u32'], ['oh', 'u32'], ['ow', 'u32'], ['n', 'u32'],
@@ -128,19 +224,7 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
     },
 
     matmul(a, b, out, q) {
-      const { m, n, k } = q;
-      if (m === 0 || n === 0) return;
-      const gx = Math.ceil(n / TILE), gy = Math.ceil(m / TILE);
-      const max = rt.limits.maxWorkgroupsPerDimension;
-      if (gx > max || gy > max) throw new BackendError(`webgpu backend: matmul ${m}x${n} needs ${gx}x${gy} workgroups, over ${max} per dimension`);
-      rt.dispatch({
-        key: matmulKey(q.transA, q.transB),
-        source: () => matmulSource(q.transA, q.transB),
-        storage: [a, b, out],
-        writable: [false, false, true],
-        uniforms: [matmulParams.pack({ m, n, k, alpha: q.alpha, beta: q.beta })],
-        workgroups: [gx, gy],
-      });
+      gemm(a, b, out, q);
     },
 
     unary(op, a, out, n) {
@@ -180,29 +264,40 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
         run('rowSum', '', rowSum, [x, out], { rows, cols, scale: 1 }, rows);
         return;
       }
-      run('colSum', '', () => ({
-        fields: [['rows', 'u32'], ['cols', 'u32']],
-        buffers: ['x', 'y!'],
-        main: (w) => flatMain(w, guard(`  var acc = 0.0;
-  for (var r = 0u; r < p.rows; r = r + 1u) { acc = acc + x[r * p.cols + gid]; }
-  y[gid] = acc;`, 'p.cols')),
-      }), [x, out], { rows, cols }, flat(cols));
+      run('colSum', '', colSum, [x, out], { rows, cols }, flat(cols));
     },
 
     sumSquares(x, out, n) {
-      run('sumSquares', '', () => ({
-        fields: [['n', 'u32']],
+      // Pass 1: `parts` threads each sum a strided slice (no barriers, which are slow on software
+      // adapters and leave a GPU mostly idle when one workgroup walks millions of elements).
+      const parts = Math.max(1, Math.min(SUM_PARTS, Math.ceil(n / 64)));
+      const partials = rt.scratch(parts * 4);
+      run('sumSquaresPartial', '', () => ({
+        fields: [['n', 'u32'], ['parts', 'u32']],
         buffers: ['x', 'y!'],
-        helpers: reductions(wg),
-        main: (w) => groupMain(w, `
-  var acc = 0.0;
-  for (var i = lid; i < p.n; i = i + ${w}u) { let v = x[i]; acc = acc + v * v; }
-  let total = fr_sum(acc, lid);
-  if (lid == 0u) { y[0] = total; }`),
-      }), [x, out], { n }, 1);
+        main: (w) => flatMain(w, guard(`  var acc = 0.0;
+  for (var i = gid; i < p.n; i = i + p.parts) { let v = x[i]; acc = acc + v * v; }
+  y[gid] = acc;`, 'p.parts')),
+      }), [x, partials], { n, parts }, flat(parts));
+      sumPartials(partials, out, parts, 1);
     },
 
     l2normalizeRows(x, y, norms, rows, cols, eps) {
+      if (rows >= THREAD_PER_ROW_MIN) {
+        // Many rows (classifier weights): one thread per row, no barriers.
+        run('l2normalizeRowsThread', '', () => ({
+          fields: [['rows', 'u32'], ['cols', 'u32'], ['eps', 'f32']],
+          buffers: ['x', 'y!', 'norms!'],
+          main: (w) => flatMain(w, guard(`  let base = gid * p.cols;
+  var acc = 0.0;
+  for (var c = 0u; c < p.cols; c = c + 1u) { let v = x[base + c]; acc = acc + v * v; }
+  let norm = sqrt(acc);
+  norms[gid] = norm;
+  let d = max(norm, p.eps);
+  for (var c = 0u; c < p.cols; c = c + 1u) { y[base + c] = x[base + c] / d; }`, 'p.rows')),
+        }), [x, y, norms], { rows, cols, eps }, flat(rows));
+        return;
+      }
       run('l2normalizeRows', '', () => ({
         fields: [['rows', 'u32'], ['cols', 'u32'], ['eps', 'f32']],
         buffers: ['x', 'y!', 'norms!'],
@@ -220,6 +315,23 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
     },
 
     l2normalizeRowsBackward(gradY, y, norms, gradX, rows, cols, eps) {
+      // Below eps the forward divided by a constant, so the projection term vanishes.
+      const finish = (index: string) => `  let norm = norms[${index}];
+  let proj = select(0.0, dot, norm > p.eps);
+  let d = max(norm, p.eps);`;
+      if (rows >= THREAD_PER_ROW_MIN) {
+        run('l2normalizeRowsBackwardThread', '', () => ({
+          fields: [['rows', 'u32'], ['cols', 'u32'], ['eps', 'f32']],
+          buffers: ['g', 'y', 'norms', 'gx!'],
+          main: (w) => flatMain(w, guard(`  let base = gid * p.cols;
+  var acc = 0.0;
+  for (var c = 0u; c < p.cols; c = c + 1u) { acc = acc + g[base + c] * y[base + c]; }
+  let dot = acc;
+${finish('gid')}
+  for (var c = 0u; c < p.cols; c = c + 1u) { gx[base + c] = (g[base + c] - proj * y[base + c]) / d; }`, 'p.rows')),
+        }), [gradY, y, norms, gradX], { rows, cols, eps }, flat(rows));
+        return;
+      }
       run('l2normalizeRowsBackward', '', () => ({
         fields: [['rows', 'u32'], ['cols', 'u32'], ['eps', 'f32']],
         buffers: ['g', 'y', 'norms', 'gx!'],
@@ -230,10 +342,7 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
   var acc = 0.0;
   for (var c = lid; c < p.cols; c = c + ${w}u) { acc = acc + g[base + c] * y[base + c]; }
   let dot = fr_sum(acc, lid);
-  let norm = norms[grp];
-  // Below eps the forward divided by a constant, so the projection term vanishes.
-  let proj = select(0.0, dot, norm > p.eps);
-  let d = max(norm, p.eps);
+${finish('grp')}
   for (var c = lid; c < p.cols; c = c + ${w}u) { gx[base + c] = (g[base + c] - proj * y[base + c]) / d; }`),
       }), [gradY, y, norms, gradX], { rows, cols, eps }, rows);
     },
@@ -273,25 +382,23 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
     },
 
     preluBackward(gradOut, x, slope, gradX, gradSlope, q) {
+      const { outer, channels, inner } = q;
+      // Pass 1: each (channel, slice of outer) thread writes its gx and a partial slope gradient.
+      const slices = channelSlices(q);
+      const partials = rt.scratch(slices.count * channels * 4);
       run('preluBackward', '', () => ({
-        fields: [['outer', 'u32'], ['channels', 'u32'], ['inner', 'u32']],
-        buffers: ['g', 'x', 's', 'gx!', 'gs!'],
-        helpers: reductions(wg),
-        main: (w) => groupMain(w, `
-  if (grp >= p.channels) { return; }
-  let sl = s[grp];
+        fields: channelFields,
+        buffers: ['g', 'x', 's', 'gx!', 'part!'],
+        main: (w) => flatMain(w, guard(`${channelSliceHeader}
+  let sl = s[c];
   var acc = 0.0;
-  let total = p.outer * p.inner;
-  for (var t = lid; t < total; t = t + ${w}u) {
-    let idx = ((t / p.inner) * p.channels + grp) * p.inner + t % p.inner;
-    let v = x[idx];
+${channelSliceLoop(`    let v = x[idx];
     let gv = g[idx];
     gx[idx] = select(sl * gv, gv, v > 0.0);
-    if (v <= 0.0) { acc = acc + v * gv; }
-  }
-  let sum = fr_sum(acc, lid);
-  if (lid == 0u) { gs[grp] = sum; }`),
-      }), [gradOut, x, slope, gradX, gradSlope], { outer: q.outer, channels: q.channels, inner: q.inner }, q.channels);
+    if (v <= 0.0) { acc = acc + v * gv; }`)}
+  part[gid] = acc;`, 'p.threads')),
+      }), [gradOut, x, slope, gradX, partials], channelValues(q, slices), flat(slices.count * channels));
+      sumPartials(partials, gradSlope, slices.count, channels);
     },
 
     marginLoss(q) {
@@ -368,8 +475,19 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
     },
 
     conv2d(x, w, out, c) {
-      const n = c.batch * c.outChannels * c.outHeight * c.outWidth;
-      run('conv2d', '', () => ({
+      if (isPointwise(c)) {
+        // out_b [oc, P] = W [oc, ic] x_b [ic, P]
+        const P = c.inHeight * c.inWidth;
+        gemm(w, x, out, { m: c.outChannels, n: P, k: c.inChannels, transA: false, transB: false, alpha: 1, beta: 0 },
+          { count: c.batch, sa: 0, sb: c.inChannels * P, sc: c.outChannels * P });
+        return;
+      }
+      // Each thread computes `ob` output channels of one pixel, so every input value it loads
+      // serves ob multiply-adds (4 when a group's output channels allow it).
+      const ob = convBlock(c.outChannels / c.groups);
+      const n = c.batch * (c.outChannels / ob) * c.outHeight * c.outWidth;
+      const js = [...Array(ob).keys()];
+      run('conv2d', `ob${ob}`, () => ({
         fields: convFields,
         buffers: ['x', 'w', 'o!'],
         main: (wgs) => flatMain(wgs, guard(`
@@ -377,31 +495,53 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
   var t = gid / p.ow;
   let oy = t % p.oh;
   t = t / p.oh;
-  let oc = t % p.oc;
-  let b = t / p.oc;
+  let ocb = p.oc / ${ob}u;
+  let oc = (t % ocb) * ${ob}u;
+  let b = t / ocb;
   let cin = p.ic / p.groups;
   let g = oc / (p.oc / p.groups);
-  var acc = 0.0;
+  let wstride = cin * p.kh * p.kw;
+  // The taps that land inside the image, found once: iy = oy * sh + ky - ph in [0, ih).
+  let y0 = oy * p.sh;
+  let x0 = ox * p.sw;
+  let kyLo = select(0u, p.ph - y0, p.ph > y0);
+  let kyHi = min(p.kh, select(0u, p.ih + p.ph - y0, p.ih + p.ph > y0));
+  let kxLo = select(0u, p.pw - x0, p.pw > x0);
+  let kxHi = min(p.kw, select(0u, p.iw + p.pw - x0, p.iw + p.pw > x0));
+${js.map((j) => `  var acc${j} = 0.0;`).join('\n')}
   for (var ci = 0u; ci < cin; ci = ci + 1u) {
     let xc = (b * p.ic + g * cin + ci) * p.ih;
     let wc = (oc * cin + ci) * p.kh;
-    for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
-      let iy = i32(oy * p.sh + ky) - i32(p.ph);
-      if (iy < 0 || iy >= i32(p.ih)) { continue; }
-      for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
-        let ix = i32(ox * p.sw + kx) - i32(p.pw);
-        if (ix < 0 || ix >= i32(p.iw)) { continue; }
-        acc = acc + x[(xc + u32(iy)) * p.iw + u32(ix)] * w[(wc + ky) * p.kw + kx];
+    for (var ky = kyLo; ky < kyHi; ky = ky + 1u) {
+      // Row start shifted by -pw; kx >= kxLo keeps the index in the row.
+      let xrow = (xc + y0 + ky - p.ph) * p.iw + x0 - p.pw;
+      let wrow = (wc + ky) * p.kw;
+      for (var kx = kxLo; kx < kxHi; kx = kx + 1u) {
+        let xv = x[xrow + kx];
+${js.map((j) => `        acc${j} = acc${j} + xv * w[wrow + kx${j ? ` + ${j}u * wstride` : ''}];`).join('\n')}
       }
     }
   }
-  o[gid] = acc;`)),
+  let obase = ((b * p.oc + oc) * p.oh + oy) * p.ow + ox;
+  let plane = p.oh * p.ow;
+${js.map((j) => `  o[obase${j ? ` + ${j}u * plane` : ''}] = acc${j};`).join('\n')}`)),
       }), [x, w, out], convValues(c, n), flat(n));
     },
 
     conv2dBackwardInput(gradOut, w, gradX, c) {
-      const n = c.batch * c.inChannels * c.inHeight * c.inWidth;
-      run('conv2dBackwardInput', '', () => ({
+      if (isPointwise(c)) {
+        // gx_b [ic, P] = W^T [ic, oc] go_b [oc, P]
+        const P = c.inHeight * c.inWidth;
+        gemm(w, gradOut, gradX, { m: c.inChannels, n: P, k: c.outChannels, transA: true, transB: false, alpha: 1, beta: 0 },
+          { count: c.batch, sa: 0, sb: c.outChannels * P, sc: c.inChannels * P });
+        return;
+      }
+      // Each thread computes `ib` input channels of one pixel (each loaded gradient serves ib).
+      const cinPerGroup = c.inChannels / c.groups;
+      const ib = convBlock(cinPerGroup);
+      const n = c.batch * (c.inChannels / ib) * c.inHeight * c.inWidth;
+      const js = [...Array(ib).keys()];
+      run('conv2dBackwardInput', `ib${ib}`, () => ({
         fields: convFields,
         buffers: ['go', 'w', 'gx!'],
         main: (wgs) => flatMain(wgs, guard(`
@@ -409,131 +549,207 @@ export function createKernels(rt: Runtime, wg: number): KernelTable<GpuBuffer> {
   var t = gid / p.iw;
   let iy = t % p.ih;
   t = t / p.ih;
-  let ic = t % p.ic;
-  let b = t / p.ic;
+  let icb = p.ic / ${ib}u;
+  let ic = (t % icb) * ${ib}u;
+  let b = t / icb;
   let cin = p.ic / p.groups;
   let cout = p.oc / p.groups;
   let g = ic / cin;
   let ci = ic % cin;
-  var acc = 0.0;
+  let taps = p.kh * p.kw;
+  // Only kernel taps with ky = (iy + ph) mod sh (and likewise kx) reach an output pixel; their
+  // ranges are found once, so the loops below have no modulo and no bounds test.
+  let ty = iy + p.ph;
+  let tx = ix + p.pw;
+  let ky0 = ty % p.sh;
+  let kx0 = tx % p.sw;
+  // oy = (ty - ky) / sh < oh  <=>  ky > ty - oh * sh.
+  let kyMin = select(ky0, ky0 + ((ty - p.oh * p.sh - ky0) / p.sh + 1u) * p.sh, ty >= p.oh * p.sh + ky0);
+  let kxMin = select(kx0, kx0 + ((tx - p.ow * p.sw - kx0) / p.sw + 1u) * p.sw, tx >= p.ow * p.sw + kx0);
+  let kyEnd = min(p.kh, ty + 1u);
+  let kxEnd = min(p.kw, tx + 1u);
+${js.map((j) => `  var acc${j} = 0.0;`).join('\n')}
   for (var co = 0u; co < cout; co = co + 1u) {
     let oc = g * cout + co;
     let gc = (b * p.oc + oc) * p.oh;
     let wc = (oc * cin + ci) * p.kh;
-    for (var ky = 0u; ky < p.kh; ky = ky + 1u) {
-      let ty = i32(iy + p.ph) - i32(ky);
-      if (ty < 0 || ty % i32(p.sh) != 0) { continue; }
-      let oy = u32(ty) / p.sh;
-      if (oy >= p.oh) { continue; }
-      for (var kx = 0u; kx < p.kw; kx = kx + 1u) {
-        let tx = i32(ix + p.pw) - i32(kx);
-        if (tx < 0 || tx % i32(p.sw) != 0) { continue; }
-        let ox = u32(tx) / p.sw;
-        if (ox >= p.ow) { continue; }
-        acc = acc + go[(gc + oy) * p.ow + ox] * w[(wc + ky) * p.kw + kx];
+    // Each step of ky by sh moves the output row up by one (and likewise for columns).
+    var oy = (ty - kyMin) / p.sh;
+    for (var ky = kyMin; ky < kyEnd; ky = ky + p.sh) {
+      let grow = (gc + oy) * p.ow;
+      let wrow = (wc + ky) * p.kw;
+      var ox = (tx - kxMin) / p.sw;
+      for (var kx = kxMin; kx < kxEnd; kx = kx + p.sw) {
+        let gv = go[grow + ox];
+${js.map((j) => `        acc${j} = acc${j} + gv * w[wrow + kx${j ? ` + ${j}u * taps` : ''}];`).join('\n')}
+        ox = ox - 1u;
       }
+      oy = oy - 1u;
     }
   }
-  gx[gid] = acc;`)),
+  let base = ((b * p.ic + ic) * p.ih + iy) * p.iw + ix;
+  let plane = p.ih * p.iw;
+${js.map((j) => `  gx[base${j ? ` + ${j}u * plane` : ''}] = acc${j};`).join('\n')}`)),
       }), [gradOut, w, gradX], convValues(c, n), flat(n));
     },
 
     conv2dBackwardWeight(gradOut, x, gradW, c) {
-      const n = c.outChannels * (c.inChannels / c.groups) * c.kernelH * c.kernelW;
-      // One workgroup per weight: the sum runs over batch x output pixels, which is the long axis.
-      run('conv2dBackwardWeight', '', () => ({
-        fields: convFields,
+      if (isPointwise(c)) {
+        // gW [oc, ic] = sum over b of go_b [oc, P] x_b^T [P, ic]: one product per image into a
+        // scratch, then the sum over images.
+        const P = c.inHeight * c.inWidth;
+        const n = c.outChannels * c.inChannels;
+        const target = c.batch === 1 ? gradW : rt.scratch(c.batch * n * 4);
+        gemm(gradOut, x, target, { m: c.outChannels, n: c.inChannels, k: P, transA: false, transB: true, alpha: 1, beta: 0 },
+          { count: c.batch, sa: c.outChannels * P, sb: c.inChannels * P, sc: n });
+        if (c.batch > 1) sumPartials(target, gradW, c.batch, n);
+        return;
+      }
+      // One thread per (`ob` output channels of one weight tap, batch slice), no barriers; with
+      // few weights the batch is split into slices whose partial sums a second pass adds, so the
+      // device still has enough threads. Each loaded input value serves ob multiply-adds.
+      const cinPerGroup = c.inChannels / c.groups;
+      const ob = convBlock(c.outChannels / c.groups);
+      const n = c.outChannels * cinPerGroup * c.kernelH * c.kernelW;
+      const blocks = n / ob;
+      const slices = Math.max(1, Math.min(c.batch, Math.ceil(CONV_WEIGHT_THREADS / blocks)));
+      const chunk = Math.ceil(c.batch / slices);
+      const target = slices === 1 ? gradW : rt.scratch(slices * n * 4);
+      const js = [...Array(ob).keys()];
+      run('conv2dBackwardWeight', `ob${ob}`, () => ({
+        fields: [...convFields, ['chunk', 'u32'], ['blocks', 'u32'], ['total', 'u32']],
         buffers: ['go', 'x', 'gw!'],
-        helpers: reductions(wg),
-        main: (wgs) => groupMain(wgs, `
-  if (grp >= p.n) { return; }
-  let kx = grp % p.kw;
-  var t = grp / p.kw;
+        main: (wgs) => flatMain(wgs, guard(`
+  let wb = gid % p.blocks;
+  let slice = gid / p.blocks;
+  let kx = wb % p.kw;
+  var t = wb / p.kw;
   let ky = t % p.kh;
   t = t / p.kh;
   let cin = p.ic / p.groups;
   let ci = t % cin;
-  let oc = t / cin;
+  let oc = (t / cin) * ${ob}u;
   let ic = (oc / (p.oc / p.groups)) * cin + ci;
+  // Output rows and columns whose input pixel is inside the image: no per-pixel bounds test.
+  let oy0 = select(0u, (p.ph - ky + p.sh - 1u) / p.sh, p.ph > ky);
+  let oy1 = min(p.oh, select(0u, (p.ih + p.ph - ky - 1u) / p.sh + 1u, p.ih + p.ph > ky));
+  let ox0 = select(0u, (p.pw - kx + p.sw - 1u) / p.sw, p.pw > kx);
+  let ox1 = min(p.ow, select(0u, (p.iw + p.pw - kx - 1u) / p.sw + 1u, p.iw + p.pw > kx));
   let per = p.oh * p.ow;
-  let total = p.batch * per;
-  var acc = 0.0;
-  for (var s = lid; s < total; s = s + ${wgs}u) {
-    let b = s / per;
-    let r = s % per;
-    let oy = r / p.ow;
-    let ox = r % p.ow;
-    let iy = i32(oy * p.sh + ky) - i32(p.ph);
-    let ix = i32(ox * p.sw + kx) - i32(p.pw);
-    if (iy < 0 || iy >= i32(p.ih) || ix < 0 || ix >= i32(p.iw)) { continue; }
-    acc = acc + go[(b * p.oc + oc) * per + r] * x[((b * p.ic + ic) * p.ih + u32(iy)) * p.iw + u32(ix)];
+  let b1 = min(p.batch, (slice + 1u) * p.chunk);
+${js.map((j) => `  var acc${j} = 0.0;`).join('\n')}
+  for (var b = slice * p.chunk; b < b1; b = b + 1u) {
+    let gbase = (b * p.oc + oc) * per;
+    let xbase = (b * p.ic + ic) * p.ih;
+    for (var oy = oy0; oy < oy1; oy = oy + 1u) {
+      let grow = gbase + oy * p.ow;
+      let xrow = (xbase + oy * p.sh + ky - p.ph) * p.iw + kx - p.pw;
+      for (var ox = ox0; ox < ox1; ox = ox + 1u) {
+        let xv = x[xrow + ox * p.sw];
+${js.map((j) => `        acc${j} = acc${j} + go[grow + ox${j ? ` + ${j}u * per` : ''}] * xv;`).join('\n')}
+      }
+    }
   }
-  let sum = fr_sum(acc, lid);
-  if (lid == 0u) { gw[grp] = sum; }`),
-      }), [gradOut, x, gradW], convValues(c, n), n);
+  let wstride = cin * p.kh * p.kw;
+  let out = slice * p.n + (oc * cin + ci) * p.kh * p.kw + ky * p.kw + kx;
+${js.map((j) => `  gw[out${j ? ` + ${j}u * wstride` : ''}] = acc${j};`).join('\n')}`, 'p.total')),
+      }), [gradOut, x, target], { ...convValues(c, n), chunk, blocks, total: blocks * slices }, flat(blocks * slices));
+      if (slices > 1) sumPartials(target, gradW, slices, n);
     },
 
     batchNorm(x, gamma, beta, mean, variance, out, q) {
-      run('batchNorm', q.training ? 'train' : 'eval', () => ({
-        fields: [['outer', 'u32'], ['channels', 'u32'], ['inner', 'u32'], ['eps', 'f32']],
-        buffers: ['x', 'gamma', 'beta', 'mean!', 'variance!', 'o!'],
-        helpers: reductions(wg),
-        main: (w) => groupMain(w, `
-  if (grp >= p.channels) { return; }
-  let total = p.outer * p.inner;
-  ${q.training ? `
+      const { outer, channels, inner } = q;
+      if (q.training) {
+        // Pass 1: count, mean and squared deviations of each (channel, slice) (two passes over
+        // the slice, as torch computes variance); pass 2 merges the slices per channel (Chan et al.).
+        const slices = channelSlices(q);
+        const partials = rt.scratch(2 * slices.count * channels * 4);
+        run('batchNormStats', '', () => ({
+          fields: channelFields,
+          buffers: ['x', 'part!'],
+          main: (w) => flatMain(w, guard(`${channelSliceHeader}
   var acc = 0.0;
-  for (var t = lid; t < total; t = t + ${w}u) { acc = acc + x[((t / p.inner) * p.channels + grp) * p.inner + t % p.inner]; }
-  let mu = fr_sum(acc, lid) / f32(total);
-  var acc2 = 0.0;
-  for (var t = lid; t < total; t = t + ${w}u) {
-    let d = x[((t / p.inner) * p.channels + grp) * p.inner + t % p.inner] - mu;
-    acc2 = acc2 + d * d;
+${channelSliceLoop('    acc = acc + x[idx];')}
+  let n = f32(t1 - t0);
+  let mu = acc / max(n, 1.0);
+  var m2 = 0.0;
+${channelSliceLoop('    let d = x[idx] - mu;\n    m2 = m2 + d * d;')}
+  part[gid] = mu;
+  part[p.threads + gid] = m2;`, 'p.threads')),
+        }), [x, partials], channelValues(q, slices), flat(slices.count * channels));
+        run('batchNormMerge', '', () => ({
+          fields: channelFields,
+          buffers: ['part', 'mean!', 'variance!'],
+          main: (w) => flatMain(w, guard(`  var n = 0.0;
+  var mu = 0.0;
+  var m2 = 0.0;
+  for (var sl = 0u; sl < p.slices; sl = sl + 1u) {
+    let t0 = sl * p.chunk;
+    let t1 = min(p.outer * p.inner, t0 + p.chunk);
+    if (t1 <= t0) { break; }
+    let nb = f32(t1 - t0);
+    let i = sl * p.channels + gid;
+    let delta = part[i] - mu;
+    let total = n + nb;
+    mu = mu + delta * nb / total;
+    m2 = m2 + part[p.threads + i] + delta * delta * n * nb / total;
+    n = total;
   }
-  let var_ = fr_sum(acc2, lid) / f32(total);
-  if (lid == 0u) { mean[grp] = mu; variance[grp] = var_; }` : `
-  let mu = mean[grp];
-  let var_ = variance[grp];`}
-  let inv = 1.0 / sqrt(var_ + p.eps);
-  let ga = gamma[grp];
-  let be = beta[grp];
-  for (var t = lid; t < total; t = t + ${w}u) {
-    let idx = ((t / p.inner) * p.channels + grp) * p.inner + t % p.inner;
-    o[idx] = (x[idx] - mu) * inv * ga + be;
-  }`),
-      }), [x, gamma, beta, mean, variance, out], { outer: q.outer, channels: q.channels, inner: q.inner, eps: q.eps }, q.channels);
+  mean[gid] = mu;
+  variance[gid] = m2 / n;`, 'p.channels')),
+        }), [partials, mean, variance], channelValues(q, slices), flat(channels), [partials]);
+      }
+      const n = outer * channels * inner;
+      run('batchNormApply', '', () => ({
+        fields: [['n', 'u32'], ['channels', 'u32'], ['inner', 'u32'], ['eps', 'f32']],
+        buffers: ['x', 'gamma', 'beta', 'mean', 'variance', 'o!'],
+        main: (w) => flatMain(w, guard(`  let c = (gid / p.inner) % p.channels;
+  let inv = 1.0 / sqrt(variance[c] + p.eps);
+  o[gid] = (x[gid] - mean[c]) * inv * gamma[c] + beta[c];`)),
+      }), [x, gamma, beta, mean, variance, out], { n, channels, inner, eps: q.eps }, flat(n));
     },
 
     batchNormBackward(gradOut, x, gamma, mean, variance, gradX, gradGamma, gradBeta, q) {
-      run('batchNormBackward', q.training ? 'train' : 'eval', () => ({
-        fields: [['outer', 'u32'], ['channels', 'u32'], ['inner', 'u32'], ['eps', 'f32']],
-        buffers: ['g', 'x', 'gamma', 'mean', 'variance', 'gx!', 'ggamma!', 'gbeta!'],
-        helpers: reductions(wg, 2),
-        main: (w) => groupMain(w, `
-  if (grp >= p.channels) { return; }
-  let total = p.outer * p.inner;
-  let mu = mean[grp];
-  let inv = 1.0 / sqrt(variance[grp] + p.eps);
+      const { outer, channels, inner } = q;
+      // Pass 1: partial sums of g and g * xhat per (channel, slice); pass 2 adds them into the
+      // gamma and beta gradients; pass 3 is elementwise (training: through the batch statistics).
+      const slices = channelSlices(q);
+      const partials = rt.scratch(2 * slices.count * channels * 4);
+      run('batchNormBackwardSums', '', () => ({
+        fields: [...channelFields, ['eps', 'f32']],
+        buffers: ['g', 'x', 'mean', 'variance', 'part!'],
+        main: (w) => flatMain(w, guard(`${channelSliceHeader}
+  let mu = mean[c];
+  let inv = 1.0 / sqrt(variance[c] + p.eps);
   var sg = 0.0;
   var sgx = 0.0;
-  for (var t = lid; t < total; t = t + ${w}u) {
-    let idx = ((t / p.inner) * p.channels + grp) * p.inner + t % p.inner;
-    let gv = g[idx];
-    sg = sg + gv;
-    sgx = sgx + gv * (x[idx] - mu) * inv;
+${channelSliceLoop('    let gv = g[idx];\n    sg = sg + gv;\n    sgx = sgx + gv * (x[idx] - mu) * inv;')}
+  part[gid] = sg;
+  part[p.threads + gid] = sgx;`, 'p.threads')),
+      }), [gradOut, x, mean, variance, partials], { ...channelValues(q, slices), eps: q.eps }, flat(slices.count * channels));
+      run('batchNormBackwardMerge', '', () => ({
+        fields: channelFields,
+        buffers: ['part', 'ggamma!', 'gbeta!'],
+        main: (w) => flatMain(w, guard(`  var sg = 0.0;
+  var sgx = 0.0;
+  for (var sl = 0u; sl < p.slices; sl = sl + 1u) {
+    sg = sg + part[sl * p.channels + gid];
+    sgx = sgx + part[p.threads + sl * p.channels + gid];
   }
-  let sums = fr_sum2(sg, sgx, lid);
-  if (lid == 0u) { ggamma[grp] = sums.y; gbeta[grp] = sums.x; }
-  let k = gamma[grp] * inv;
-  let nf = f32(total);
-  for (var t = lid; t < total; t = t + ${w}u) {
-    let idx = ((t / p.inner) * p.channels + grp) * p.inner + t % p.inner;
-    ${q.training
-    ? 'gx[idx] = k * (g[idx] - sums.x / nf - (x[idx] - mu) * inv * sums.y / nf);'
-    : 'gx[idx] = k * g[idx];'}
-  }`),
-      }), [gradOut, x, gamma, mean, variance, gradX, gradGamma, gradBeta],
-      { outer: q.outer, channels: q.channels, inner: q.inner, eps: q.eps }, q.channels);
+  gbeta[gid] = sg;
+  ggamma[gid] = sgx;`, 'p.channels')),
+      }), [partials, gradGamma, gradBeta], channelValues(q, slices), flat(channels), [partials]);
+      const n = outer * channels * inner;
+      run('batchNormBackwardApply', q.training ? 'train' : 'eval', () => ({
+        fields: [['n', 'u32'], ['channels', 'u32'], ['inner', 'u32'], ['eps', 'f32'], ['count', 'f32']],
+        buffers: ['g', 'x', 'gamma', 'mean', 'variance', 'ggamma', 'gbeta', 'gx!'],
+        main: (w) => flatMain(w, guard(`  let c = (gid / p.inner) % p.channels;
+  let inv = 1.0 / sqrt(variance[c] + p.eps);
+  let k = gamma[c] * inv;
+  ${q.training
+    ? 'gx[gid] = k * (g[gid] - gbeta[c] / p.count - (x[gid] - mean[c]) * inv * ggamma[c] / p.count);'
+    : 'gx[gid] = k * g[gid];'}`)),
+      }), [gradOut, x, gamma, mean, variance, gradGamma, gradBeta, gradX], { n, channels, inner, eps: q.eps, count: outer * inner }, flat(n));
     },
 
     dropout(x, out, mask, n, prob, seed) {

@@ -28,8 +28,8 @@ export interface Dispatch {
   writable: readonly boolean[];
   /** Uniform bindings k.. in order. */
   uniforms: readonly ArrayBuffer[];
-  /** Workgroups in x, y (see `grid`). */
-  workgroups: readonly [number, number];
+  /** Workgroups in x, y (see `grid`) and optionally z. */
+  workgroups: readonly [number, number] | readonly [number, number, number];
   /** Buffer copies recorded just before the dispatch (packing small inputs together). */
   copies?: readonly { src: GpuBuffer; dst: GpuBuffer; dstOffset: number; bytes: number }[];
   /** Scratch buffers (from `scratch`) to return to the pool once the dispatch is recorded. */
@@ -270,7 +270,7 @@ export class Runtime {
     this.pass ??= this.encoder.beginComputePass();
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, group);
-    this.pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], 1);
+    this.pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2] ?? 1);
     this.counters.dispatches++;
     for (const t of bound.temps) this.release(t, STORAGE_USAGE);
     for (const t of d.scratch ?? []) this.release(t.buffer, STORAGE_USAGE);

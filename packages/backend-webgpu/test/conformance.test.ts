@@ -12,4 +12,11 @@ describe('the shared kernel conformance kit (@fr/core/testing)', () => {
     const kernels = new Set(results.map((r) => r.kernel));
     for (const k of ['matmul', 'marginLoss', 'conv2d', 'batchNormBackward', 'dropout', 'globalAvgPool']) expect(kernels.has(k)).toBe(true);
   });
+
+  it('passes the matmul and convolution cases with the tiled matmul (the hardware default)', async () => {
+    const kernels = ['matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight'] as const;
+    const results = await runKernelConformance(await gpu('tiled'), createCpuBackend(), { kernels });
+    expect(results.length).toBeGreaterThan(30);
+    expect(results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.error ?? r.worst.maxError}`)).toEqual([]);
+  });
 });

@@ -4,12 +4,20 @@ import { createRng, type Backend, type KernelTable } from '@fr/core';
 import { expect } from 'vitest';
 import { createNodeWebGpuBackend, type WebGpuBackend } from '../src/node.js';
 
-let shared: Promise<WebGpuBackend> | null = null;
+const shared = new Map<string, Promise<WebGpuBackend>>();
 
-/** One backend per test file (SwiftShader compiles are slow; pipelines are reused). */
-export function gpu(): Promise<WebGpuBackend> {
-  shared ??= createNodeWebGpuBackend({ destroyDeviceOnDispose: false });
-  return shared;
+/**
+ * One backend per test file and matmul form (SwiftShader compiles are slow; pipelines are reused).
+ * Without a form, the adapter's default (direct on SwiftShader).
+ */
+export function gpu(matmul?: 'tiled' | 'direct'): Promise<WebGpuBackend> {
+  const key = matmul ?? 'default';
+  let backend = shared.get(key);
+  if (!backend) {
+    backend = createNodeWebGpuBackend({ destroyDeviceOnDispose: false, matmul });
+    shared.set(key, backend);
+  }
+  return backend;
 }
 
 export function randomF32(seed: number, n: number, lo = -1, hi = 1): Float32Array {
@@ -78,9 +86,9 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
 const cpu = createCpuBackend();
 
 /** Runs a case on the CPU reference and on the GPU and compares every listed output. */
-export async function parity(c: ParityCase, tol: Tolerance = {}, label = ''): Promise<Record<string, Host>> {
+export async function parity(c: ParityCase, tol: Tolerance = {}, label = '', subject?: Promise<WebGpuBackend>): Promise<Record<string, Host>> {
   const want = await runCase(cpu, c);
-  const got = await runCase(await gpu(), c);
+  const got = await runCase(await (subject ?? gpu()), c);
   for (const name of c.compare) expectClose(got[name], want[name], tol, `${label} ${name}`);
   return got;
 }

@@ -117,13 +117,13 @@ export function adamw(params: readonly NamedTensor[], o: AdamWOptions = {}): Opt
 }
 
 /**
- * Scales all gradients so that their global L2 norm is at most `maxNorm`
- * (torch.nn.utils.clip_grad_norm_). Runs on the device; returns the norm before clipping as a [1]
- * tensor the caller may read asynchronously and must dispose.
+ * The global L2 norm of all gradients, on the device, as a [1] tensor the caller may read
+ * asynchronously and must dispose. A NaN or Inf anywhere in a gradient makes it non-finite, which is
+ * how a trainer notices a bad step even when the loss value itself still looks finite.
  */
-export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): Tensor {
+export function gradNorm(params: readonly NamedTensor[]): Tensor {
   const withGrad = params.filter((p) => p.tensor.grad);
-  if (withGrad.length === 0) throw new ShapeError('clipGradNorm: no parameter has a gradient');
+  if (withGrad.length === 0) throw new ShapeError('gradNorm: no parameter has a gradient');
   const backend = withGrad[0].tensor.backend;
   const k = backend.kernels;
   return tidy(() => {
@@ -135,6 +135,22 @@ export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): T
       k.axpby(total.buffer(), part.buffer(), total.buffer(), 1, 1, 1);
     }
     k.unary('sqrt', total.buffer(), total.buffer(), 1);
+    return total;
+  });
+}
+
+/**
+ * Scales all gradients so that their global L2 norm is at most `maxNorm`
+ * (torch.nn.utils.clip_grad_norm_). Runs on the device; returns the norm before clipping as a [1]
+ * tensor the caller may read asynchronously and must dispose.
+ */
+export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): Tensor {
+  const withGrad = params.filter((p) => p.tensor.grad);
+  if (withGrad.length === 0) throw new ShapeError('clipGradNorm: no parameter has a gradient');
+  const backend = withGrad[0].tensor.backend;
+  const k = backend.kernels;
+  const total = gradNorm(withGrad);
+  tidy(() => {
     // factor = maxNorm / max(norm + 1e-6, maxNorm), which is min(1, maxNorm / (norm + 1e-6)).
     const denom = empty(backend, [1]);
     const limit = empty(backend, [1]);
@@ -146,6 +162,6 @@ export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): T
       const g = p.tensor.grad!;
       k.scaleBy(g.buffer(), denom.buffer(), g.buffer(), g.size);
     }
-    return total;
   });
+  return total;
 }

@@ -175,7 +175,10 @@ export interface ConformanceOptions {
 
 /** Every case of the kit. */
 export function kernelConformanceCases(options: ConformanceOptions = {}): KernelCase[] {
-  const rng = createRng(options.seed ?? 1234);
+  const baseRng = createRng(options.seed ?? 1234);
+  // Cases added later draw from their own stream, so the data of the earlier ones never shifts.
+  const laterRng = createRng((options.seed ?? 1234) + 1);
+  let rng: Rng = baseRng;
   const cases: KernelCase[] = [];
   const add = (c: KernelCase) => {
     if (!options.kernels || options.kernels.includes(c.kernel)) cases.push(c);
@@ -209,6 +212,11 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
       k.adamwStep(b.w, b.g, b.m, b.v, { n, lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, step: 3 })));
     add(kernelCase('dropout', `n=${n}`, { a }, { out: n, mask: n }, (k, b) => k.dropout(b.a, b.out, b.mask, n, 0.3, 42)));
   }
+
+  // A NaN in a gradient must reach the global norm: trainers rely on it to catch a bad step.
+  const withNaN = randn(laterRng, 1000);
+  withNaN[777] = NaN;
+  add(kernelCase('sumSquares', 'n=1000 with a NaN', { a: withNaN }, { out: 1 }, (k, b) => k.sumSquares(b.a, b.out, 1000)));
 
   const shapes: [number, number][] = [[1, 1], [1, 300], [3, 5], [17, 33], [64, 64], [5, 1030]];
   if (options.large) shapes.push([128, 2049]);
@@ -263,8 +271,14 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
     }
   }
 
-  const layouts: ChannelLayout[] = [{ outer: 1, channels: 1, inner: 1 }, { outer: 3, channels: 5, inner: 7 }, { outer: 2, channels: 64, inner: 9 }];
-  for (const l of layouts) {
+  // The last two have many channels over short rows, and few channels whose elements a GPU
+  // backend may split into parallel slices that cross row boundaries.
+  const layouts: ChannelLayout[] = [
+    { outer: 1, channels: 1, inner: 1 }, { outer: 3, channels: 5, inner: 7 }, { outer: 2, channels: 64, inner: 9 },
+    { outer: 37, channels: 130, inner: 3 }, { outer: 5, channels: 3, inner: 300 },
+  ];
+  for (const [index, l] of layouts.entries()) {
+    rng = index < 3 ? baseRng : laterRng;
     const n = l.outer * l.channels * l.inner;
     const x = randn(rng, n), slope = randn(rng, l.channels, 0.25), g = randn(rng, n);
     const tag = `${l.outer}x${l.channels}x${l.inner}`;
@@ -300,6 +314,7 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
     add(kernelCase('batchNormBackward', `${tag} eval`, { g, x, gamma, mean, variance }, { gx: n, gg: l.channels, gb: l.channels }, (k, b) =>
       k.batchNormBackward(b.g, b.x, b.gamma, b.mean, b.variance, b.gx, b.gg, b.gb, pe), { atol: 1e-4, rtol: 1e-4 }));
   }
+  rng = baseRng;
 
   const convs: Partial<Conv2dParams>[] = [
     { batch: 1, inChannels: 1, inHeight: 5, inWidth: 5, outChannels: 1, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 1 },
@@ -308,8 +323,16 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
     { batch: 2, inChannels: 6, inHeight: 8, inWidth: 8, outChannels: 6, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, groups: 6 },
     { batch: 1, inChannels: 4, inHeight: 6, inWidth: 6, outChannels: 6, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 2 },
     { batch: 2, inChannels: 8, inHeight: 7, inWidth: 7, outChannels: 8, kernelH: 7, kernelW: 7, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 8 },
+    // Padding wider than the kernel reach, unequal strides: the edge taps of every gradient.
+    { batch: 1, inChannels: 2, inHeight: 5, inWidth: 6, outChannels: 3, kernelH: 3, kernelW: 2, strideH: 2, strideW: 3, padH: 2, padW: 1, groups: 1 },
+    // Pointwise (1x1, stride 1, no padding): a product per image, tiles partly filled.
+    { batch: 3, inChannels: 5, inHeight: 4, inWidth: 6, outChannels: 7, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 1 },
+    { batch: 2, inChannels: 70, inHeight: 9, inWidth: 9, outChannels: 66, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 1 },
+    // Many images over few weights: the weight gradient splits the batch into uneven slices.
+    { batch: 40, inChannels: 8, inHeight: 6, inWidth: 6, outChannels: 8, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 1 },
   ];
-  for (const c of convs) {
+  for (const [index, c] of convs.entries()) {
+    rng = index < 6 ? baseRng : laterRng;
     const p = {
       ...c,
       outHeight: Math.floor((c.inHeight! + 2 * c.padH! - c.kernelH!) / c.strideH!) + 1,
@@ -324,6 +347,7 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
     add(kernelCase('conv2dBackwardInput', tag, { g, w }, { gx: xs }, (k, b) => k.conv2dBackwardInput(b.g, b.w, b.gx, p), { atol: 1e-4 }));
     add(kernelCase('conv2dBackwardWeight', tag, { g, x }, { gw: ws }, (k, b) => k.conv2dBackwardWeight(b.g, b.x, b.gw, p), { atol: 1e-4 }));
   }
+  rng = baseRng;
 
   const transforms: MarginTransform[] = [identityTransform, scaledTransform(30), conformanceTransform, contextGradientTransform];
   const margins: [number, number][] = [[1, 1], [1, 9], [4, 33], [3, 3000]];

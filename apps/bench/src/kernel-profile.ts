@@ -1,0 +1,98 @@
+/**
+ * Where a training step's time goes, kernel by kernel: one step of a backbone (forward, a scalar
+ * loss, backward) is recorded through a hooked kernel table, then every recorded kernel is replayed
+ * alone and timed to completion (`sync`). Replaying one kernel at a time removes batching, so the
+ * sum is above the step time; the shares are what this is for.
+ *
+ * Run: bash tooling/test-env.sh node --conditions=@fr/source --import tsx apps/bench/src/kernel-profile.ts [smallnet|mobilefacenet] [batch] [cpu|webgpu]
+ */
+import { pathToFileURL } from 'node:url';
+import { mobilefacenet } from '@fr/mobilefacenet';
+import { smallnet } from '@fr/smallnet';
+import { backward, createRng, mul, sum, tensor, tidy, type Backend, type Module } from '@fr/core';
+import { fmt, hookedBackend, ourBackend, printTable, type Device, type Log } from './common.js';
+
+/** For convolutions, the kind: 1x1, depthwise or k x k (they take different code paths). */
+function convKind(args: unknown[]): string {
+  const c = args[3] as { kernelH?: number; kernelW?: number; groups?: number; inChannels?: number; strideH?: number } | undefined;
+  if (!c || typeof c !== 'object' || c.kernelH === undefined) return '';
+  const kind = c.groups === c.inChannels && c.groups! > 1 ? 'depthwise' : c.groups! > 1 ? `groups ${c.groups}` : 'dense';
+  return ` ${c.kernelH}x${c.kernelW} ${kind} stride ${c.strideH}`;
+}
+
+export interface KernelProfileRow {
+  kernel: string;
+  calls: number;
+  ms: number;
+  share: number;
+}
+
+function build(arch: 'smallnet' | 'mobilefacenet', backend: Backend): { net: Module; inputSize: number; embedding: number } {
+  const rng = createRng(1);
+  if (arch === 'smallnet') {
+    const params = smallnet.params.parse({});
+    return { net: smallnet.build({ backend, params, rng }), inputSize: params.inputSize, embedding: smallnet.embeddingDim(params) };
+  }
+  const params = mobilefacenet.params.parse({});
+  return { net: mobilefacenet.build({ backend, params, rng }), inputSize: params.inputSize, embedding: mobilefacenet.embeddingDim(params) };
+}
+
+/** Profiles one training step; rows sorted by time, largest first. */
+export async function profileStep(base: Backend, arch: 'smallnet' | 'mobilefacenet', batch: number): Promise<KernelProfileRow[]> {
+  const hooked = hookedBackend(base);
+  const hook = hooked.hook;
+  // Buffers freed during the step are kept until the replay is over, so every call can run again.
+  const deferred: unknown[] = [];
+  const backend = Object.create(hooked.backend, { free: { value: (b: unknown) => deferred.push(b) } }) as Backend;
+  const { net, inputSize, embedding } = build(arch, backend);
+  const rng = createRng(2);
+  const input = Float32Array.from({ length: batch * 3 * inputSize * inputSize }, () => rng.normal());
+  const weights = Float32Array.from({ length: batch * embedding }, () => rng.normal());
+  const calls: { name: string; run: () => void }[] = [];
+  hook.current = (name, args) => {
+    calls.push({ name: `${name}${convKind(args)}`, run: () => (base.kernels as unknown as Record<string, (...a: unknown[]) => void>)[name](...args) });
+  };
+  const loss = tidy(() => {
+    const x = tensor(backend, input, [batch, 3, inputSize, inputSize]);
+    const out = sum(mul(net.forward(x, { training: true, seed: 1 }), tensor(backend, weights, [batch, embedding])));
+    backward(out);
+    return out;
+  });
+  await loss.item();
+  hook.current = null;
+  // Warm every pipeline once, then time each call alone.
+  for (const c of calls) c.run();
+  await base.sync();
+  const totals = new Map<string, { calls: number; ms: number }>();
+  for (const c of calls) {
+    const t0 = performance.now();
+    c.run();
+    await base.sync();
+    const entry = totals.get(c.name) ?? { calls: 0, ms: 0 };
+    entry.calls++;
+    entry.ms += performance.now() - t0;
+    totals.set(c.name, entry);
+  }
+  loss.dispose();
+  for (const p of net.parameters) p.tensor.grad?.dispose();
+  net.dispose();
+  for (const b of deferred) base.free(b);
+  const all = [...totals.values()].reduce((a, e) => a + e.ms, 0);
+  return [...totals.entries()]
+    .map(([kernel, e]) => ({ kernel, calls: e.calls, ms: e.ms, share: e.ms / all }))
+    .sort((a, b) => b.ms - a.ms);
+}
+
+export function printProfile(rows: KernelProfileRow[], log: Log = console.log): void {
+  printTable(log, ['kernel', 'calls', 'ms', 'share'], rows.map((r) => [r.kernel, String(r.calls), fmt(r.ms, 1), `${(r.share * 100).toFixed(1)}%`]));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const arch = (process.argv[2] ?? 'smallnet') as 'smallnet' | 'mobilefacenet';
+  const batch = Number(process.argv[3] ?? 8);
+  const device = (process.argv[4] ?? 'webgpu') as Device;
+  const backend = await ourBackend(device);
+  console.log(`kernel profile: ${arch}, batch ${batch}, ${device}`);
+  printProfile(await profileStep(backend, arch, batch));
+  backend.dispose();
+}
