@@ -77,6 +77,8 @@ describe('bench plan', () => {
     expect(quick.backbone.batch).toBeLessThan(32);
     expect(full.scale).not.toBeNull();
     expect(full.explanation.length).toBeGreaterThan(0);
+    // Every backbone runs on every device (MobileFaceNet on WebGPU included).
+    expect(full.backbone.skip ?? []).toEqual([]);
   });
 });
 

@@ -17,11 +17,6 @@ export interface BenchPlan {
   explanation: string[];
 }
 
-/** Why MobileFaceNet on WebGPU is left out of `pnpm bench` on a software adapter. */
-export const WEBGPU_MBF_SKIP =
-  'our WebGPU smallnet step at 4x3x16x16 already takes ~40 s on SwiftShader, so even the 2x3x16x16 probe of MobileFaceNet ' +
-  '(about 20 times the kernels) would take minutes; run apps/bench/src/backbone.bench.ts alone for it';
-
 export function benchPlan(quick: boolean): BenchPlan {
   if (quick) {
     return {
@@ -29,7 +24,6 @@ export function benchPlan(quick: boolean): BenchPlan {
       head: { classes: [2_000], batch: 32, dim: 64, policy: { budgetMs: 1_000, minReps: 1, maxReps: 3 } },
       backbone: {
         batch: 4, inputSize: { smallnet: 16, mobilefacenet: 16 }, policy: { budgetMs: 1_000, minReps: 0, maxReps: 3 },
-        skip: [{ device: 'webgpu', arch: 'mobilefacenet', reason: WEBGPU_MBF_SKIP }],
       },
       scale: null,
       explanation: ['--quick: tiny shapes, at most 3 timed steps per side; the scale head bench is skipped (fixed large shapes)'],
@@ -45,7 +39,6 @@ export function benchPlan(quick: boolean): BenchPlan {
     },
     backbone: {
       policy: { budgetMs: 15_000, minReps: 1, maxReps: 10 }, maxStepMs: 60_000, probe: { batch: 2, size: 16 },
-      skip: [{ device: 'webgpu', arch: 'mobilefacenet', reason: WEBGPU_MBF_SKIP }],
     },
     scale: { steps: 1, fullBudgetSeconds: 0 },
     explanation: [
@@ -55,7 +48,7 @@ export function benchPlan(quick: boolean): BenchPlan {
       '  predicted (linearly in C from C=10,000) above 60 s is extrapolated, not run, and marked so.',
       'backbone: one step of each side at 2x3x16x16 first predicts the full step (linear in batch x pixels); a side',
       '  predicted above 60 s is not run at full size (its row shows the prediction, marked); otherwise timed steps',
-      '  fill 15 s per side (1..10). MobileFaceNet on WebGPU is not run (SwiftShader: minutes per probe step).',
+      '  fill 15 s per side (1..10).',
       'scale: 1 timed step per configuration after a warm-up; the 1M full head is extrapolated from 100k blocks',
       '  (fullBudgetSeconds 0), as that bench allows.',
     ],

@@ -22,6 +22,11 @@ export const matmulParams = uniformLayout([
   ['sc', 'u32'],
 ] as const);
 
+/** Params uniform and the three storage bindings shared by both forms. */
+function bindings(): string {
+  return [matmulParams.struct('Params'), storage(0, 'ma'), storage(1, 'mb'), storage(2, 'mc', 'f32', true), uniform(3, 'p', 'Params')].join('\n');
+}
+
 export function matmulKey(transA: boolean, transB: boolean): string {
   return `matmul:${transA ? 't' : 'n'}${transB ? 't' : 'n'}:tile${TILE}x${TILE}x${DEPTH}`;
 }
@@ -38,11 +43,7 @@ export function matmulSource(transA: boolean, transB: boolean): string {
     : `let jj = e % ${TILE}u; let ut = e / ${TILE}u;`;
   const idxB = transB ? 'ob + gj * p.k + gu' : 'ob + gu * p.n + gj';
   return `
-${matmulParams.struct('Params')}
-${storage(0, 'ma')}
-${storage(1, 'mb')}
-${storage(2, 'mc', 'f32', true)}
-${uniform(3, 'p', 'Params')}
+${bindings()}
 var<workgroup> As: array<f32, ${TILE * DEPTH}>;
 var<workgroup> Bs: array<f32, ${TILE * DEPTH}>;
 
@@ -128,11 +129,7 @@ export function matmulDirectSource(transA: boolean, transB: boolean): string {
   const quads = [...Array(DC / 4).keys()];
   const cols = [...Array(DC).keys()];
   return `
-${matmulParams.struct('Params')}
-${storage(0, 'ma')}
-${storage(1, 'mb')}
-${storage(2, 'mc', 'f32', true)}
-${uniform(3, 'p', 'Params')}
+${bindings()}
 
 @compute @workgroup_size(${DW}, ${DW})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3: vec3<u32>) {

@@ -2,6 +2,7 @@
  * Node entry: a WebGPU device from Dawn (npm `webgpu`). Without a GPU, point Vulkan at SwiftShader:
  * VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.
  */
+import { tmpdir } from 'node:os';
 import { create, globals } from 'webgpu';
 import { BackendError } from '@fr/core';
 import { createWebGpuBackendFromAdapter, type WebGpuBackend, type WebGpuBackendOptions } from './backend.js';
@@ -13,6 +14,9 @@ let dawn: GPU | null = null;
 /** The Dawn GPU object, created once; also installs the WebGPU globals (GPUBufferUsage, ...). */
 export function nodeGpu(dawnOptions: string[] = []): GPU {
   if (!dawn) {
+    // Dawn's Vulkan loader prints an error per adapter probe when XDG_RUNTIME_DIR is unset (as in
+    // containers and CI); any writable directory silences it.
+    process.env.XDG_RUNTIME_DIR ??= tmpdir();
     Object.assign(globalThis, globals);
     dawn = create(dawnOptions);
   }

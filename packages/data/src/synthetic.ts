@@ -421,9 +421,18 @@ export class SyntheticFaces {
     const per = Math.floor(this.testIdentities / folds);
     if (per < 2) throw new DataError(`SyntheticFaces.pairs: ${this.testIdentities} test identities cannot fill ${folds} identity-disjoint folds`);
     if (this.testImagesPerIdentity < 2) throw new DataError('SyntheticFaces.pairs: same pairs need at least 2 test images per identity');
+    const m = this.testImagesPerIdentity;
+    // Pairs are distinct within a fold: refuse a count the fold's identities cannot provide.
+    const samePossible = (per * m * (m - 1)) / 2;
+    const differentPossible = per * (per - 1) * m * m;
+    if (perFold > samePossible || perFold > differentPossible) {
+      throw new DataError(
+        `SyntheticFaces.pairs: ${perFold} pairs per fold need more test data: ${this.testIdentities} test identities make ${per} per fold with ${m} images each, ` +
+        `${samePossible} distinct same pairs and ${differentPossible} different ones; raise testIdentities or imagesPerIdentity, or lower perFold`,
+      );
+    }
     const rng = createRng(mixSeed(this.seed, 0x1f, o.seed ?? 0));
     const out: FacePair[] = [];
-    const m = this.testImagesPerIdentity;
     for (let f = 0; f < folds; f++) {
       const idOf = (k: number) => this.testIdentity(f * per + k);
       const seen = new Set<string>();

@@ -40,6 +40,13 @@ describe('synthetic faces', () => {
     expect(set.pairs({ perFold: 20 })).toEqual(pairs);
   });
 
+  it('refuses more pairs per fold than the test identities can make, instead of searching forever', () => {
+    const small = new SyntheticFaces({ seed: 3, size: 32, testIdentities: 50, testImagesPerIdentity: 10 });
+    // 5 identities per fold with 10 images: 5 * 45 = 225 distinct same pairs.
+    expect(() => small.pairs({ perFold: 300 })).toThrow(/300 pairs per fold need more test data: 50 test identities make 5 per fold with 10 images each, 225 distinct same pairs/);
+    expect(small.pairs({ perFold: 225 }).filter((p) => p.same)).toHaveLength(2250);
+  });
+
   it('default pairs are 10 folds of 300 + 300', () => {
     const pairs = new SyntheticFaces().pairs();
     expect(pairs).toHaveLength(6000);
