@@ -83,6 +83,12 @@ export interface Shard {
 export interface StepOptions {
   /** Multiplies the loss and every gradient (loss scaling for half precision). Default 1. */
   lossScale?: number;
+  /**
+   * Partial FC: the generator of this step's negative classes, instead of the head's own sampler
+   * (seeded by `sampleSeed` and advanced step after step). A trainer that resumes from a checkpoint
+   * passes one made from (seed, step), so that a step's draw does not depend on the steps before it.
+   */
+  sampleRng?: Rng;
 }
 
 export interface HeadStep {
@@ -308,7 +314,8 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       const transform = o.transform();
       const biasValue = bias ? (await bias.data())[0] : 0;
       // Samples are drawn shard by shard in order, so a seed fixes the whole sequence.
-      const samples = shards.map((s) => (rate < 1 ? sampleShard(labels, s.range, rate, sampler) : null));
+      const draw = options.sampleRng ?? sampler;
+      const samples = shards.map((s) => (rate < 1 ? sampleShard(labels, s.range, rate, draw) : null));
       const combine = o.reducer === 'softmax-ce' && K > 1;
       const works: ShardWork[] = [];
       try {

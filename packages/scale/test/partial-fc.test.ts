@@ -143,6 +143,26 @@ describe('Partial FC head', () => {
     });
   }
 
+  it('a step given sampleRng draws from it: the draw does not depend on the steps before', async () => {
+    const x = randomEmbeddings(7, B, D);
+    const make = () => createShardedHead({ name: 'h', backends: [createCpuBackend()], numClasses: C, embeddingDim: D, rng: createRng(8), transform: () => arcLike(), reducer: 'softmax-ce', sampleRate: 0.3, sampleSeed: 5 });
+    const fresh = make();
+    await fresh.forwardBackward(x, labels, { sampleRng: createRng(123) });
+    const used = make();
+    // Two steps on the head's own sampler first, then the same step with the same generator.
+    await used.forwardBackward(x, labels);
+    used.clearSampled();
+    await used.forwardBackward(x, labels);
+    used.clearSampled();
+    await used.forwardBackward(x, labels, { sampleRng: createRng(123) });
+    expect(Array.from(used.shards[0].sampled!)).toEqual(Array.from(fresh.shards[0].sampled!));
+    expect(Array.from(fresh.shards[0].sampled!)).toEqual(Array.from(sampleShard(labels, { start: 0, count: C }, 0.3, createRng(123)).index));
+    // Without it the head's own sampler runs on: its next draw is not the one of a fresh head.
+    const own = make();
+    await own.forwardBackward(x, labels);
+    expect(Array.from(own.shards[0].sampled!)).toEqual(Array.from(sampleShard(labels, { start: 0, count: C }, 0.3, createRng(5)).index));
+  });
+
   it('sigmoid-ova with bias samples per shard without any cross-shard reduction', async () => {
     const x = randomEmbeddings(6, B, D);
     const head = createShardedHead({ name: 'h', backends: [createCpuBackend(), createCpuBackend()], numClasses: C, embeddingDim: D, rng: createRng(8), transform: () => sphere2Like(), reducer: 'sigmoid-ova', bias: -3, sampleRate: 0.5, sampleSeed: 1 });
