@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, parseConfig, pluginUnion, scheduleSchema, z } from '@fr/core';
+import { partialFcProblem } from './partial-fc.js';
 import type { Plugins } from './plugins.js';
 
 const syntheticFields = {
@@ -57,6 +58,39 @@ const optimizerSchema = z.discriminatedUnion('name', [
   }),
 ]);
 
+const BYTE_UNITS: Record<string, number> = {
+  b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
+};
+
+/** "8GiB", "512 MiB", "1.5GB", "1000000" or "1e9 B" to bytes; null when it is not a size. */
+export function parseBytes(text: string): number | null {
+  const m = /^\s*(\d+(?:\.\d+)?(?:e\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  if (!m) return null;
+  const unit = BYTE_UNITS[(m[2] || 'b').toLowerCase()];
+  if (unit === undefined) return null;
+  const bytes = Math.floor(Number(m[1]) * unit);
+  return bytes > 0 && Number.isFinite(bytes) ? bytes : null;
+}
+
+/** Bytes as a number, or a string with a unit; parsed to a number of bytes. */
+const memorySizeSchema = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const bytes = parseBytes(v);
+  if (bytes === null) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(v)} is not a memory size: give bytes as a number, or a number and a unit (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB) such as "512MiB" or "8GiB"`,
+    });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const headSchema = z.object({
+  sampleRate: z.number().gt(0).max(1).default(1)
+    .describe('Partial FC: fraction of the classes whose weights take part in a step (every class of the batch is kept, the rest drawn at random); 1 is the full head'),
+});
+
 /** The config schema for these plugins. */
 export function trainConfigSchema(plugins: Plugins) {
   return z.object({
@@ -81,7 +115,15 @@ export function trainConfigSchema(plugins: Plugins) {
     evalEvery: z.number().int().positive().nullable().default(null).describe('steps between evaluations; null: only at the end'),
     checkpointEvery: z.number().int().positive().nullable().default(null).describe('steps between checkpoints; null: only at the end'),
     onNonFinite: z.enum(['stop', 'skip']).default('stop').describe('a NaN or Inf loss stops the run (keeping the last checkpoint) or skips the step'),
-  }).refine((c) => (c.steps === undefined) !== (c.epochs === undefined), { message: 'give exactly one of steps and epochs', path: ['steps'] });
+    head: headSchema.optional().describe('the classifier head: head.sampleRate < 1 trains it with Partial FC'),
+    memoryBudget: memorySizeSchema.optional()
+      .describe('bytes the run may use on its device (a number, or a string such as "8GiB"); default the machine\'s memory on the CPU, unlimited on WebGPU (its buffer limits are still checked)'),
+  }).refine((c) => (c.steps === undefined) !== (c.epochs === undefined), { message: 'give exactly one of steps and epochs', path: ['steps'] })
+    .superRefine((c, ctx) => {
+      if (!c.loss?.name || !c.optimizer?.name) return; // reported by their own fields
+      const problem = partialFcProblem(c.head?.sampleRate ?? 1, c.loss, c.optimizer.name, plugins);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['head', 'sampleRate'], message: problem });
+    });
 }
 
 /** A plugin's entry in a config: its name and its parameters. */

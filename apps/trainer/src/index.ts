@@ -1,5 +1,12 @@
-export { trainConfigSchema, loadConfig, totalSteps, type TrainConfig } from './config.js';
-export { train, buildRun, checkpointTensors, NonFiniteLossError, type TrainOptions, type TrainResult, type LogEntry } from './train.js';
+export { trainConfigSchema, loadConfig, totalSteps, parseBytes, type TrainConfig } from './config.js';
+export {
+  train, buildRun, checkpointTensors, NonFiniteLossError, CHECKPOINT_FILE, type TrainOptions, type TrainResult, type LogEntry, type StepInfo, type HeadTensors,
+} from './train.js';
+export {
+  checkMemory, measureBackbone, memoryConfigFor, memoryBudgetFor, formatMemoryLines, memoryRecord, ACTIVATION_PROBE_BATCH, MEMORY_GROUPS,
+  type BackboneFootprint, type MemoryReport, type MemoryRecord,
+} from './memory.js';
+export { partialFcLossNames, partialFcProblem, sampleRngFor } from './partial-fc.js';
 export { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
 export { embedFolder } from './embed.js';
 export { exportOnnxCommand } from './export.js';

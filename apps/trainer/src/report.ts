@@ -57,7 +57,11 @@ const STYLE = `body{font-family:sans-serif;margin:2em;max-width:1100px}table{bor
 
 export async function writeReport(
   path: string,
-  run: { config: TrainConfig; backend: string; losses: LogEntry[]; evaluations: { step: number; results: VerificationReport[] }[]; baseline: VerificationReport[] },
+  run: {
+    config: TrainConfig; backend: string; losses: LogEntry[]; evaluations: { step: number; results: VerificationReport[] }[]; baseline: VerificationReport[];
+    /** The memory plan as printed at the start of the run. */
+    memory?: readonly string[];
+  },
 ): Promise<void> {
   const steps = run.losses.map((l) => l.step);
   const last = run.evaluations.at(-1);
@@ -72,6 +76,7 @@ ${lineChartSvg('learning rate', steps, run.losses.map((l) => l.lr), 'lr')}
 <h2>Verification</h2>
 ${evalRows.length ? verificationTable([...evalRows, ...run.baseline.map((r) => ({ name: 'raw pixels', r }))]) : '<p>No verification set was configured.</p>'}
 ${finalRows.some((x) => x.r.scores) ? plotsFor(finalRows.filter((x) => x.r.scores)) : ''}
+${run.memory?.length ? `<h2>Memory plan</h2>\n<pre>${esc(run.memory.join('\n'))}</pre>` : ''}
 <h2>Config</h2>
 <pre>${esc(JSON.stringify(run.config, null, 2))}</pre>
 </body></html>`;

@@ -1,18 +1,21 @@
 /**
- * The training loop, top to bottom: data, forward, loss, backward, clip, step, schedule, log,
- * evaluate, checkpoint. Everything a step needs is a function of (seed, step), so `resume`
- * continues exactly where a checkpoint left off.
+ * The training loop, top to bottom: data, memory plan, forward, loss, backward, clip, step,
+ * schedule, log, evaluate, checkpoint. Everything a step needs is a function of (seed, step)
+ * (Partial FC's sampled classes included), so `resume` continues exactly where a checkpoint left off.
  */
 import { mkdir, writeFile, appendFile, readFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  adamw, backward, clipGradNorm, gradNorm as gradNormOf, createRng, createSchedule, DataError, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
-  tensor, tidy, type Backend, type LossHead, type Module, type NamedTensor, type Optimizer,
+  adamw, backward, clipGradNorm, ConfigError, gradNorm as gradNormOf, createRng, createSchedule, DataError, keep, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
+  tensor, tidy, tidyAsync, type Backend, type LossHead, type Module, type NamedTensor, type Optimizer,
 } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
+import type { ShardedHead } from '@fr/scale';
 import { totalSteps, type TrainConfig } from './config.js';
 import { loadBatch, openTrainingSet, openVerificationSets, type Batch } from './data.js';
 import { evaluateModel, formatReport, rawPixelReport, type VerificationReport } from './evaluate.js';
+import { checkMemory, formatMemoryLines, memoryRecord, type MemoryRecord } from './memory.js';
+import { createPartialFcHead, partialFcOptimizer, partialFcProblem, sampledClasses, sampleRngFor } from './partial-fc.js';
 import type { Plugins } from './plugins.js';
 import { Progress } from './progress.js';
 import { writeReport } from './report.js';
@@ -32,6 +35,16 @@ export interface TrainOptions {
   signal?: { interrupted: boolean };
   /** Also evaluate raw-pixel similarity on every verification set, as the baseline. */
   baseline?: boolean;
+  /** Called after each optimizer step (for tests and tools that watch a run). */
+  onStep?: (info: StepInfo) => void;
+}
+
+export interface StepInfo {
+  /** Steps done, this one included. */
+  step: number;
+  loss: number;
+  /** Partial FC: the global class ids whose head rows took part in this step (sorted); null with the full head. */
+  sampledClasses: Int32Array | null;
 }
 
 export interface LogEntry {
@@ -52,6 +65,8 @@ export interface TrainResult {
   outputDir: string;
   reportPath: string;
   interrupted: boolean;
+  /** Planned bytes per tensor group, as printed at the start. */
+  memory: MemoryRecord;
 }
 
 export class NonFiniteLossError extends DataError {
@@ -60,7 +75,14 @@ export class NonFiniteLossError extends DataError {
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 
-/** Builds the model, head and optimizer a config describes. */
+/** The tensors of a run's head, whichever kind it is. */
+export type HeadTensors = Pick<LossHead, 'parameters' | 'buffers' | 'dispose'>;
+
+/**
+ * Builds the model, head and optimizer a config describes. With `head.sampleRate` < 1 the head is
+ * the Partial FC head (`sampledHead`, driven by `forwardBackward`) and `lossHead` is null; otherwise
+ * `lossHead` is the loss plugin's head, as always. `head` is whichever of the two there is.
+ */
 export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend, numClasses: number) {
   const rng = createRng(config.seed);
   const backbonePlugin = plugins.backbones.find((b) => b.name === config.backbone.name)!;
@@ -70,20 +92,32 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
   const bParams = backbonePlugin.params.parse(backboneParams);
   const module: Module = backbonePlugin.build({ backend, params: bParams, rng: rng.fork() });
   const embeddingDim = backbonePlugin.embeddingDim(bParams);
-  const head: LossHead = lossPlugin.createHead({
-    backend, numClasses, embeddingDim, params: parseLossParams(lossPlugin, lossParams), rng: rng.fork(),
-  });
-  const trainable = [...module.parameters, ...head.parameters].filter((p) => p.tensor.requiresGrad);
+  const inputShape = backbonePlugin.inputShape(bParams);
+  const params = parseLossParams(lossPlugin, lossParams);
   const o = config.optimizer;
+  const sampleRate = config.head?.sampleRate ?? 1;
+  if (sampleRate < 1) {
+    if (o.name !== 'sgd') throw new ConfigError(partialFcProblem(sampleRate, config.loss, o.name, plugins) ?? `Partial FC needs optimizer sgd, got ${o.name}`);
+    const sampledHead: ShardedHead = createPartialFcHead({
+      loss: lossPlugin, params, backend, numClasses, embeddingDim, rng: rng.fork(), sampleRate, seed: config.seed,
+    });
+    const backbone = module.parameters.filter((p) => p.tensor.requiresGrad);
+    const trainable = [...backbone, ...sampledHead.parameters];
+    const optimizer = partialFcOptimizer(backbone, sampledHead, { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov });
+    const head: HeadTensors = { parameters: sampledHead.parameters, buffers: [], dispose: () => sampledHead.dispose() };
+    return { module, head, lossHead: null, sampledHead, optimizer, trainable, embeddingDim, inputShape };
+  }
+  const lossHead: LossHead = lossPlugin.createHead({ backend, numClasses, embeddingDim, params, rng: rng.fork() });
+  const trainable = [...module.parameters, ...lossHead.parameters].filter((p) => p.tensor.requiresGrad);
   const optimizer: Optimizer = o.name === 'sgd'
     ? sgd(trainable, { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov })
     : adamw(trainable, { beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay });
-  const inputShape = backbonePlugin.inputShape(bParams);
-  return { module, head, optimizer, trainable, embeddingDim, inputShape };
+  const head: HeadTensors = lossHead;
+  return { module, head, lossHead, sampledHead: null, optimizer, trainable, embeddingDim, inputShape };
 }
 
 /** Every tensor a checkpoint holds: backbone, head and optimizer state. */
-export function checkpointTensors(module: Module, head: LossHead, optimizer: Optimizer): NamedTensor[] {
+export function checkpointTensors(module: Module, head: Pick<LossHead, 'parameters' | 'buffers'>, optimizer: Optimizer): NamedTensor[] {
   return [
     ...module.parameters.map((p) => ({ name: `backbone.${p.name}`, tensor: p.tensor })),
     ...module.buffers.map((p) => ({ name: `backbone.${p.name}`, tensor: p.tensor })),
@@ -97,18 +131,25 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   const print = o.print ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { backend } = o;
   const out = config.output;
-  await mkdir(out, { recursive: true });
   const logPath = join(out, 'log.jsonl');
   const checkpointPath = join(out, CHECKPOINT_FILE);
 
   // Data.
   const trainSet = await openTrainingSet(config);
+
+  // Memory: planned before anything of the training is allocated; a run that cannot fit stops
+  // here, before its output folder is written to.
+  const memory = checkMemory(config, o.plugins, backend, trainSet.numClasses);
+  const memoryLines = formatMemoryLines(memory);
+  const memoryInfo = memoryRecord(memory);
+
+  await mkdir(out, { recursive: true });
   const verificationSets = await openVerificationSets(config);
   const steps = totalSteps(config, trainSet.length);
 
   // Model, loss head, optimizer, schedule.
   const run = buildRun(config, o.plugins, backend, trainSet.numClasses);
-  const { module, head, optimizer, trainable, embeddingDim } = run;
+  const { module, head, lossHead, sampledHead, optimizer, trainable, embeddingDim } = run;
   const [c, h, w] = run.inputShape;
   if (trainSet.shape[1] !== h || trainSet.shape[2] !== w) {
     throw new DataError(`training images are ${trainSet.shape[2]}x${trainSet.shape[1]}, backbone ${config.backbone.name} takes ${w}x${h}: set the backbone's inputSize or the data size`);
@@ -132,6 +173,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   } else {
     await writeFile(logPath, '');
   }
+  await appendFile(logPath, `${JSON.stringify({ step, memory: memoryInfo })}\n`);
 
   const saveCheckpoint = async () => {
     const bytes = await serializeCheckpoint({
@@ -142,6 +184,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
         config: JSON.stringify(config),
         losses: JSON.stringify(losses),
         evaluations: JSON.stringify(evaluations.map((e) => ({ step: e.step, results: e.results.map(slimReport) }))),
+        memory: JSON.stringify(memoryInfo),
       },
     });
     await writeFileAtomic(checkpointPath, bytes);
@@ -161,7 +204,9 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   };
 
   print(`backend: ${o.backendReason}`);
-  print(`training ${config.backbone.name} with ${config.loss.name} on ${trainSet.length} images of ${trainSet.numClasses} identities for ${steps} steps of ${config.batchSize}`);
+  for (const line of memoryLines) print(line);
+  const partial = sampledHead ? ` (Partial FC: ${memory.plan.devices[0].sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
+  print(`training ${config.backbone.name} with ${config.loss.name}${partial} on ${trainSet.length} images of ${trainSet.numClasses} identities for ${steps} steps of ${config.batchSize}`);
   const progress = new Progress(steps, step);
   let interrupted = false;
   const stopAt = o.stopAfter !== undefined ? Math.min(steps, step + o.stopAfter) : steps;
@@ -175,21 +220,41 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     next = step + 1 < stopAt ? loadBatch(trainSet, config.seed, step + 1, config.batchSize, config.data.flip) : null;
     const lr = schedule(step);
 
-    // Forward, loss, backward, clip: one tidy scope, so nothing of the step outlives it but the loss.
-    const { loss, gradNorm } = tidy(() => {
-      const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-      const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
-      const loss = head.forward(embeddings, batch.labels);
-      backward(loss);
-      // The norm is read every step even without clipping: a NaN in any gradient shows there, while
-      // the loss alone can stay finite (a max over NaN scores may drop them).
-      const gradNorm = config.clipGradNorm ? clipGradNorm(trainable, config.clipGradNorm) : gradNormOf(trainable);
-      return { loss, gradNorm };
-    });
-    const lossValue = await loss.item();
-    const normValue = await gradNorm.item();
-    loss.dispose();
-    gradNorm.dispose();
+    // The norm is read every step even without clipping: a NaN in any gradient shows there, while
+    // the loss alone can stay finite (a max over NaN scores may drop them).
+    const clipOrNorm = () => (config.clipGradNorm ? clipGradNorm(trainable, config.clipGradNorm) : gradNormOf(trainable));
+    let lossValue: number;
+    let normValue: number;
+    if (sampledHead) {
+      // Partial FC: the head waits on the host mid-step (it samples the classes of this batch and
+      // returns d(loss)/d(embeddings)), so the step is one asynchronous scope. The classes drawn
+      // depend on (seed, step) only.
+      const { headLoss, gradNorm } = await tidyAsync(async () => {
+        const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
+        const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
+        const r = await sampledHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step) });
+        // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
+        for (const p of sampledHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
+        backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
+        return { headLoss: r.loss, gradNorm: clipOrNorm() };
+      });
+      lossValue = headLoss;
+      normValue = await gradNorm.item();
+      gradNorm.dispose();
+    } else {
+      // Forward, loss, backward, clip: one tidy scope, so nothing of the step outlives it but the loss.
+      const { loss, gradNorm } = tidy(() => {
+        const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
+        const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
+        const loss = lossHead!.forward(embeddings, batch.labels);
+        backward(loss);
+        return { loss, gradNorm: clipOrNorm() };
+      });
+      lossValue = await loss.item();
+      normValue = await gradNorm.item();
+      loss.dispose();
+      gradNorm.dispose();
+    }
 
     // A NaN or Inf loss: stop with the last good checkpoint, or skip the step.
     if (!Number.isFinite(lossValue) || !Number.isFinite(normValue)) {
@@ -206,6 +271,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
 
     // Step and schedule.
     optimizer.step(lr);
+    const sampled = sampledHead ? sampledClasses(sampledHead) : null;
     optimizer.zeroGrad();
     lastLoss = lossValue;
     step++;
@@ -214,6 +280,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     const imagesPerSecond = (config.batchSize * 1000) / (performance.now() - started);
     const entry: LogEntry = { step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond };
     losses.push(entry);
+    o.onStep?.({ step, loss: lossValue, sampledClasses: sampled });
     progress.update(step, lossValue, lr, imagesPerSecond);
     if (step % config.logEvery === 0 || step === steps) await appendFile(logPath, `${JSON.stringify(entry)}\n`);
 
@@ -240,11 +307,11 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     }
   }
   const reportPath = join(out, 'report.html');
-  await writeReport(reportPath, { config, backend: o.backendReason, losses, evaluations, baseline });
+  await writeReport(reportPath, { config, backend: o.backendReason, losses, evaluations, baseline, memory: memoryLines });
   module.dispose();
   head.dispose();
   optimizer.dispose();
-  return { steps: step, finalLoss: lastLoss, losses, evaluations, baseline, outputDir: out, reportPath, interrupted };
+  return { steps: step, finalLoss: lastLoss, losses, evaluations, baseline, outputDir: out, reportPath, interrupted, memory: memoryInfo };
 }
 
 /** A report without the per-pair arrays, for logs and checkpoint metadata. */

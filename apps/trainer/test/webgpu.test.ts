@@ -29,3 +29,19 @@ test('a training run on WebGPU (SwiftShader here) matches the CPU run for the fi
   for (let i = 0; i < 4; i++) expect(Math.abs(g[i] - c[i])).toBeLessThan(1e-3 * Math.max(1, Math.abs(c[i])) * (i + 1));
   gpu.dispose();
 });
+
+test('Partial FC on WebGPU matches the CPU run; the memory plan has no total budget there but checks the buffer limits', async () => {
+  const gpu = await createNodeWebGpuBackend();
+  const partial = (output: string) => ({ ...config(output), head: { sampleRate: 0.5 } }) as TrainConfig;
+  const lines: string[] = [];
+  const onGpu = await train(partial(await mkdtemp(join(tmpdir(), 'fr-gpu-'))), { plugins: defaultPlugins, backend: gpu, backendReason: 'webgpu', print: (l) => lines.push(l) });
+  const onCpu = await train(partial(await mkdtemp(join(tmpdir(), 'fr-cpu-'))), { plugins: defaultPlugins, backend: createCpuBackend(), backendReason: 'cpu', print: () => {} });
+  const g = onGpu.losses.map((l) => l.loss);
+  const c = onCpu.losses.map((l) => l.loss);
+  expect(g).toHaveLength(4);
+  for (let i = 0; i < 4; i++) expect(Math.abs(g[i] - c[i])).toBeLessThan(1e-3 * Math.max(1, Math.abs(c[i])) * (i + 1));
+  expect(lines.find((l) => l.startsWith('memory: total'))).toMatch(/budget none \(none: webgpu reports no total, set memoryBudget\)/);
+  expect(onGpu.memory.budget).toBeNull();
+  expect(onGpu.memory.maxStorageBufferBindingSize).toBe(gpu.capabilities.maxStorageBufferBindingSize);
+  gpu.dispose();
+});
