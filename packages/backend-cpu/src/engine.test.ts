@@ -141,6 +141,24 @@ describe('optimizers follow torch.optim', () => {
   });
 });
 
+describe('float16 buffers', () => {
+  test('hold binary16 values in 2 bytes, read back as float32, and refuse float32-only kernels', async () => {
+    const be = createCpuBackend();
+    const h = be.alloc(3, 'float16', { label: 'h' });
+    expect(be.stats().bytesLive).toBe(6);
+    be.write(h, Float32Array.of(0.1, 70000, -1.5));
+    expect(Array.from(await be.read(h, 'float16', 3))).toEqual([0.0999755859375, Infinity, -1.5]);
+    be.kernels.fill(h, 2, 2.5);
+    expect(Array.from(await be.read(h, 'float16', 3))).toEqual([2.5, 2.5, -1.5]);
+    const f = be.alloc(3, 'float32', { label: 'f' });
+    be.kernels.fromFloat16(h, f, 3);
+    expect(Array.from(await be.read(f, 'float32', 3))).toEqual([2.5, 2.5, -1.5]);
+    expect(() => be.kernels.unary('exp', h, f, 3)).toThrow(/h holds float16; this kernel reads and writes float32/);
+    expect(() => be.kernels.copy(h, f, 3, 0, 0)).toThrow(/copy from float16 to float32/);
+    expect(() => be.kernels.toFloat16(h, h, 3)).toThrow(/float16/);
+  });
+});
+
 describe('bad input is a clear error', () => {
   test('wrong shapes name the op and the shapes', () => {
     const a = zeros(backend, [2, 3]);

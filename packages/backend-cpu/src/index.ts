@@ -6,13 +6,16 @@ import {
   BackendError,
   bytesPerElement,
   defineBackend,
+  float16BitsToFloat32,
+  float16ToFloat32Array,
+  float32ToFloat16Bits,
   type Backend,
   type BackendStats,
   type BinaryOp,
   type KernelTable,
   type UnaryOp,
 } from '@fr/core';
-import { f32, i32, type CpuBuffer } from './buffer.js';
+import { f16, f32, i32, type CpuBuffer } from './buffer.js';
 import { groupMax } from './group-max.js';
 import { layerKernels } from './layers.js';
 import { marginLoss } from './margin-loss.js';
@@ -45,12 +48,21 @@ const binaryFns: Record<BinaryOp, (a: number, b: number) => number> = {
 
 export const cpuKernels: KernelTable<CpuBuffer> = {
   fill(out, n, value) {
-    out.data.fill(value, 0, n);
+    out.data.fill(out.dtype === 'float16' ? float32ToFloat16Bits(value) : value, 0, n);
   },
   copy(src, dst, n, srcOffset, dstOffset) {
+    if (src.dtype !== dst.dtype) throw new BackendError(`cpu backend: copy from ${src.dtype} to ${dst.dtype} (${src.label || 'a buffer'} to ${dst.label || 'a buffer'}); copy keeps the element type`);
     dst.data.set(src.data.subarray(srcOffset, srcOffset + n), dstOffset);
   },
   matmul,
+  toFloat16(src, dst, n) {
+    const x = f32(src), y = f16(dst);
+    for (let i = 0; i < n; i++) y[i] = float32ToFloat16Bits(x[i]);
+  },
+  fromFloat16(src, dst, n) {
+    const x = f16(src), y = f32(dst);
+    for (let i = 0; i < n; i++) y[i] = float16BitsToFloat32(x[i]);
+  },
   unary(op, a, out, n) {
     const f = unaryFns[op];
     const x = f32(a), y = f32(out);
@@ -224,7 +236,7 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend<CpuBu
   return defineBackend<CpuBuffer>({
     name: 'cpu',
     capabilities: {
-      float16: false,
+      float16: true,
       subgroups: false,
       maxBufferSize,
       maxStorageBufferBindingSize: maxBufferSize,
@@ -239,8 +251,8 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend<CpuBu
           `cpu backend: tensor ${o.label || '(unnamed)'} needs ${bytes} bytes, over the limit of ${maxBufferSize} bytes`,
         );
       }
-      const data = dtype === 'int32' ? new Int32Array(size) : new Float32Array(size);
-      const b: CpuBuffer = { dtype: dtype === 'float16' ? 'float32' : dtype, data, label: o.label ?? '' };
+      const data = dtype === 'int32' ? new Int32Array(size) : dtype === 'float16' ? new Uint16Array(size) : new Float32Array(size);
+      const b: CpuBuffer = { dtype, data, label: o.label ?? '' };
       live.add(b);
       stats.buffersLive++;
       stats.bytesLive += data.byteLength;
@@ -256,12 +268,24 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend<CpuBu
       if (data.length + offset > b.data.length) {
         throw new BackendError(`cpu backend: writing ${data.length} values at ${offset} overflows ${b.label || 'a buffer'} of ${b.data.length}`);
       }
+      if (b.dtype === 'float16') {
+        if (data instanceof Int32Array) throw new BackendError(`cpu backend: writing int32 values into float16 ${b.label || 'buffer'}`);
+        const bits = b.data as Uint16Array;
+        for (let i = 0; i < data.length; i++) bits[offset + i] = float32ToFloat16Bits(data[i]);
+        stats.bytesWritten += data.length * 2;
+        return;
+      }
       b.data.set(data, offset);
       stats.bytesWritten += data.byteLength;
     },
     async read(b, _dtype, size) {
+      // float16 buffers read back as the float32 values they hold.
+      if (b.dtype === 'float16') {
+        stats.bytesRead += size * 2;
+        return float16ToFloat32Array((b.data as Uint16Array).subarray(0, size));
+      }
       stats.bytesRead += size * 4;
-      return b.data.slice(0, size);
+      return b.data.slice(0, size) as Float32Array | Int32Array;
     },
     kernels,
     async sync() {},

@@ -1,5 +1,5 @@
-import type { MatmulParams } from '@fr/core';
-import { f32, type CpuBuffer } from './buffer.js';
+import { float16ToFloat32Array, type MatmulParams } from '@fr/core';
+import { f16, f32, type CpuBuffer } from './buffer.js';
 
 /**
  * Packs op(A) as m x k rows and op(B) as n x k rows, then computes 4x4 output blocks with 16
@@ -9,7 +9,7 @@ import { f32, type CpuBuffer } from './buffer.js';
 export function matmul(a: CpuBuffer, b: CpuBuffer, out: CpuBuffer, p: MatmulParams): void {
   const { m, n, k, alpha, beta } = p;
   const A = packRows(f32(a), m, k, p.transA);
-  const Bt = packRows(f32(b), n, k, !p.transB);
+  const Bt = packRows(p.halfB ? float16ToFloat32Array(f16(b)) : f32(b), n, k, !p.transB);
   const C = f32(out);
   const store = (i: number, j: number, v: number) => {
     const idx = i * n + j;

@@ -63,8 +63,8 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
   });
   const { hardware, description } = describeAdapter(options.adapter);
   const capabilities: BackendCapabilities = {
-    // Kernels compute and store float32 (float16 tensors are stored as float32, as on the CPU).
-    float16: false,
+    // float16 buffers hold two binary16 values per word (pack2x16float): no shader-f16 needed.
+    float16: true,
     subgroups: device.features.has('subgroups'),
     maxBufferSize: rt.limits.maxBufferSize,
     maxStorageBufferBindingSize: rt.limits.maxStorageBufferBindingSize,

@@ -3,13 +3,30 @@
  * pipeline is compiled once per (kernel, specialisation, workgroup size) and serves every shape.
  * Semantics follow @fr/backend-cpu exactly; arithmetic is float32.
  */
-import { BackendError, WGSL_HASH_UNIFORM, type BinaryOp, type KernelTable, type UnaryOp } from '@fr/core';
+import { BackendError, float32ToFloat16Bits, WGSL_HASH_UNIFORM, type BinaryOp, type KernelTable, type UnaryOp } from '@fr/core';
 import { groupMaxBody } from './group-max.js';
 import { marginAuxLayout, marginLossKey, marginLossSource, marginLossUniforms, packTransformUniforms } from './margin-loss.js';
 import { DIRECT_TILE_M, DIRECT_TILE_N, matmulDirectKey, matmulDirectSource, matmulKey, matmulParams, matmulSource, TILE } from './matmul.js';
 import type { GpuBuffer, Runtime } from './runtime.js';
 import { uniformLayout, type ScalarType } from './uniforms.js';
 import { flatMain, groupMain, MATH, parseBinding, reductions, storage, uniform } from './wgsl.js';
+
+/**
+ * The binary16 bits of an f32. WGSL's pack2x16float leaves values outside the finite float16 range
+ * indeterminate, so NaN, overflow to infinity and the top rounding band (to 65504) are set from the
+ * bits here; everything else is pack2x16float's rounding.
+ */
+const HALF_BITS = /* wgsl */ `
+fn fr_half_bits(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  let sign = (bits >> 16u) & 0x8000u;
+  let mag = bits & 0x7fffffffu;
+  if (mag > 0x7f800000u) { return 0x7e00u; }
+  if (mag >= 0x477ff000u) { return sign | 0x7c00u; }
+  if (mag > 0x477fe000u) { return sign | 0x7bffu; }
+  return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu;
+}
+`;
 
 /** Threads of the first pass of sumSquares (each sums a strided slice). */
 const SUM_PARTS = 4096;
@@ -182,14 +199,18 @@ ${body}
     const { m, n, k } = q;
     if (m === 0 || n === 0 || batch.count === 0) return;
     const direct = options.matmul === 'direct';
+    const halfB = q.halfB ?? false;
+    if (halfB !== (b.dtype === 'float16')) {
+      throw new BackendError(`webgpu backend: matmul with halfB ${halfB} got a ${b.dtype} B (${b.label || 'unnamed'})`);
+    }
     const gx = Math.ceil(n / (direct ? DIRECT_TILE_N : TILE)), gy = Math.ceil(m / (direct ? DIRECT_TILE_M : TILE));
     const max = rt.limits.maxWorkgroupsPerDimension;
     if (gx > max || gy > max || batch.count > max) {
       throw new BackendError(`webgpu backend: matmul ${m}x${n} (batch ${batch.count}) needs ${gx}x${gy}x${batch.count} workgroups, over ${max} per dimension`);
     }
     rt.dispatch({
-      key: direct ? matmulDirectKey(q.transA, q.transB) : matmulKey(q.transA, q.transB),
-      source: () => (direct ? matmulDirectSource(q.transA, q.transB) : matmulSource(q.transA, q.transB)),
+      key: direct ? matmulDirectKey(q.transA, q.transB, halfB) : matmulKey(q.transA, q.transB, halfB),
+      source: () => (direct ? matmulDirectSource(q.transA, q.transB, halfB) : matmulSource(q.transA, q.transB, halfB)),
       storage: [a, b, out],
       writable: [false, false, true],
       uniforms: [matmulParams.pack({ m, n, k, alpha: q.alpha, beta: q.beta, sa: batch.sa, sb: batch.sb, sc: batch.sc })],
@@ -215,16 +236,51 @@ ${body}
 
   return {
     fill(out, n, value) {
+      if (out.dtype === 'float16') {
+        // Whole words of two values; an odd count keeps the high half of the last word.
+        const bits = float32ToFloat16Bits(value);
+        const words = Math.ceil(n / 2);
+        run('fillFloat16', '', () => elementwise(['o:u32!'], [['count', 'u32'], ['word', 'u32']], `  if (2u * gid + 1u < p.count) { o[gid] = p.word; }
+  else { o[gid] = (o[gid] & 0xffff0000u) | (p.word & 0xffffu); }`), [out], { n: words, count: n, word: (bits | (bits << 16)) >>> 0 }, flat(words));
+        return;
+      }
       run('fill', '', () => elementwise(['o!'], [['value', 'f32']], '  o[gid] = p.value;'), [out], { n, value }, flat(n));
     },
 
     copy(src, dst, n, srcOffset, dstOffset) {
-      run('copy', '', () => elementwise(['s', 'd!'], [['so', 'u32'], ['do_', 'u32']], '  d[p.do_ + gid] = s[p.so + gid];'),
+      if (src.dtype !== dst.dtype) {
+        throw new BackendError(`webgpu backend: copy from ${src.dtype} to ${dst.dtype} (${src.label || 'a buffer'} to ${dst.label || 'a buffer'}); copy keeps the element type`);
+      }
+      if (src.dtype === 'float16') {
+        // Words of two values: whole pairs only.
+        if (n % 2 || srcOffset % 2 || dstOffset % 2) {
+          throw new BackendError(`webgpu backend: float16 copies move pairs of values; got ${n} at ${srcOffset} -> ${dstOffset}`);
+        }
+        n /= 2;
+        srcOffset /= 2;
+        dstOffset /= 2;
+      }
+      // Words move as u32: a float16 pair read as f32 could be a NaN pattern a device may alter.
+      const word = src.dtype === 'float16' ? ':u32' : '';
+      run('copy', word, () => elementwise([`s${word}`, `d${word}!`], [['so', 'u32'], ['do_', 'u32']], '  d[p.do_ + gid] = s[p.so + gid];'),
         [src, dst], { n, so: srcOffset, do_: dstOffset }, flat(n));
     },
 
     matmul(a, b, out, q) {
       gemm(a, b, out, q);
+    },
+
+    toFloat16(src, dst, n) {
+      // One thread per pair of values: a 32-bit word is written whole.
+      const pairs = Math.ceil(n / 2);
+      run('toFloat16', '', () => elementwise(['x', 'h:u32!'], [['count', 'u32']], `  let i = 2u * gid;
+  let hi = select(0u, fr_half_bits(x[min(i + 1u, p.count - 1u)]), i + 1u < p.count);
+  h[gid] = fr_half_bits(x[i]) | (hi << 16u);`, HALF_BITS), [src, dst], { n: pairs, count: n }, flat(pairs));
+    },
+
+    fromFloat16(src, dst, n) {
+      run('fromFloat16', '', () => elementwise(['h:u32', 'x!'], [], '  x[gid] = unpack2x16float(h[gid >> 1u])[gid & 1u];'),
+        [src, dst], { n }, flat(n));
     },
 
     unary(op, a, out, n) {

@@ -22,16 +22,24 @@ export const matmulParams = uniformLayout([
   ['sc', 'u32'],
 ] as const);
 
-/** Params uniform and the three storage bindings shared by both forms. */
-function bindings(): string {
-  return [matmulParams.struct('Params'), storage(0, 'ma'), storage(1, 'mb'), storage(2, 'mc', 'f32', true), uniform(3, 'p', 'Params')].join('\n');
+/**
+ * Params uniform and the three storage bindings shared by both forms. A float16 B is bound as
+ * 32-bit words holding two values each.
+ */
+function bindings(halfB: boolean): string {
+  return [matmulParams.struct('Params'), storage(0, 'ma'), storage(1, 'mb', halfB ? 'u32' : 'f32'), storage(2, 'mc', 'f32', true), uniform(3, 'p', 'Params')].join('\n');
 }
 
-export function matmulKey(transA: boolean, transB: boolean): string {
-  return `matmul:${transA ? 't' : 'n'}${transB ? 't' : 'n'}:tile${TILE}x${TILE}x${DEPTH}`;
+/** The WGSL expression reading element `index` of B. */
+function readB(index: string, halfB: boolean): string {
+  return halfB ? `unpack2x16float(mb[(${index}) >> 1u])[(${index}) & 1u]` : `mb[${index}]`;
 }
 
-export function matmulSource(transA: boolean, transB: boolean): string {
+export function matmulKey(transA: boolean, transB: boolean, halfB = false): string {
+  return `matmul:${transA ? 't' : 'n'}${transB ? 't' : 'n'}${halfB ? ':h' : ''}:tile${TILE}x${TILE}x${DEPTH}`;
+}
+
+export function matmulSource(transA: boolean, transB: boolean, halfB = false): string {
   // Each thread loads 4 elements of each tile; the loop index runs along the stored rows so that
   // neighbouring threads read neighbouring addresses whatever the transpose.
   const loadA = transA
@@ -43,7 +51,7 @@ export function matmulSource(transA: boolean, transB: boolean): string {
     : `let jj = e % ${TILE}u; let ut = e / ${TILE}u;`;
   const idxB = transB ? 'ob + gj * p.k + gu' : 'ob + gu * p.n + gj';
   return `
-${bindings()}
+${bindings(halfB)}
 var<workgroup> As: array<f32, ${TILE * DEPTH}>;
 var<workgroup> Bs: array<f32, ${TILE * DEPTH}>;
 
@@ -71,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3:
       let gj = col0 + jj;
       let gu = t0 + ut;
       var vb = 0.0;
-      if (gj < p.n && gu < p.k) { vb = mb[${idxB}]; }
+      if (gj < p.n && gu < p.k) { vb = ${readB(idxB, halfB)}; }
       Bs[ut * ${TILE}u + jj] = vb;
     }
     workgroupBarrier();
@@ -113,8 +121,8 @@ const DR = 8, DC = 8, DW = 8;
 export const DIRECT_TILE_M = DR * DW;
 export const DIRECT_TILE_N = DC * DW;
 
-export function matmulDirectKey(transA: boolean, transB: boolean): string {
-  return `matmul-direct:${transA ? 't' : 'n'}${transB ? 't' : 'n'}:${DR}x${DC}`;
+export function matmulDirectKey(transA: boolean, transB: boolean, halfB = false): string {
+  return `matmul-direct:${transA ? 't' : 'n'}${transB ? 't' : 'n'}${halfB ? ':h' : ''}:${DR}x${DC}`;
 }
 
 /**
@@ -122,14 +130,14 @@ export function matmulDirectKey(transA: boolean, transB: boolean): string {
  * columns of op(B) straight from storage. On software adapters, where storage is plain memory and
  * a barrier switches every invocation of the workgroup, this is the faster form.
  */
-export function matmulDirectSource(transA: boolean, transB: boolean): string {
+export function matmulDirectSource(transA: boolean, transB: boolean, halfB = false): string {
   const a = (r: string) => (transA ? `ma[oa + kk * p.m + ${r}]` : `ma[oa + ${r} * p.k + kk]`);
-  const b = (c: string) => (transB ? `mb[ob + ${c} * p.k + kk]` : `mb[ob + kk * p.n + ${c}]`);
+  const b = (c: string) => readB(transB ? `ob + ${c} * p.k + kk` : `ob + kk * p.n + ${c}`, halfB);
   const rows = [...Array(DR).keys()];
   const quads = [...Array(DC / 4).keys()];
   const cols = [...Array(DC).keys()];
   return `
-${bindings()}
+${bindings(halfB)}
 
 @compute @workgroup_size(${DW}, ${DW})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3: vec3<u32>) {

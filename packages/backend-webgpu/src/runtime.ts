@@ -2,7 +2,12 @@
  * The device side of the backend: buffer pool, pipeline cache, batched command recording, uniform
  * arena, async readback and error reporting. Kernels (kernels.ts) only describe dispatches.
  */
-import { BackendError, type BackendStats, type DType } from '@fr/core';
+import { BackendError, float16ToFloat32Array, float32ToFloat16Array, type BackendStats, type DType } from '@fr/core';
+
+/** Bytes a buffer of `size` elements occupies on the device (float16: two per 32-bit word). */
+export function storageBytes(size: number, dtype: DType): number {
+  return dtype === 'float16' ? Math.ceil(size / 2) * 4 : size * 4;
+}
 
 /** A tensor's storage on the device. `size` is in elements; the GPU buffer may be larger (pooled). */
 export interface GpuBuffer {
@@ -127,8 +132,8 @@ export class Runtime {
   alloc(size: number, dtype: DType, label: string): GpuBuffer {
     this.assertUsable(`alloc of ${label || 'a tensor'}`);
     if (!Number.isInteger(size) || size < 0) throw new BackendError(`webgpu backend: invalid size ${size} for ${label || 'a tensor'}`);
-    // float16 tensors are stored as float32 (the kernels compute in f32), as on the CPU backend.
-    const bytes = size * 4;
+    // float16: two IEEE binary16 values per 32-bit word (WGSL pack2x16float / unpack2x16float).
+    const bytes = storageBytes(size, dtype);
     const name = label || '(unnamed)';
     if (bytes > this.limits.maxBufferSize) {
       throw new BackendError(`webgpu backend: tensor ${name} needs ${bytes} bytes, over the device's maxBufferSize of ${this.limits.maxBufferSize} bytes`);
@@ -188,6 +193,10 @@ export class Runtime {
       throw new BackendError(`webgpu backend: writing ${data.length} values at ${offset} overflows ${b.label || 'a buffer'} of ${b.size}`);
     }
     if (data.length === 0) return;
+    if (b.dtype === 'float16') {
+      data = this.packHalf(b, data, offset);
+      offset /= 2;
+    }
     // queue.writeBuffer runs before any later submit: submit what reads the old contents first.
     this.flush();
     this.device.queue.writeBuffer(b.buffer, offset * 4, data.buffer, data.byteOffset, data.byteLength);
@@ -204,6 +213,11 @@ export class Runtime {
     if (size === 0) {
       await this.settle();
       return make();
+    }
+    if (b.dtype === 'float16') {
+      // float16 buffers read back as the float32 values they hold.
+      const words = await this.read({ ...b, dtype: 'int32', size: Math.ceil(size / 2) }, 'int32', Math.ceil(size / 2));
+      return float16ToFloat32Array(new Uint16Array(words.buffer, words.byteOffset, size));
     }
     const bytes = size * 4;
     // Record the copy now, so the read sees exactly the kernels enqueued before it.
@@ -226,6 +240,22 @@ export class Runtime {
     this.counters.bytesRead += bytes;
     await this.settle();
     return out;
+  }
+
+  /**
+   * float16 writes: host float32 values as binary16 bits (round to nearest even), two per word.
+   * A write must start at an even element and end at an even one or at the buffer's end, because
+   * the device is written in whole words.
+   */
+  private packHalf(b: GpuBuffer, data: Float32Array | Int32Array, offset: number): Int32Array {
+    if (data instanceof Int32Array) throw new BackendError(`webgpu backend: writing int32 values into float16 ${b.label || 'buffer'}`);
+    const end = offset + data.length;
+    if (offset % 2 !== 0 || (end % 2 !== 0 && end !== b.size)) {
+      throw new BackendError(`webgpu backend: float16 ${b.label || 'buffer'} is written in pairs of values; a write of ${data.length} at ${offset} splits a pair`);
+    }
+    const bits = new Uint16Array(Math.ceil(data.length / 2) * 2);
+    bits.set(float32ToFloat16Array(data));
+    return new Int32Array(bits.buffer);
   }
 
   async sync(): Promise<void> {

@@ -1,15 +1,15 @@
 /** Small WGSL building blocks shared by the kernels. */
 
 /** A storage binding, read-only unless `write`. */
-export function storage(binding: number, name: string, type: 'f32' | 'i32' = 'f32', write = false): string {
+export function storage(binding: number, name: string, type: 'f32' | 'i32' | 'u32' = 'f32', write = false): string {
   return `@group(0) @binding(${binding}) var<storage, ${write ? 'read_write' : 'read'}> ${name}: array<${type}>;`;
 }
 
-/** Parses a binding spec: "name", "name!" (written) or "name:i32". */
-export function parseBinding(spec: string): { name: string; type: 'f32' | 'i32'; write: boolean } {
+/** Parses a binding spec: "name", "name!" (written), "name:i32" or "name:u32" (float16 pairs). */
+export function parseBinding(spec: string): { name: string; type: 'f32' | 'i32' | 'u32'; write: boolean } {
   const write = spec.endsWith('!');
   const [name, type] = spec.replace('!', '').split(':');
-  return { name, type: type === 'i32' ? 'i32' : 'f32', write };
+  return { name, type: type === 'i32' || type === 'u32' ? type : 'f32', write };
 }
 
 export function uniform(binding: number, name: string, struct: string): string {

@@ -3,6 +3,28 @@ import { describe, expect, it, vi } from 'vitest';
 import { createNodeWebGpuBackend } from '../src/node.js';
 import { gpu } from './helpers.js';
 
+describe('float16 buffers', () => {
+  it('pack two values per word, read back as float32, fill and copy in pairs, and refuse a write that splits a pair', async () => {
+    const backend = await gpu();
+    const before = backend.stats().bytesLive;
+    const h = backend.alloc(5, 'float16', { label: 'h' });
+    expect(backend.stats().bytesLive - before).toBe(12);
+    backend.write(h, Float32Array.of(0.1, 70000, -1.5, 2 ** -24, 3));
+    expect(Array.from(await backend.read(h, 'float16', 5))).toEqual([0.0999755859375, Infinity, -1.5, 2 ** -24, 3]);
+    backend.kernels.fill(h, 3, 0.5);
+    expect(Array.from(await backend.read(h, 'float16', 5))).toEqual([0.5, 0.5, 0.5, 2 ** -24, 3]);
+    const g = backend.alloc(4, 'float16', { label: 'g' });
+    backend.kernels.copy(h, g, 2, 2, 0);
+    expect(Array.from(await backend.read(g, 'float16', 2))).toEqual([0.5, 2 ** -24]);
+    expect(() => backend.write(h, Float32Array.of(1), 1)).toThrow(/float16 h is written in pairs of values; a write of 1 at 1 splits a pair/);
+    expect(() => backend.kernels.copy(h, g, 1, 0, 0)).toThrow(/float16 copies move pairs of values/);
+    const f = backend.alloc(4, 'float32', { label: 'f' });
+    expect(() => backend.kernels.copy(h, f, 2, 0, 0)).toThrow(/copy from float16 to float32/);
+    expect(() => backend.kernels.matmul(f, f, f, { m: 2, n: 2, k: 2, transA: false, transB: false, alpha: 1, beta: 0, halfB: true })).toThrow(/halfB true got a float32 B/);
+    for (const b of [h, g, f]) backend.free(b);
+  });
+});
+
 describe('errors', () => {
   it('an allocation over the device limits names the tensor and the limit', async () => {
     const backend = await gpu();

@@ -1,12 +1,16 @@
 import type { KernelTable } from './kernels.js';
 
-/** Element types a tensor may hold. float16 is a storage type only (accumulation stays float32). */
+/**
+ * Element types a buffer may hold. float16 is a storage type only: 2 bytes per element, read and
+ * written by `toFloat16` / `fromFloat16` and the `halfB` operand of `matmul`; other kernels take
+ * float32 (accumulation stays float32).
+ */
 export type DType = 'float32' | 'int32' | 'float16';
 
 export type HostArray = Float32Array | Int32Array;
 
 export interface BackendCapabilities {
-  /** The device stores float16 tensors natively (WebGPU shader-f16). */
+  /** The backend stores float16 buffers in 2 bytes per element (see DType). */
   float16: boolean;
   /** Subgroup operations are available to kernels. */
   subgroups: boolean;

@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './backend.js';
+export * from './half.js';
 export * from './kernels.js';
 export * from './tensor.js';
 export * from './finite.js';

@@ -25,6 +25,8 @@ export interface MatmulParams {
   /** out = alpha * op(A) op(B) + beta * out; beta 0 ignores the old contents (even NaN). */
   alpha: number;
   beta: number;
+  /** B is a float16 buffer (read as float32; products and sums stay float32). Default false. */
+  halfB?: boolean;
 }
 
 export interface Conv2dParams {
@@ -125,6 +127,10 @@ export interface KernelTable<B> {
   copy(src: B, dst: B, n: number, srcOffset: number, dstOffset: number): void;
   /** out = alpha * op(A) op(B) + beta * out, all row-major. */
   matmul(a: B, b: B, out: B, p: MatmulParams): void;
+  /** dst[i] = float16(src[i]) for i < n: a float32 buffer into a float16 one (nearest value). */
+  toFloat16(src: B, dst: B, n: number): void;
+  /** dst[i] = float32(src[i]) for i < n: a float16 buffer into a float32 one (exact). */
+  fromFloat16(src: B, dst: B, n: number): void;
   /** out[i] = f(a[i]) */
   unary(op: UnaryOp, a: B, out: B, n: number): void;
   /** out[i] = a[i] op b[i]; reluBackward: a is the upstream gradient, b the relu input. */

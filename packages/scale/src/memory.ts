@@ -8,9 +8,9 @@
  *   backbone on device 0 and for each shard's weights;
  * - activations (device 0): the caller's estimate;
  * - lossHead (each shard): the logits of the sampled classes and their gradient, 2 * B * S * 4;
- * - headWorkspace (each shard): normalised sampled rows (float16 when the weights are stored in
- *   float16, else float32), their gradient and the rows' gradient, + the gathered rows under Partial
- *   FC: (e + 4 + 4 [+ 4]) * S * D.
+ * - headWorkspace (each shard): normalised sampled rows, their gradient and the rows' gradient, +
+ *   the gathered rows under Partial FC: (4 + 4 + 4 [+ 4]) * S * D. float16 storage halves the copy
+ *   the two matmuls read, but the backward recomputes the float32 rows, so the peak is the same.
  *
  * C_s is the shard's class count (insightface's split), S the rows it uses in a step: C_s at rate 1,
  * else max(floor(rate * C_s), min(B, C_s)) since every class of the batch is kept.
@@ -30,7 +30,10 @@ export interface MemoryConfig {
   /** Bytes of activations kept for the backward pass (an estimate from the caller). */
   activationBytes: number;
   optimizer: OptimizerKind;
-  /** Storage of the class weights for compute. Default float32. */
+  /**
+   * Storage of the normalised class weights the matmuls read. Default float32. It does not change
+   * the peak (see headWorkspace above); accepted so that a plan can be made from a head's options.
+   */
   weightDtype?: 'float32' | 'float16';
   /** Shards of the class weights (devices). Default 1. */
   shards?: number;
@@ -92,7 +95,6 @@ export function planMemory(config: MemoryConfig, limits?: DeviceLimits): MemoryP
   const rate = config.sampleRate ?? 1;
   if (!(rate > 0 && rate <= 1)) throw new RangeError(`memory plan: sampleRate must be in (0, 1], got ${rate}`);
   const copies = OPTIMIZER_COPIES[config.optimizer];
-  const e = config.weightDtype === 'float16' ? 2 : 4;
   const P = config.backboneParams;
   const devices = splitClasses(C, K).map(({ count }, device): DeviceMemory => {
     const S = rate < 1 ? Math.max(sampleBudget(count, rate), Math.min(B, count)) : count;
@@ -102,7 +104,7 @@ export function planMemory(config: MemoryConfig, limits?: DeviceLimits): MemoryP
       optimizerState: copies * 4 * ((device === 0 ? P : 0) + count * D),
       activations: device === 0 ? config.activationBytes : 0,
       lossHead: 2 * B * S * 4,
-      headWorkspace: (e + 4 + 4 + (rate < 1 ? 4 : 0)) * S * D,
+      headWorkspace: (4 + 4 + 4 + (rate < 1 ? 4 : 0)) * S * D,
     };
     const buffers: [string, number][] = [
       ['class weights of the shard', count * D * 4],

@@ -153,6 +153,9 @@ interface ShardWork {
   x: Tensor;
   xn: Tensor;
   xnorm: Tensor;
+  /** The rows of the class weights used (the gathered ones under sampling). */
+  w: Tensor;
+  /** Their normalisation: float32, or float16 when the head stores weights in float16. */
   wn: Tensor;
   wnorm: Tensor;
   cos: Tensor;
@@ -174,6 +177,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   const rate = o.sampleRate ?? 1;
   if (!(rate > 0 && rate <= 1)) throw new ShapeError(`${o.name}: sampleRate must be in (0, 1], got ${rate}`);
   const precision = resolveWeightPrecision(o.backends, o.weightPrecision ?? 'float32');
+  const half = precision.storage === 'float16';
   const ranges = splitClasses(C, K);
   const sampler = createRng(o.sampleSeed ?? 0);
   const shards = ranges.map((range, i) => {
@@ -208,11 +212,19 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       w = own(empty(b, [rowsUsed, D], 'float32', `${o.name}.sampledWeight`));
       k.gatherRows(s.weight.buffer(), index.buffer(), w.buffer(), rowsUsed, D);
     }
-    const wn = own(empty(b, [rowsUsed, D]));
     const wnorm = own(empty(b, [rowsUsed]));
+    let wn = own(empty(b, [rowsUsed, D], 'float32', `${o.name}.normalizedWeight`));
     k.l2normalizeRows(w.buffer(), wn.buffer(), wnorm.buffer(), rowsUsed, D, EPS);
+    if (half) {
+      // Only the float16 copy stays until the backward (which recomputes the float32 rows from w).
+      const wn16 = own(empty(b, [rowsUsed, D], 'float16', `${o.name}.normalizedWeight16`));
+      k.toFloat16(wn.buffer(), wn16.buffer(), rowsUsed * D);
+      owned.splice(owned.indexOf(wn), 1);
+      wn.dispose();
+      wn = wn16;
+    }
     const cos = own(empty(b, [rows, rowsUsed], 'float32', `${o.name}.cos`));
-    k.matmul(xn.buffer(), wn.buffer(), cos.buffer(), { m: rows, n: rowsUsed, k: D, transA: false, transB: true, alpha: 1, beta: 0 });
+    k.matmul(xn.buffer(), wn.buffer(), cos.buffer(), { m: rows, n: rowsUsed, k: D, transA: false, transB: true, alpha: 1, beta: 0, halfB: half });
     const y = own(tensor(b, sample ? sample.labels : labels, [rows], { dtype: 'int32', name: `${o.name}.labels` }));
     const context = o.rowContext ? noGrad(() => o.rowContext!(x, xn)) : null;
     if (context) {
@@ -221,7 +233,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     }
     const biasT = bias ? own(tensor(b, [biasValue], [1])) : null;
     const work: ShardWork = {
-      owned, rows, index, sample, x, xn, xnorm, wn, wnorm, cos, labels: y,
+      owned, rows, index, sample, x, xn, xnorm, w, wn, wnorm, cos, labels: y,
       classOffset: sample ? 0 : s.range.start,
       context, bias: biasT,
       grad: own(empty(b, [rows, rowsUsed], 'float32', `${o.name}.dcos`)),
@@ -263,13 +275,23 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     const { rows } = wk;
     const used = wk.cos.shape[1];
     const dxn = own(empty(b, [rows, D]));
-    k.matmul(wk.grad.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0 });
+    k.matmul(wk.grad.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfB: half });
     const dx = own(empty(b, [rows, D]));
     k.l2normalizeRowsBackward(dxn.buffer(), wk.xn.buffer(), wk.xnorm.buffer(), dx.buffer(), rows, D, EPS);
     const dwn = own(empty(b, [used, D]));
     k.matmul(wk.grad.buffer(), wk.xn.buffer(), dwn.buffer(), { m: used, n: D, k: rows, transA: true, transB: false, alpha: 1, beta: 0 });
     const dw = empty(b, [used, D], 'float32', `${s.weight.name}.grad`);
-    k.l2normalizeRowsBackward(dwn.buffer(), wk.wn.buffer(), wk.wnorm.buffer(), dw.buffer(), used, D, EPS);
+    let wn32 = wk.wn;
+    if (half) {
+      // The normalisation's backward needs the float32 rows: recomputed from the unchanged weights
+      // once the float16 copy is released, so the head's peak is no higher than in float32.
+      wk.owned.splice(wk.owned.indexOf(wk.wn), 1);
+      wk.wn.dispose();
+      wn32 = own(empty(b, [used, D]));
+      const norms = own(empty(b, [used]));
+      k.l2normalizeRows(wk.w.buffer(), wn32.buffer(), norms.buffer(), used, D, EPS);
+    }
+    k.l2normalizeRowsBackward(dwn.buffer(), wn32.buffer(), wk.wnorm.buffer(), dw.buffer(), used, D, EPS);
     const weight = s.weight;
     if (wk.index) {
       // Scatter the sampled rows' gradient back; every other row's gradient stays zero.

@@ -1,11 +1,11 @@
 import { createCpuBackend } from '@fr/backend-cpu';
-import { BackendError, createRng, sgd, tensor, type Backend } from '@fr/core';
+import { createRng, sgd, tensor, type Backend } from '@fr/core';
 import { describe, expect, it } from 'vitest';
 import {
   createLossScaler, createShardedHead, FLOAT16_MAX, float16BitsToFloat32, float16ToFloat32Array,
   float32ToFloat16Array, float32ToFloat16Bits, resolveWeightPrecision, roundToFloat16,
 } from '../src/index.js';
-import { randomEmbeddings } from './reference.js';
+import { randomEmbeddings, relError } from './reference.js';
 import { arcLike } from './transforms.js';
 
 describe('float16 conversion', () => {
@@ -65,19 +65,37 @@ describe('float16 conversion', () => {
 });
 
 describe('weight precision', () => {
-  it('falls back to float32 without float16, and refuses float16 where kernels cannot use it', () => {
+  it('stores the normalised weights in float16 where every backend can, else falls back to float32', () => {
     const cpu = createCpuBackend();
+    expect(cpu.capabilities.float16).toBe(true);
     expect(resolveWeightPrecision([cpu], 'float32')).toMatchObject({ storage: 'float32', master: 'float32' });
-    const fallback = resolveWeightPrecision([cpu], 'float16');
+    expect(resolveWeightPrecision([cpu], 'float16')).toMatchObject({ storage: 'float16', master: 'float32' });
+    expect(resolveWeightPrecision([cpu], 'auto').storage).toBe('float16');
+    const without: Backend = { ...cpu, capabilities: { ...cpu.capabilities, float16: false, description: 'test f32-only device' } };
+    const fallback = resolveWeightPrecision([cpu, without], 'float16');
     expect(fallback.storage).toBe('float32');
-    expect(fallback.reason).toMatch(/fallback: no float16 storage on CPU/);
-    const f16: Backend = { ...cpu, capabilities: { ...cpu.capabilities, float16: true, description: 'test f16 device' } };
-    expect(resolveWeightPrecision([f16], 'auto')).toMatchObject({ storage: 'float32' });
-    expect(resolveWeightPrecision([f16], 'auto').reason).toMatch(/no float16 operands/);
-    expect(() => resolveWeightPrecision([f16], 'float16')).toThrow(BackendError);
-    const head = createShardedHead({ name: 'h', backends: [cpu], numClasses: 4, embeddingDim: 2, rng: createRng(1), transform: () => arcLike(), reducer: 'softmax-ce', weightPrecision: 'float16' });
-    expect(head.precision.storage).toBe('float32');
-    expect(head.shards[0].weight.dtype).toBe('float32');
+    expect(fallback.reason).toMatch(/fallback: no float16 storage on test f32-only device/);
+  });
+
+  it('a float16 head gives the float32 head\'s loss and gradients to float16 precision', async () => {
+    const C = 300, D = 64, B = 16;
+    const labels = Int32Array.from({ length: B }, (_, i) => (i * 37) % C);
+    const x = randomEmbeddings(3, B, D);
+    const run = async (weightPrecision: 'float32' | 'float16') => {
+      const backend = createCpuBackend();
+      const head = createShardedHead({ name: 'h', backends: [backend], numClasses: C, embeddingDim: D, rng: createRng(1), transform: () => arcLike(), reducer: 'softmax-ce', weightPrecision });
+      const step = await head.forwardBackward(x, labels);
+      const grad = Float32Array.from(await head.shards[0].weight.grad!.data());
+      expect(backend.stats().bytesLive).toBe(2 * C * D * 4); // weights and their gradient: the step freed the rest
+      return { head, step, grad };
+    };
+    const full = await run('float32');
+    const half = await run('float16');
+    expect(half.head.precision.storage).toBe('float16');
+    expect(Math.abs(half.step.loss - full.step.loss) / full.step.loss).toBeLessThan(2e-3);
+    expect(half.step.loss).not.toBe(full.step.loss);
+    expect(relError(half.step.embeddingGrad, full.step.embeddingGrad)).toBeLessThan(5e-3);
+    expect(relError(half.grad, full.grad)).toBeLessThan(5e-3);
   });
 });
 

@@ -25,11 +25,13 @@ describe('planMemory', () => {
   it('two shards, AdamW, Partial FC 0.1, float16 storage', () => {
     // C_s = 500; S = max(floor(0.1*500), min(10, 500)) = 50.
     // device 0: 800 + 2*500*4*4 (16,000) + 2*4*(100 + 2000) (16,800) + 1000 + 2*10*50*4 (4000)
-    //           + (2+4+4+4)*50*4 (2800) = 41,400; device 1: 16,000 + 16,000 + 4000 + 2800 = 38,800.
+    //           + (4+4+4+4)*50*4 (3200) = 41,800; device 1: 16,000 + 16,000 + 4000 + 3200 = 39,200.
+    // float16 storage does not lower the peak: the backward recomputes the float32 rows.
     const p = planMemory({ ...base, optimizer: 'adamw', shards: 2, sampleRate: 0.1, weightDtype: 'float16' });
-    expect(p.devices.map((d) => d.total)).toEqual([41_400, 38_800]);
+    expect(planMemory({ ...base, optimizer: 'adamw', shards: 2, sampleRate: 0.1 })).toEqual(p);
+    expect(p.devices.map((d) => d.total)).toEqual([41_800, 39_200]);
     expect(p.devices[1]).toMatchObject({ backbone: 0, activations: 0, optimizerState: 16_000, sampledClasses: 50 });
-    expect(p.totals).toMatchObject({ classWeights: 32_000, optimizerState: 32_800, lossHead: 8000, headWorkspace: 5600, total: 80_200 });
+    expect(p.totals).toMatchObject({ classWeights: 32_000, optimizerState: 32_800, lossHead: 8000, headWorkspace: 6400, total: 81_000 });
     expect(p.devices[0].largestBuffer).toEqual({ name: 'class weights of the shard', bytes: 8000 });
   });
 

@@ -77,4 +77,21 @@ describe('sharded head over two WebGPU devices', () => {
     expect(relError(await weightGrads(gpu), await weightGrads(cpu))).toBeLessThan(1e-3);
     gpu.dispose();
   });
+
+  it('float16 normalised weights on two GPUs equal the float16 head on the CPU', async () => {
+    const x = randomEmbeddings(7, B, D);
+    const make = (backends: typeof gpus | ReturnType<typeof createCpuBackend>[]) => createShardedHead({
+      name: 'h', backends, numClasses: C, embeddingDim: D, rng: createRng(8), transform: () => arcLike(), reducer: 'softmax-ce', weightPrecision: 'float16',
+    });
+    const cpu = make([createCpuBackend()]);
+    const gpu = make(gpus);
+    expect(gpu.precision.storage).toBe('float16');
+    const a = await cpu.forwardBackward(x, labels);
+    const b = await gpu.forwardBackward(x, labels);
+    // Both round the same float32 rows to float16 (a device may pick the other neighbour at a tie).
+    expect(Math.abs(b.loss - a.loss) / a.loss).toBeLessThan(1e-4);
+    expect(relError(b.embeddingGrad, a.embeddingGrad)).toBeLessThan(1e-3);
+    expect(relError(await weightGrads(gpu), await weightGrads(cpu))).toBeLessThan(1e-3);
+    gpu.dispose();
+  });
 });

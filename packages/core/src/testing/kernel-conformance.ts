@@ -53,6 +53,7 @@ export function compareArrays(got: ArrayLike<number>, want: ArrayLike<number>, r
   let maxError = 0;
   let maxWant = 0;
   for (let i = 0; i < want.length; i++) {
+    if (got[i] === want[i]) continue; // equal infinities too
     const e = Math.abs(got[i] - want[i]);
     if (Number.isNaN(e)) {
       if (!(Number.isNaN(got[i]) && Number.isNaN(want[i]))) maxError = Infinity;
@@ -64,8 +65,8 @@ export function compareArrays(got: ArrayLike<number>, want: ArrayLike<number>, r
 }
 
 /** Uploads host data and returns the buffer handle. */
-function upload(backend: Backend, data: HostArray): unknown {
-  const dtype: DType = data instanceof Int32Array ? 'int32' : 'float32';
+function upload(backend: Backend, data: HostArray, as?: DType): unknown {
+  const dtype: DType = as ?? (data instanceof Int32Array ? 'int32' : 'float32');
   const b = backend.alloc(data.length, dtype);
   backend.write(b, data);
   return b;
@@ -94,6 +95,8 @@ function kernelCase(
   outputs: Record<string, number | HostArray>,
   call: (k: KernelTable<unknown>, b: Record<string, unknown>) => void,
   tol: { rtol?: number; atol?: number } = {},
+  /** Inputs and outputs held as float16 (their host values are float32). */
+  half: readonly string[] = [],
 ): KernelCase {
   return {
     kernel,
@@ -102,12 +105,13 @@ function kernelCase(
     atol: tol.atol ?? 1e-5,
     async run(backend) {
       const buffers: Record<string, unknown> = {};
-      for (const [n, d] of Object.entries(inputs)) buffers[n] = upload(backend, d);
+      const dtypeOf = (name: string) => (half.includes(name) ? 'float16' : undefined);
+      for (const [n, d] of Object.entries(inputs)) buffers[n] = upload(backend, d, dtypeOf(n));
       for (const [n, o] of Object.entries(outputs)) {
         if (typeof o === 'number') {
-          buffers[n] = backend.alloc(o, 'float32');
+          buffers[n] = backend.alloc(o, dtypeOf(n) ?? 'float32');
           backend.kernels.fill(buffers[n], o, 0);
-        } else buffers[n] = upload(backend, o);
+        } else buffers[n] = upload(backend, o, dtypeOf(n));
       }
       call(backend.kernels as KernelTable<unknown>, buffers);
       const result: Record<string, HostArray> = {};
@@ -217,6 +221,20 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
   const withNaN = randn(laterRng, 1000);
   withNaN[777] = NaN;
   add(kernelCase('sumSquares', 'n=1000 with a NaN', { a: withNaN }, { out: 1 }, (k, b) => k.sumSquares(b.a, b.out, 1000)));
+
+  // float16 storage: values over the whole range (subnormals, overflow, an odd count), read back as
+  // float32. Devices may round a float32 to either neighbouring float16, so 1 ulp (2^-10) is allowed.
+  for (const n of [1, 7, 1000]) {
+    const wide = randn(laterRng, n, 4);
+    if (n > 4) wide.set([1e-6, -7e-8, 70000, -1e9], 0);
+    add(kernelCase('toFloat16', `n=${n}`, { x: wide }, { h: n }, (k, b) => k.toFloat16(b.x, b.h, n), { rtol: 2 ** -10, atol: 6e-8 }, ['h']));
+    add(kernelCase('fromFloat16', `n=${n}`, { h: wide }, { x: n }, (k, b) => k.fromFloat16(b.h, b.x, n), { rtol: 0, atol: 0 }, ['h']));
+  }
+  for (const [transB, m, nn, kk] of [[true, 5, 7, 9], [false, 33, 70, 20], [true, 128, 300, 64]] as const) {
+    const a = randn(laterRng, m * kk), bb = randn(laterRng, kk * nn);
+    const p = { m, n: nn, k: kk, transA: false, transB, alpha: 1, beta: 0, halfB: true };
+    add(kernelCase('matmul', `${m}x${nn}x${kk} tB=${transB} float16 B`, { a, bb }, { out: m * nn }, (k, b) => k.matmul(b.a, b.bb, b.out, p), { rtol: 1e-5, atol: 1e-4 }, ['bb']));
+  }
 
   const shapes: [number, number][] = [[1, 1], [1, 300], [3, 5], [17, 33], [64, 64], [5, 1030]];
   if (options.large) shapes.push([128, 2049]);
