@@ -97,24 +97,31 @@ describe('the built playground', () => {
     expect(await page.inputValue('[data-panel="0"] select[name="gradient"]')).toBe('detached');
   });
 
-  it('ArcFace gathers each class tighter around its centre than NormFace', async () => {
+  it('ArcFace gathers each class tighter around its centre than softmax and NormFace', async () => {
     const steps = 70;
     const run = (o: object) => page.evaluate((o) => window.frPlayground.run(o as never), o) as Promise<RunResult>;
     const arc = await run({ loss: 'arcface', params: { s: 16, m: 0.5 }, steps, panel: 0 });
+    const soft = await run({ loss: 'softmax', params: {}, steps, panel: 1 });
+    // The page shows the same numbers it returned (panel 1 is reused for NormFace below).
+    expect(await page.textContent('[data-panel="1"] [data-role="mean-spread"]')).toBe(`${soft.spread.mean.toFixed(2)}°`);
     const norm = await run({ loss: 'normface', params: { s: 16 }, steps, panel: 1 });
-    for (const r of [arc, norm]) {
+    for (const r of [arc, soft, norm]) {
       expect(r.backend).toBe('webgpu');
       expect(r.steps).toBe(steps);
       expect(r.losses).toHaveLength(steps);
       expect(r.losses.every(Number.isFinite)).toBe(true);
+      expect(r.spread.perClass).toHaveLength(8);
+    }
+    for (const r of [arc, norm]) {
       // It learned: the loss fell and every image's nearest class centre is mostly its own.
       expect(r.losses[steps - 1]).toBeLessThan(r.losses[0] / 3);
       expect(r.spread.accuracy).toBeGreaterThanOrEqual(0.9);
-      expect(r.spread.perClass).toHaveLength(8);
     }
-    console.log(`angular spread after ${steps} steps: ArcFace ${arc.spread.mean.toFixed(2)} deg (${arc.msPerStep.toFixed(0)} ms/step), NormFace ${norm.spread.mean.toFixed(2)} deg (${norm.msPerStep.toFixed(0)} ms/step)`);
+    expect(soft.losses[steps - 1]).toBeLessThan(soft.losses[0]);
+    console.log(`angular spread after ${steps} steps: ArcFace ${arc.spread.mean.toFixed(2)} deg (${arc.msPerStep.toFixed(0)} ms/step), ` +
+      `softmax ${soft.spread.mean.toFixed(2)} deg (accuracy ${soft.spread.accuracy.toFixed(2)}), NormFace ${norm.spread.mean.toFixed(2)} deg (${norm.msPerStep.toFixed(0)} ms/step)`);
+    expect(arc.spread.mean).toBeLessThan(soft.spread.mean);
     expect(arc.spread.mean).toBeLessThan(norm.spread.mean);
-    // The page shows the same numbers it returned.
     expect(await page.textContent('[data-panel="0"] [data-role="mean-spread"]')).toBe(`${arc.spread.mean.toFixed(2)}°`);
     expect(await page.textContent('[data-panel="1"] [data-role="mean-spread"]')).toBe(`${norm.spread.mean.toFixed(2)}°`);
     await mkdir(artifacts, { recursive: true });
@@ -124,4 +131,14 @@ describe('the built playground', () => {
     expect(requests.length).toBeGreaterThan(0);
     expect(requests.filter((r) => !r.startsWith(url))).toEqual([]);
   }, 240_000);
+
+  it('the speed view trains MobileFaceNet at 112x112 with ArcFace on WebGPU and reports images per second', async () => {
+    const r = await page.evaluate(() => window.frPlayground.speed({ loss: 'arcface', backbone: 'mobilefacenet', batch: 2, steps: 1 }));
+    console.log(`speed view: MobileFaceNet 112x112 + ArcFace, batch 2: ${r.imagesPerSecond.toFixed(3)} images/s (${r.msPerStep.toFixed(0)} ms/step, warm-up ${r.warmupMs.toFixed(0)} ms)`);
+    expect(r).toMatchObject({ backend: 'webgpu', backbone: 'mobilefacenet', loss: 'arcface', batch: 2, steps: 1 });
+    expect(r.parameters).toBe(2_092_288);
+    expect(r.msPerStep).toBeGreaterThan(0);
+    expect(r.imagesPerSecond).toBeCloseTo((2 * 1000) / r.msPerStep, 6);
+    expect(pageErrors).toEqual([]);
+  }, 300_000);
 });
