@@ -5,11 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createCpuBackend } from '@fr/backend-cpu';
-import { ConfigError, createRng, decodeSafetensors, parseConfig, tensor, tidy } from '@fr/core';
+import { tinyTrainConfig } from './tiny-config.js';
+import { ConfigError, createRng, decodeSafetensors, tensor, tidy } from '@fr/core';
 import { formatBytes, MemoryPlanError, planMemory, sampleBudget } from '@fr/scale';
 import { smallnet } from '@fr/smallnet';
 import {
-  buildRun, CHECKPOINT_FILE, defaultPlugins, loadConfig, loadRun, measureBackbone, memoryConfigFor, train, trainConfigSchema,
+  buildRun, CHECKPOINT_FILE, defaultPlugins, loadConfig, loadRun, measureBackbone, memoryConfigFor, train,
   type StepInfo, type TrainConfig,
 } from '../src/index.js';
 
@@ -18,23 +19,10 @@ const silent = () => {};
 const tmp = () => mkdtemp(join(tmpdir(), 'fr-trainer-scale-'));
 const cpu = () => ({ backend: createCpuBackend(), backendReason: 'cpu' });
 
-const BACKBONE = { name: 'smallnet', inputSize: 16, embeddingDim: 16, stages: 2, width: 8 };
 
 /** A tiny run without evaluation: `identities` classes of 2 images, batch 8. */
 function config(output: string, overrides: Record<string, unknown> = {}, identities = 40): TrainConfig {
-  return parseConfig(trainConfigSchema(plugins), {
-    seed: 5,
-    backend: 'cpu',
-    output,
-    data: { train: { name: 'synthetic', identities, imagesPerIdentity: 2, size: 16 } },
-    backbone: BACKBONE,
-    loss: { name: 'arcface', s: 16, m: 0.2 },
-    schedule: { name: 'cosine', warmupSteps: 1 },
-    batchSize: 8,
-    steps: 6,
-    logEvery: 1,
-    ...overrides,
-  }) as TrainConfig;
+  return tinyTrainConfig(output, 5, { train: { name: 'synthetic', identities, imagesPerIdentity: 2, size: 16 } }, overrides);
 }
 
 /** `memory: <group> <human> (<bytes> bytes...)` lines, by group label. */

@@ -3,32 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createCpuBackend } from '@fr/backend-cpu';
-import { ConfigError, parseConfig } from '@fr/core';
+import { tinyTrainConfig } from './tiny-config.js';
+import { ConfigError } from '@fr/core';
 import {
   compareCommand, conformanceCommand, defaultPlugins, evalCommand, exportOnnxCommand, loadConfig, NonFiniteLossError, train,
-  trainConfigSchema, type TrainConfig,
+  type TrainConfig,
 } from '../src/index.js';
 
 const plugins = defaultPlugins;
 const silent = () => {};
 
 function tinyConfig(output: string, overrides: Record<string, unknown> = {}): TrainConfig {
-  return parseConfig(trainConfigSchema(plugins), {
-    seed: 3,
-    backend: 'cpu',
-    output,
-    data: {
-      train: { name: 'synthetic', identities: 12, imagesPerIdentity: 4, size: 16 },
-      eval: [{ name: 'synthetic', label: 'tiny-pairs', testIdentities: 20, imagesPerIdentity: 4, pairsPerFold: 5, size: 16 }],
-    },
-    backbone: { name: 'smallnet', inputSize: 16, embeddingDim: 16, stages: 2, width: 8 },
-    loss: { name: 'arcface', s: 16, m: 0.2 },
-    schedule: { name: 'cosine', warmupSteps: 1 },
-    batchSize: 8,
-    steps: 6,
-    logEvery: 1,
-    ...overrides,
-  }) as TrainConfig;
+  return tinyTrainConfig(output, 3, {
+    train: { name: 'synthetic', identities: 12, imagesPerIdentity: 4, size: 16 },
+    eval: [{ name: 'synthetic', label: 'tiny-pairs', testIdentities: 20, imagesPerIdentity: 4, pairsPerFold: 5, size: 16 }],
+  }, overrides);
 }
 
 const tmp = () => mkdtemp(join(tmpdir(), 'fr-trainer-'));
