@@ -89,6 +89,8 @@ const memorySizeSchema = z.union([z.number().int().positive(), z.string()]).tran
 const headSchema = z.object({
   sampleRate: z.number().gt(0).max(1).default(1)
     .describe('Partial FC: fraction of the classes whose weights take part in a step (every class of the batch is kept, the rest drawn at random); 1 is the full head'),
+  weightPrecision: z.enum(['float32', 'float16']).default('float32')
+    .describe('storage of the normalised class weights the head\'s matmuls read; float16 halves that copy and its reads (master weights, gradients and sums stay float32)'),
 });
 
 /** The config schema for these plugins. */
@@ -115,14 +117,14 @@ export function trainConfigSchema(plugins: Plugins) {
     evalEvery: z.number().int().positive().nullable().default(null).describe('steps between evaluations; null: only at the end'),
     checkpointEvery: z.number().int().positive().nullable().default(null).describe('steps between checkpoints; null: only at the end'),
     onNonFinite: z.enum(['stop', 'skip']).default('stop').describe('a NaN or Inf loss stops the run (keeping the last checkpoint) or skips the step'),
-    head: headSchema.optional().describe('the classifier head: head.sampleRate < 1 trains it with Partial FC'),
+    head: headSchema.optional().describe('the classifier head: head.sampleRate < 1 trains it with Partial FC, head.weightPrecision float16 stores its normalised weights in float16'),
     memoryBudget: memorySizeSchema.optional()
       .describe('bytes the run may use on its device (a number, or a string such as "8GiB"); default the machine\'s memory on the CPU, unlimited on WebGPU (its buffer limits are still checked)'),
   }).refine((c) => (c.steps === undefined) !== (c.epochs === undefined), { message: 'give exactly one of steps and epochs', path: ['steps'] })
     .superRefine((c, ctx) => {
       if (!c.loss?.name || !c.optimizer?.name) return; // reported by their own fields
-      const problem = partialFcProblem(c.head?.sampleRate ?? 1, c.loss, c.optimizer.name, plugins);
-      if (problem) ctx.addIssue({ code: 'custom', path: ['head', 'sampleRate'], message: problem });
+      const problem = partialFcProblem(c.head ?? {}, c.loss, c.optimizer.name, plugins);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['head', problem.field], message: problem.message });
     });
 }
 

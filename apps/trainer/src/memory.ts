@@ -73,6 +73,7 @@ export function memoryConfigFor(config: TrainConfig, numClasses: number, embeddi
     optimizer: optimizerKind(config.optimizer),
     shards: 1,
     sampleRate: config.head?.sampleRate ?? 1,
+    weightDtype: config.head?.weightPrecision ?? 'float32',
   };
 }
 
@@ -163,9 +164,9 @@ function refusal(config: TrainConfig, plugins: Plugins, backend: Backend, c: Mem
   const advice: string[] = [];
   const { sampleRate: r, shards } = e.proposal;
   if (r !== null) {
-    const blocked = partialFcProblem(r, config.loss, config.optimizer.name, plugins);
+    const blocked = partialFcProblem({ ...config.head, sampleRate: r }, config.loss, config.optimizer.name, plugins);
     advice.push(blocked
-      ? `Partial FC at head.sampleRate: ${r} would fit, but ${blocked}.`
+      ? `Partial FC at head.sampleRate: ${r} would fit, but ${blocked.message}.`
       : `It would fit with Partial FC at head.sampleRate: ${r} (in the config: head: { sampleRate: ${r} }).`);
   }
   if (shards !== null) {

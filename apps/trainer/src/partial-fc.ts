@@ -47,25 +47,40 @@ export function partialFcLossNames(plugins: Plugins): string[] {
   return plugins.losses.filter((l) => SAMPLED_LOSSES.some((s) => s.loss === l)).map((l) => l.name);
 }
 
+/** What the `head` section asks for: sampling, float16 weights. */
+export interface HeadOptions {
+  sampleRate?: number;
+  weightPrecision?: 'float32' | 'float16';
+}
+
+/** Whether a head section needs @fr/scale's head instead of the loss plugin's own. */
+export function usesScaleHead(head: HeadOptions): boolean {
+  return (head.sampleRate ?? 1) < 1 || head.weightPrecision === 'float16';
+}
+
 /**
- * Why a config cannot train with Partial FC at `rate` (null when it can, or at rate 1). `loss` is
- * the config's loss entry with its parameters parsed.
+ * Why a config cannot train with the head section it gives (null when it can, or when the loss
+ * plugin's own head serves it): the field at fault and the message. `loss` is the config's loss
+ * entry with its parameters parsed.
  */
-export function partialFcProblem(rate: number, loss: { name: string } & Record<string, unknown>, optimizer: string, plugins: Plugins): string | null {
-  if (rate >= 1) return null;
+export function partialFcProblem(head: HeadOptions, loss: { name: string } & Record<string, unknown>, optimizer: string, plugins: Plugins): { field: string; message: string } | null {
+  if (!usesScaleHead(head)) return null;
   const plugin = plugins.losses.find((l) => l.name === loss.name);
   if (!plugin) return null; // an unknown loss is reported by its own field
-  const what = `Partial FC (head.sampleRate ${rate})`;
+  const rate = head.sampleRate ?? 1;
+  const field = rate < 1 ? 'sampleRate' : 'weightPrecision';
+  const what = rate < 1 ? `Partial FC (head.sampleRate ${rate})` : 'head.weightPrecision float16';
+  const undo = rate < 1 ? 'head.sampleRate: 1' : 'head.weightPrecision: float32';
   const entry = SAMPLED_LOSSES.find((s) => s.loss === plugin);
   if (!entry) {
-    return `${what} is not supported with loss ${loss.name}: the trainer samples the heads of ${partialFcLossNames(plugins).join(', ')} `
-      + '(softmax cosine-margin losses without running state, bias or per-row context); set head.sampleRate: 1 or use one of them';
+    return { field, message: `${what} is not supported with loss ${loss.name}: the trainer runs it for ${partialFcLossNames(plugins).join(', ')} `
+      + `(softmax cosine-margin losses without running state, bias or per-row context); set ${undo} or use one of them` };
   }
   const { name: _n, ...params } = loss;
   const transform = entry.transform(params);
-  if (typeof transform === 'string') return `${what} is not supported with loss ${loss.name} ${transform}`;
+  if (typeof transform === 'string') return { field, message: `${what} is not supported with loss ${loss.name} ${transform}` };
   if (optimizer !== 'sgd') {
-    return `${what} updates only the sampled class rows with a row-sparse SGD; optimizer ${optimizer} is not supported with it: set optimizer.name: sgd, or head.sampleRate: 1`;
+    return { field, message: `${what} runs on a head whose class rows a row-sparse SGD updates; optimizer ${optimizer} is not supported with it: set optimizer.name: sgd, or ${undo}` };
   }
   return null;
 }
@@ -79,6 +94,7 @@ export function createPartialFcHead(o: {
   embeddingDim: number;
   rng: Rng;
   sampleRate: number;
+  weightPrecision: 'float32' | 'float16';
   seed: number;
 }): ShardedHead {
   const entry = SAMPLED_LOSSES.find((s) => s.loss === o.loss);
@@ -98,6 +114,7 @@ export function createPartialFcHead(o: {
     reducer: 'softmax-ce',
     sampleRate: o.sampleRate,
     sampleSeed: o.seed,
+    weightPrecision: o.weightPrecision,
   });
 }
 

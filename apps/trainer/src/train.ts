@@ -15,7 +15,7 @@ import { totalSteps, type TrainConfig } from './config.js';
 import { loadBatch, openTrainingSet, openVerificationSets, type Batch } from './data.js';
 import { evaluateModel, formatReport, rawPixelReport, type VerificationReport } from './evaluate.js';
 import { checkMemory, formatMemoryLines, memoryRecord, type MemoryRecord } from './memory.js';
-import { createPartialFcHead, partialFcOptimizer, partialFcProblem, sampledClasses, sampleRngFor } from './partial-fc.js';
+import { createPartialFcHead, partialFcOptimizer, partialFcProblem, sampledClasses, sampleRngFor, usesScaleHead } from './partial-fc.js';
 import type { Plugins } from './plugins.js';
 import { Progress } from './progress.js';
 import { writeReport } from './report.js';
@@ -79,8 +79,9 @@ export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export type HeadTensors = Pick<LossHead, 'parameters' | 'buffers' | 'dispose'>;
 
 /**
- * Builds the model, head and optimizer a config describes. With `head.sampleRate` < 1 the head is
- * the Partial FC head (`sampledHead`, driven by `forwardBackward`) and `lossHead` is null; otherwise
+ * Builds the model, head and optimizer a config describes. With `head.sampleRate` < 1 or
+ * `head.weightPrecision` float16 the head is @fr/scale's (`sampledHead`, driven by
+ * `forwardBackward`: Partial FC, float16 weights) and `lossHead` is null; otherwise
  * `lossHead` is the loss plugin's head, as always. `head` is whichever of the two there is.
  */
 export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend, numClasses: number) {
@@ -96,10 +97,11 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
   const params = parseLossParams(lossPlugin, lossParams);
   const o = config.optimizer;
   const sampleRate = config.head?.sampleRate ?? 1;
-  if (sampleRate < 1) {
-    if (o.name !== 'sgd') throw new ConfigError(partialFcProblem(sampleRate, config.loss, o.name, plugins) ?? `Partial FC needs optimizer sgd, got ${o.name}`);
+  const weightPrecision = config.head?.weightPrecision ?? 'float32';
+  if (usesScaleHead({ sampleRate, weightPrecision })) {
+    if (o.name !== 'sgd') throw new ConfigError(partialFcProblem(config.head ?? {}, config.loss, o.name, plugins)?.message ?? `the head section needs optimizer sgd, got ${o.name}`);
     const sampledHead: ShardedHead = createPartialFcHead({
-      loss: lossPlugin, params, backend, numClasses, embeddingDim, rng: rng.fork(), sampleRate, seed: config.seed,
+      loss: lossPlugin, params, backend, numClasses, embeddingDim, rng: rng.fork(), sampleRate, weightPrecision, seed: config.seed,
     });
     const backbone = module.parameters.filter((p) => p.tensor.requiresGrad);
     const trainable = [...backbone, ...sampledHead.parameters];
@@ -205,7 +207,8 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
 
   print(`backend: ${o.backendReason}`);
   for (const line of memoryLines) print(line);
-  const partial = sampledHead ? ` (Partial FC: ${memory.plan.devices[0].sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
+  const partial = sampledHead && sampledHead.sampleRate < 1 ? ` (Partial FC: ${memory.plan.devices[0].sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
+  if (sampledHead && sampledHead.precision.storage === 'float16') print(`head: ${sampledHead.precision.reason}`);
   print(`training ${config.backbone.name} with ${config.loss.name}${partial} on ${trainSet.length} images of ${trainSet.numClasses} identities for ${steps} steps of ${config.batchSize}`);
   const progress = new Progress(steps, step);
   let interrupted = false;

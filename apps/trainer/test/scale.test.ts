@@ -143,7 +143,7 @@ describe('Partial FC', () => {
     expect(() => config(dir, { head: { sampleRate: 0 } })).toThrow(/head\.sampleRate: Too small/);
     expect(() => config(dir, { head: { sampleRate: 1.5 } })).toThrow(/head\.sampleRate: Too big/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, loss: { name: 'magface' } }))
-      .toThrow(/head\.sampleRate: Partial FC \(head\.sampleRate 0\.5\) is not supported with loss magface: the trainer samples the heads of normface, sphereface, cosface, arcface, x2softmax/);
+      .toThrow(/head\.sampleRate: Partial FC \(head\.sampleRate 0\.5\) is not supported with loss magface: the trainer runs it for normface, sphereface, cosface, arcface, x2softmax/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, loss: { name: 'sphereface', variant: 'a-softmax' } }))
       .toThrow(/not supported with loss sphereface in its a-softmax variant/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, optimizer: { name: 'adamw' } }))
@@ -229,6 +229,26 @@ describe('Partial FC', () => {
     const b = await train(config(await tmp(), { head: { sampleRate: 1 } }), { plugins, ...cpu(), print: silent });
     expect(b.losses.map((l) => l.loss)).toEqual(a.losses.map((l) => l.loss));
     expect(b.memory).toEqual(a.memory);
+  });
+
+  test('head.weightPrecision float16: the float32 run\'s losses to float16 precision, the same checkpoint tensors, refused where it cannot run', async () => {
+    const lines: string[] = [];
+    const a = await train(config(await tmp()), { plugins, ...cpu(), print: silent });
+    const b = await train(config(await tmp(), { head: { weightPrecision: 'float16' } }), { plugins, ...cpu(), print: (l) => void lines.push(l) });
+    expect(lines.some((l) => /^head: float16 normalised class weights/.test(l))).toBe(true);
+    expect(b.losses).toHaveLength(a.losses.length);
+    for (const [i, l] of b.losses.entries()) {
+      expect(Number.isFinite(l.loss)).toBe(true);
+      expect(Math.abs(l.loss - a.losses[i].loss) / a.losses[i].loss).toBeLessThan(5e-3);
+    }
+    expect(b.losses[0].loss).not.toBe(a.losses[0].loss);
+    const names = async (dir: string) => Object.keys(decodeSafetensors(new Uint8Array(await readFile(join(dir, CHECKPOINT_FILE)))).tensors).sort();
+    expect(await names(b.outputDir)).toEqual(await names(a.outputDir));
+    const dir = await tmp();
+    expect(() => config(dir, { head: { weightPrecision: 'float16' }, loss: { name: 'magface' } }))
+      .toThrow(/head\.weightPrecision: head\.weightPrecision float16 is not supported with loss magface/);
+    expect(() => config(dir, { head: { weightPrecision: 'float16' }, optimizer: { name: 'adamw' } }))
+      .toThrow(/set optimizer\.name: sgd, or head\.weightPrecision: float32/);
   });
 
   test('a YAML config takes head.sampleRate and memoryBudget', async () => {
