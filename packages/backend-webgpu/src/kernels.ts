@@ -222,6 +222,18 @@ ${body}
   const isPointwise = (c: import('@fr/core').Conv2dParams) =>
     c.kernelH === 1 && c.kernelW === 1 && c.strideH === 1 && c.strideW === 1 && c.padH === 0 && c.padW === 0 && c.groups === 1;
 
+  /**
+   * Decodes gid into (b, channel block, y, x) of the output ('o') or input ('i') image: `<s>x`,
+   * `<s>y`, `<s>c` (first channel of the block of `block` channels) and `b`.
+   */
+  const pixelBlock = (side: 'o' | 'i', block: number) => `  let ${side}x = gid % p.${side}w;
+  var t = gid / p.${side}w;
+  let ${side}y = t % p.${side}h;
+  t = t / p.${side}h;
+  let ${side}cb = p.${side}c / ${block}u;
+  let ${side}c = (t % ${side}cb) * ${block}u;
+  let b = t / ${side}cb;`;
+
   /** Channels per thread of the convolution kernels: 4 when they divide evenly, else 1. */
   const convBlock = (channelsPerGroup: number) => (channelsPerGroup % 4 === 0 ? 4 : 1);
 
@@ -547,13 +559,7 @@ ${channelSliceLoop(`    let v = x[idx];
         fields: convFields,
         buffers: ['x', 'w', 'o!'],
         main: (wgs) => flatMain(wgs, guard(`
-  let ox = gid % p.ow;
-  var t = gid / p.ow;
-  let oy = t % p.oh;
-  t = t / p.oh;
-  let ocb = p.oc / ${ob}u;
-  let oc = (t % ocb) * ${ob}u;
-  let b = t / ocb;
+${pixelBlock('o', ob)}
   let cin = p.ic / p.groups;
   let g = oc / (p.oc / p.groups);
   let wstride = cin * p.kh * p.kw;
@@ -601,13 +607,7 @@ ${js.map((j) => `  o[obase${j ? ` + ${j}u * plane` : ''}] = acc${j};`).join('\n'
         fields: convFields,
         buffers: ['go', 'w', 'gx!'],
         main: (wgs) => flatMain(wgs, guard(`
-  let ix = gid % p.iw;
-  var t = gid / p.iw;
-  let iy = t % p.ih;
-  t = t / p.ih;
-  let icb = p.ic / ${ib}u;
-  let ic = (t % icb) * ${ib}u;
-  let b = t / icb;
+${pixelBlock('i', ib)}
   let cin = p.ic / p.groups;
   let cout = p.oc / p.groups;
   let g = ic / cin;
