@@ -72,7 +72,8 @@ export interface BackboneBenchOptions {
   inputSize?: Partial<Record<Arch, number>>;
   policy?: RepPolicy;
   /**
-   * A side whose full step is predicted (from one step at the probe shape, linearly in batch x
+   * A side whose full step is predicted (from one step at the probe shape, or at twice its side
+   * after a first step there that compiles the shaders; linearly in batch x
    * pixels) slower than this is not run at full size; its figures are the prediction.
    */
   maxStepMs?: number;
@@ -380,8 +381,14 @@ async function benchOne(
   let predicted = { ours: 0, tfjs: 0 };
   let probed: Awaited<ReturnType<typeof runPair>> | null = null;
   if (Number.isFinite(cap) && probe.batch * probe.size ** 2 < N * S * S) {
-    // One step of each side at a small shape predicts the full one (linear in batch x pixels).
+    // A step of each side at a small shape predicts the full one (linear in batch x pixels). The
+    // first step at the small shape also compiles the shaders, so where a shape of twice the side
+    // still fits below the full one, a second step there (shaders mostly cached) is the predictor.
     probed = await runPair(tf, raw, device, arch, probe.batch, probe.size, WARMUP_ONLY, { ours: true, tfjs: true });
+    if (probe.batch * (2 * probe.size) ** 2 < N * S * S) {
+      probe = { ...probe, size: 2 * probe.size };
+      probed = await runPair(tf, raw, device, arch, probe.batch, probe.size, WARMUP_ONLY, { ours: true, tfjs: true });
+    }
     const f = (N * S * S) / (probe.batch * probe.size ** 2);
     predicted = { ours: probed.ours!.ms * f, tfjs: probed.tfjs!.ms * f };
   }

@@ -46,6 +46,15 @@ describe('loss head bench', () => {
 });
 
 describe('backbone bench', () => {
+  it('a side over the cap is predicted from a second probe at twice the side (the first compiles), linearly in batch x pixels', async () => {
+    const [r] = await runBackbone({ devices: ['cpu'], archs: ['smallnet'], batch: 4, inputSize: { smallnet: 64 }, policy: once, log: silent, maxStepMs: 0, probe: { batch: 2, size: 16 } });
+    expect(r.probe!.shape).toBe('2x3x32x32');
+    expect(r.oursMeasured).toBe(false);
+    expect(r.tfjsMeasured).toBe(false);
+    expect(r.oursMs).toBeCloseTo(r.probe!.oursMs * ((4 * 64 * 64) / (2 * 32 * 32)), 6);
+    expect(r.checkShape).toBe('2x3x32x32');
+  });
+
   it('ours and the tfjs network compute the same loss from the same weights on the CPU', async () => {
     const rows = await runBackbone({ devices: ['cpu'], batch: 2, inputSize: { smallnet: 16, mobilefacenet: 16 }, policy: once, log: silent });
     expect(rows.map((r) => r.arch)).toEqual(['smallnet', 'mobilefacenet']);
