@@ -117,6 +117,15 @@ export function trainConfigSchema(plugins: Plugins) {
     evalEvery: z.number().int().positive().nullable().default(null).describe('steps between evaluations; null: only at the end'),
     checkpointEvery: z.number().int().positive().nullable().default(null).describe('steps between checkpoints; null: only at the end'),
     onNonFinite: z.enum(['stop', 'skip']).default('stop').describe('a NaN or Inf loss stops the run (keeping the last checkpoint) or skips the step'),
+    lossScale: z.union([
+      z.number().positive().describe('a static scale'),
+      z.object({
+        mode: z.literal('dynamic'),
+        initial: z.number().positive().default(65536),
+        growthInterval: z.number().int().positive().default(2000),
+      }),
+    ]).optional().describe('loss scaling: the loss and every gradient multiplied by the scale, unscaled before clipping and the step; '
+      + 'a step whose gradients overflow is skipped (dynamic: and the scale halved; it doubles after growthInterval good steps)'),
     head: headSchema.optional().describe('the classifier head: head.sampleRate < 1 trains it with Partial FC, head.weightPrecision float16 stores its normalised weights in float16'),
     memoryBudget: memorySizeSchema.optional()
       .describe('bytes the run may use on its device (a number, or a string such as "8GiB"); default the machine\'s memory on the CPU, unlimited on WebGPU (its buffer limits are still checked)'),

@@ -7,10 +7,10 @@ import { mkdir, writeFile, appendFile, readFile, access } from 'node:fs/promises
 import { join } from 'node:path';
 import {
   adamw, backward, clipGradNorm, ConfigError, gradNorm as gradNormOf, createRng, createSchedule, DataError, keep, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
-  tensor, tidy, tidyAsync, type Backend, type LossHead, type Module, type NamedTensor, type Optimizer,
+  scale as scaleOp, tensor, tidy, tidyAsync, type Backend, type LossHead, type Module, type NamedTensor, type Optimizer,
 } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
-import type { ShardedHead } from '@fr/scale';
+import { createLossScaler, type LossScaler, type ShardedHead } from '@fr/scale';
 import { totalSteps, type TrainConfig } from './config.js';
 import { loadBatch, openTrainingSet, openVerificationSets, type Batch } from './data.js';
 import { evaluateModel, formatReport, rawPixelReport, type VerificationReport } from './evaluate.js';
@@ -54,6 +54,8 @@ export interface LogEntry {
   gradNorm: number | null;
   imagesPerSecond: number;
   skipped?: boolean;
+  /** The loss scale of the step, with `lossScale` in the config. */
+  lossScale?: number;
 }
 
 export interface TrainResult {
@@ -158,6 +160,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   }
   const schedule = createSchedule(config.schedule, config.optimizer.lr, steps);
   const saved = checkpointTensors(module, head, optimizer);
+  let scaler = createScaler(config, null);
 
   let step = 0;
   const losses: LogEntry[] = [];
@@ -171,6 +174,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     optimizer.setSteps(Number(meta.optimizerSteps));
     losses.push(...(JSON.parse(meta.losses ?? '[]') as LogEntry[]));
     evaluations.push(...(JSON.parse(meta.evaluations ?? '[]') as TrainResult['evaluations']));
+    if (meta.lossScale) scaler = createScaler(config, JSON.parse(meta.lossScale) as ScalerState);
     print(`resumed at step ${step} from ${checkpointPath}`);
   } else {
     await writeFile(logPath, '');
@@ -187,6 +191,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
         losses: JSON.stringify(losses),
         evaluations: JSON.stringify(evaluations.map((e) => ({ step: e.step, results: e.results.map(slimReport) }))),
         memory: JSON.stringify(memoryInfo),
+        ...(scaler ? { lossScale: JSON.stringify({ scale: scaler.scale, goodSteps: scaler.goodSteps, skippedSteps: scaler.skippedSteps }) } : {}),
       },
     });
     await writeFileAtomic(checkpointPath, bytes);
@@ -225,7 +230,9 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
 
     // The norm is read every step even without clipping: a NaN in any gradient shows there, while
     // the loss alone can stay finite (a max over NaN scores may drop them).
-    const clipOrNorm = () => (config.clipGradNorm ? clipGradNorm(trainable, config.clipGradNorm) : gradNormOf(trainable));
+    // With loss scaling, gradients are clipped only once unscaled (below), as torch's GradScaler.
+    const clipOrNorm = () => (config.clipGradNorm && !scaler ? clipGradNorm(trainable, config.clipGradNorm) : gradNormOf(trainable));
+    const lossScale = scaler?.scale ?? 1;
     let lossValue: number;
     let normValue: number;
     if (sampledHead) {
@@ -235,13 +242,13 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       const { headLoss, gradNorm } = await tidyAsync(async () => {
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
         const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
-        const r = await sampledHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step) });
+        const r = await sampledHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
         // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
         for (const p of sampledHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
         backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
         return { headLoss: r.loss, gradNorm: clipOrNorm() };
       });
-      lossValue = headLoss;
+      lossValue = headLoss / lossScale;
       normValue = await gradNorm.item();
       gradNorm.dispose();
     } else {
@@ -250,13 +257,33 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
         const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
         const loss = lossHead!.forward(embeddings, batch.labels);
-        backward(loss);
+        backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
         return { loss, gradNorm: clipOrNorm() };
       });
       lossValue = await loss.item();
       normValue = await gradNorm.item();
       loss.dispose();
       gradNorm.dispose();
+    }
+
+    // Loss scaling: an overflow skips the step (and lowers a dynamic scale) while the scale is
+    // above 1; otherwise the gradients are unscaled, then clipped.
+    if (scaler) {
+      const overflow = !Number.isFinite(lossValue) || !Number.isFinite(normValue);
+      if (overflow && scaler.scale > 1) {
+        optimizer.zeroGrad();
+        scaler.update(true);
+        print(`step ${step}: gradients overflow at loss scale ${lossScale}; step skipped, scale now ${scaler.scale}`);
+        losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true, lossScale });
+        step++;
+        continue;
+      }
+      if (!overflow) {
+        unscaleGradients(trainable, lossScale);
+        normValue /= lossScale;
+        if (config.clipGradNorm) clipGradNorm(trainable, config.clipGradNorm).dispose();
+        scaler.update(false);
+      }
     }
 
     // A NaN or Inf loss: stop with the last good checkpoint, or skip the step.
@@ -281,7 +308,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
 
     // Log.
     const imagesPerSecond = (config.batchSize * 1000) / (performance.now() - started);
-    const entry: LogEntry = { step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond };
+    const entry: LogEntry = { step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond, ...(scaler ? { lossScale } : {}) };
     losses.push(entry);
     o.onStep?.({ step, loss: lossValue, sampledClasses: sampled });
     progress.update(step, lossValue, lr, imagesPerSecond);
@@ -315,6 +342,30 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   head.dispose();
   optimizer.dispose();
   return { steps: step, finalLoss: lastLoss, losses, evaluations, baseline, outputDir: out, reportPath, interrupted, memory: memoryInfo };
+}
+
+interface ScalerState {
+  scale: number;
+  goodSteps: number;
+  skippedSteps: number;
+}
+
+/** The loss scaler a config asks for (null: none), continuing from `state` on resume. */
+function createScaler(config: TrainConfig, state: ScalerState | null): LossScaler | null {
+  const c = config.lossScale;
+  if (c === undefined) return null;
+  const resumed = state ? { scale: state.scale, goodSteps: state.goodSteps, skippedSteps: state.skippedSteps } : {};
+  return typeof c === 'number'
+    ? createLossScaler({ mode: 'static', scale: c, ...resumed })
+    : createLossScaler({ mode: 'dynamic', scale: c.initial, growthInterval: c.growthInterval, maxScale: Math.max(2 ** 24, c.initial), ...resumed });
+}
+
+/** Divides every gradient by the loss scale, on the device. */
+function unscaleGradients(params: readonly NamedTensor[], lossScale: number): void {
+  for (const p of params) {
+    const g = p.tensor.grad;
+    if (g) g.backend.kernels.affine(g.buffer(), g.buffer(), g.size, 1 / lossScale, 0);
+  }
 }
 
 /** A report without the per-pair arrays, for logs and checkpoint metadata. */

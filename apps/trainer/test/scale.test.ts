@@ -251,6 +251,37 @@ describe('Partial FC', () => {
       .toThrow(/set optimizer\.name: sgd, or head\.weightPrecision: float32/);
   });
 
+  test('a static power-of-two loss scale trains bit for bit as no scale, with the plugin head and with Partial FC', async () => {
+    for (const extra of [{}, { head: { sampleRate: 0.5 } }]) {
+      const a = await train(config(await tmp(), extra), { plugins, ...cpu(), print: silent });
+      const b = await train(config(await tmp(), { ...extra, lossScale: 1024 }), { plugins, ...cpu(), print: silent });
+      expect(b.losses.map((l) => [l.loss, l.gradNorm])).toEqual(a.losses.map((l) => [l.loss, l.gradNorm]));
+      expect(b.losses.every((l) => l.lossScale === 1024 && !l.skipped)).toBe(true);
+    }
+  });
+
+  test('a dynamic loss scale skips the steps whose gradients overflow, halving the scale, then trains; resume keeps the scale', async () => {
+    const lines: string[] = [];
+    const dir = await tmp();
+    const c = config(dir, { lossScale: { mode: 'dynamic', initial: 2 ** 63, growthInterval: 1000 }, steps: 12 });
+    const first = await train(c, { plugins, ...cpu(), print: (l) => void lines.push(l), stopAfter: 8 });
+    const skipped = first.losses.filter((l) => l.skipped);
+    expect(skipped.length).toBeGreaterThan(0);
+    // Each overflow halves the scale; the steps after the last one train at the scale it left.
+    skipped.forEach((l, i) => expect(l.lossScale).toBe(2 ** (63 - i)));
+    const applied = first.losses.filter((l) => !l.skipped);
+    expect(applied.length).toBeGreaterThan(0);
+    for (const l of applied) {
+      expect(l.lossScale).toBe(2 ** (63 - skipped.length));
+      expect(Number.isFinite(l.loss) && Number.isFinite(l.gradNorm!)).toBe(true);
+    }
+    expect(lines.filter((l) => /^step \d+: gradients overflow at loss scale \d+; step skipped, scale now \d+$/.test(l))).toHaveLength(skipped.length);
+    const second = await train(c, { plugins, ...cpu(), print: silent, resume: true });
+    expect(second.steps).toBe(12);
+    expect(second.losses.slice(8).every((l) => l.lossScale === 2 ** (63 - skipped.length))).toBe(true);
+    expect(() => config(dir, { lossScale: -1 })).toThrow(/lossScale/);
+  });
+
   test('a YAML config takes head.sampleRate and memoryBudget', async () => {
     const dir = await tmp();
     const path = join(dir, 'pfc.yaml');

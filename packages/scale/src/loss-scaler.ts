@@ -20,6 +20,10 @@ export interface LossScalerOptions {
   /** Bounds of a dynamic scale; defaults 1 and 2^24. */
   minScale?: number;
   maxScale?: number;
+  /** Good steps already counted (a run resumed from a checkpoint); default 0. */
+  goodSteps?: number;
+  /** Skipped steps already counted; default 0. */
+  skippedSteps?: number;
 }
 
 export interface LossScaler {
@@ -50,8 +54,8 @@ export function createLossScaler(o: LossScalerOptions = {}): LossScaler {
   if (!(scale > 0 && Number.isFinite(scale))) throw new ConfigError(`loss scaler: scale must be positive and finite, got ${scale}`);
   if (!(growth > 1) || !(backoff > 0 && backoff < 1)) throw new ConfigError('loss scaler: growthFactor must be > 1 and backoffFactor in (0, 1)');
   if (!(Number.isInteger(interval) && interval >= 1)) throw new ConfigError(`loss scaler: growthInterval must be a positive integer, got ${interval}`);
-  let good = 0;
-  let skipped = 0;
+  let good = o.goodSteps ?? 0;
+  let skipped = o.skippedSteps ?? 0;
   const scaler: LossScaler = {
     get scale() { return scale; },
     get goodSteps() { return good; },
