@@ -3,7 +3,7 @@
  * scale head. Each runs in its own try/catch, so one failure is reported and the others still run.
  *
  *   pnpm bench                          the default run (about 15-20 minutes on 2 cores, SwiftShader)
- *   pnpm bench -- --only head,backbone  a subset: matmul, head, backbone, scale
+ *   pnpm bench -- --only head,backbone  a subset: matmul, mlp, head, backbone, scale
  *   pnpm bench -- --quick               small shapes, a fast check that everything runs
  */
 import { parseArgs } from 'node:util';
@@ -11,6 +11,7 @@ import { run as runMatmul } from '../packages/backend-webgpu/bench/matmul.bench.
 import { run as runScaleHead } from '../packages/scale/bench/head.bench.js';
 import { run as runBackbone } from '../apps/bench/src/backbone.bench.js';
 import { run as runHead } from '../apps/bench/src/head.bench.js';
+import { run as runMlp } from '../apps/bench/src/mlp.bench.js';
 import { benchPlan, BENCHES, type BenchName } from '../apps/bench/src/plan.js';
 
 const { values } = parseArgs({
@@ -23,7 +24,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('pnpm bench [-- --only matmul,head,backbone,scale] [--quick]');
+  console.log('pnpm bench [-- --only matmul,mlp,head,backbone,scale] [--quick]');
   process.exit(0);
 }
 
@@ -52,6 +53,9 @@ for (const name of BENCHES) {
         for (const r of rows) console.log(`| ${r.shape} | ${r.oursMs.toFixed(1)} | ${r.tfjsMs.toFixed(1)} | ${r.ratio.toFixed(2)} | ${r.oursGflops.toFixed(2)} |`);
         break;
       }
+      case 'mlp':
+        await runMlp(plan.mlp);
+        break;
       case 'head':
         await runHead(plan.head);
         break;

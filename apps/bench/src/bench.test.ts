@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { run as runBackbone } from './backbone.bench.js';
 import { run as runHead } from './head.bench.js';
 import { profileStep } from './kernel-profile.js';
+import { run as runMlp } from './mlp.bench.js';
 import { benchPlan, BENCHES } from './plan.js';
 
 const silent = () => {};
@@ -80,7 +81,7 @@ describe('backbone bench', () => {
 describe('bench plan', () => {
   it('quick mode shrinks every shape and skips the fixed-shape scale bench', () => {
     const quick = benchPlan(true), full = benchPlan(false);
-    expect(BENCHES).toEqual(['matmul', 'head', 'backbone', 'scale']);
+    expect(BENCHES).toEqual(['matmul', 'mlp', 'head', 'backbone', 'scale']);
     expect(quick.scale).toBeNull();
     expect(Math.max(...quick.head.classes!)).toBeLessThan(10_000);
     expect(quick.backbone.batch).toBeLessThan(32);
@@ -88,6 +89,27 @@ describe('bench plan', () => {
     expect(full.explanation.length).toBeGreaterThan(0);
     // Every backbone runs on every device (MobileFaceNet on WebGPU included).
     expect(full.backbone.skip ?? []).toEqual([]);
+  });
+});
+
+describe('MLP example bench', () => {
+  it('counts one step\'s dispatches and bytes the same way on both devices, with the same loss', async () => {
+    const shape = { batch: 8, input: 16, hidden: 16, embedding: 8, classes: 20 };
+    const rows = await runMlp({ shape, policy: once, log: silent });
+    expect(rows.map((r) => r.device)).toEqual(['webgpu', 'cpu']);
+    const [gpu, cpu] = rows;
+    // The same kernels run on both backends; WebGPU adds no host traffic of its own.
+    expect(gpu.dispatches).toBeGreaterThan(20);
+    expect(gpu.kernels.kernels).toBe(cpu.kernels.kernels);
+    expect(gpu.kernels.read).toBe(cpu.kernels.read);
+    expect(gpu.kernels.uncounted).toEqual([]);
+    // Up: the input batch and the labels; down: the 4-byte loss.
+    expect(cpu.hostBytesWritten).toBe(4 * (8 * 16 + 8));
+    expect(gpu.hostBytesWritten).toBe(cpu.hostBytesWritten);
+    expect(gpu.hostBytesRead).toBe(4);
+    expect(gpu.submits).toBeGreaterThan(0);
+    expect(cpu.submits).toBeNull();
+    expect(Math.abs(gpu.loss - cpu.loss) / cpu.loss).toBeLessThan(1e-3);
   });
 });
 

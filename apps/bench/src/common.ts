@@ -155,7 +155,7 @@ export const emptyTraffic = (): Traffic => ({ read: 0, written: 0, kernels: 0, u
 /**
  * Compulsory traffic of one of our kernels, in elements: each input read once and each output
  * written once, as its arguments say (tiles re-read from cache are not counted). Only the kernels
- * a cosine-margin head uses have rules; the others land in `uncounted`.
+ * a cosine-margin head and the MLP example use have rules; the others land in `uncounted`.
  */
 export function ourKernelTraffic(name: string, a: unknown[]): { read: number; written: number } | null {
   const n = (i: number) => a[i] as number;
@@ -174,6 +174,11 @@ export function ourKernelTraffic(name: string, a: unknown[]): { read: number; wr
     case 'addRowVector': return { read: n(3) * n(4) + n(4), written: n(3) * n(4) };
     case 'reduceSum': return { read: n(2) * n(3), written: n(4) === 0 ? n(3) : n(2) };
     case 'sumSquares': return { read: n(2), written: 1 };
+    case 'scatterCols': return { read: n(2) * n(5) * (a[6] ? 2 : 1), written: n(2) * n(5) };
+    case 'sgdStep': {
+      const p = a[3] as { n: number; momentum: number };
+      return p.momentum !== 0 ? { read: 3 * p.n, written: 2 * p.n } : { read: 2 * p.n, written: p.n };
+    }
     case 'l2normalizeRows': return { read: n(3) * n(4), written: n(3) * n(4) + n(3) };
     case 'l2normalizeRowsBackward': return { read: 2 * n(4) * n(5) + n(4), written: n(4) * n(5) };
     case 'marginLoss': {

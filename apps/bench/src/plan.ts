@@ -4,12 +4,14 @@
  */
 import type { BackboneBenchOptions } from './backbone.bench.js';
 import type { HeadBenchOptions } from './head.bench.js';
+import type { MlpBenchOptions } from './mlp.bench.js';
 
-export const BENCHES = ['matmul', 'head', 'backbone', 'scale'] as const;
+export const BENCHES = ['matmul', 'mlp', 'head', 'backbone', 'scale'] as const;
 export type BenchName = (typeof BENCHES)[number];
 
 export interface BenchPlan {
   matmul: { reps?: number; shapes?: [string, number, number, number, boolean][] };
+  mlp: MlpBenchOptions;
   head: HeadBenchOptions;
   backbone: BackboneBenchOptions;
   /** Options of packages/scale/bench/head.bench.ts; null: not run. */
@@ -21,6 +23,7 @@ export function benchPlan(quick: boolean): BenchPlan {
   if (quick) {
     return {
       matmul: { reps: 1, shapes: [['square 256', 256, 256, 256, false]] },
+      mlp: { shape: { batch: 16, input: 32, hidden: 32, embedding: 16, classes: 50 }, policy: { budgetMs: 500, minReps: 1, maxReps: 3 } },
       head: { classes: [2_000], batch: 32, dim: 64, policy: { budgetMs: 1_000, minReps: 1, maxReps: 3 } },
       backbone: {
         batch: 4, inputSize: { smallnet: 16, mobilefacenet: 16 }, policy: { budgetMs: 1_000, minReps: 0, maxReps: 3 },
@@ -31,6 +34,7 @@ export function benchPlan(quick: boolean): BenchPlan {
   }
   return {
     matmul: { reps: 3 },
+    mlp: { policy: { budgetMs: 5_000, minReps: 1, maxReps: 10 } },
     head: {
       policy: { budgetMs: 8_000, minReps: 1, maxReps: 10 },
       large: { budgetMs: 20_000, minReps: 0, maxReps: 3 },
@@ -43,6 +47,8 @@ export function benchPlan(quick: boolean): BenchPlan {
     scale: { steps: 1, fullBudgetSeconds: 0 },
     explanation: [
       'matmul: 3 timed runs per shape (its default); a 1024^3 product takes seconds on SwiftShader.',
+      'mlp: one training step of the MLP example counted (dispatches, submits, host and kernel bytes), then steps',
+      '  timed for 5 s (1..10) per device.',
       'head: C=10,000: timed steps fill 8 s per side (1..10); C=100,000: 20 s (0..3), 0 meaning the warm-up step',
       '  is the figure (its compilation is a small part of a step that long); a configuration whose step is',
       '  predicted (linearly in C from C=10,000) above 60 s is extrapolated, not run, and marked so.',

@@ -23,6 +23,12 @@ export interface WebGpuBackendOptions {
    * from storage without barriers. Default: tiled on hardware adapters, direct on software ones.
    */
   matmul?: 'tiled' | 'direct';
+  /**
+   * Row normalisation and marginLoss: one workgroup per row ("workgroup"; normalisation goes one
+   * thread per row from 1,024 rows), or always one thread per row ("thread"). Default: workgroup
+   * on hardware adapters, thread on software ones.
+   */
+  rowReduction?: 'workgroup' | 'thread';
 }
 
 export interface WebGpuBackend extends Backend<GpuBuffer> {
@@ -78,7 +84,10 @@ export function createWebGpuBackend(device: GPUDevice, options: WebGpuBackendOpt
     free: (b) => rt.free(b),
     write: (b, data, offset = 0) => rt.write(b, data, offset),
     read: (b, dtype, size) => rt.read(b, dtype, size),
-    kernels: createKernels(rt, wg, { matmul: options.matmul ?? (hardware ? 'tiled' : 'direct') }),
+    kernels: createKernels(rt, wg, {
+      matmul: options.matmul ?? (hardware ? 'tiled' : 'direct'),
+      rowReduction: options.rowReduction ?? (hardware ? 'workgroup' : 'thread'),
+    }),
     sync: () => rt.sync(),
     stats: () => rt.stats(),
     dispose: () => rt.dispose(),

@@ -112,7 +112,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   fr_mx[lid] = mx;
   fr_sm[lid] = sm;
   workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${Math.floor(wg / 2)}u; s > 0u; s = s >> 1u) {
     if (lid < s) {
       let m1 = fr_mx[lid];
       let m2 = fr_mx[lid + s];

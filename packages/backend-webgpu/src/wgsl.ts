@@ -46,7 +46,7 @@ export function reductions(wg: number, count = 1): string {
   s += `fn fr_sum(v: f32, lid: u32) -> f32 {
   fr_red0[lid] = v;
   workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${Math.floor(wg / 2)}u; s > 0u; s = s >> 1u) {
     if (lid < s) { fr_red0[lid] = fr_red0[lid] + fr_red0[lid + s]; }
     workgroupBarrier();
   }
@@ -60,7 +60,7 @@ export function reductions(wg: number, count = 1): string {
   fr_red0[lid] = a;
   fr_red1[lid] = b;
   workgroupBarrier();
-  for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
+  for (var s = ${Math.floor(wg / 2)}u; s > 0u; s = s >> 1u) {
     if (lid < s) {
       fr_red0[lid] = fr_red0[lid] + fr_red0[lid + s];
       fr_red1[lid] = fr_red1[lid] + fr_red1[lid + s];

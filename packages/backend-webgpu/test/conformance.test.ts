@@ -13,8 +13,8 @@ describe('the shared kernel conformance kit (@fr/core/testing)', () => {
     for (const k of ['matmul', 'marginLoss', 'conv2d', 'batchNormBackward', 'dropout', 'globalAvgPool']) expect(kernels.has(k)).toBe(true);
   });
 
-  it('passes the matmul and convolution cases with the tiled matmul (the hardware default)', async () => {
-    const kernels = ['matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight'] as const;
+  it('passes the matmul, convolution, row-normalisation and margin-loss cases with the hardware defaults (tiled matmul, workgroup rows)', async () => {
+    const kernels = ['matmul', 'conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight', 'l2normalizeRows', 'l2normalizeRowsBackward', 'marginLoss'] as const;
     const results = await runKernelConformance(await gpu('tiled'), createCpuBackend(), { kernels });
     expect(results.length).toBeGreaterThan(30);
     expect(results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.error ?? r.worst.maxError}`)).toEqual([]);

@@ -8,13 +8,14 @@ const shared = new Map<string, Promise<WebGpuBackend>>();
 
 /**
  * One backend per test file and matmul form (SwiftShader compiles are slow; pipelines are reused).
- * Without a form, the adapter's default (direct on SwiftShader).
+ * Without a form, the adapter's defaults (direct matmul, thread-per-row reductions on SwiftShader);
+ * 'tiled' also takes the hardware row reductions, so that it runs what a GPU would.
  */
 export function gpu(matmul?: 'tiled' | 'direct'): Promise<WebGpuBackend> {
   const key = matmul ?? 'default';
   let backend = shared.get(key);
   if (!backend) {
-    backend = createNodeWebGpuBackend({ destroyDeviceOnDispose: false, matmul });
+    backend = createNodeWebGpuBackend({ destroyDeviceOnDispose: false, matmul, rowReduction: matmul === 'tiled' ? 'workgroup' : undefined });
     shared.set(key, backend);
   }
   return backend;
