@@ -85,7 +85,11 @@ export interface BackboneBenchOptions {
 
 export const BACKBONE_POLICY: RepPolicy = { budgetMs: 15_000, minReps: 1, maxReps: 10 };
 
-function build(arch: Arch, backend: Backend, inputSize: number): { net: Module; embedding: number } {
+/** Input side of each network in the default run. */
+export const DEFAULT_INPUT_SIZE: Record<Arch, number> = { smallnet: 32, mobilefacenet: 112 };
+
+/** The network as its plugin builds it, at `inputSize`, with a fixed initialisation. */
+export function buildBackbone(arch: Arch, backend: Backend, inputSize: number): { net: Module; embedding: number } {
   const rng = createRng(3);
   if (arch === 'smallnet') {
     const params = smallnet.params.parse({ inputSize });
@@ -285,7 +289,7 @@ async function runPair(
   tf: Tf, raw: Backend, device: Device, arch: Arch, N: number, S: number, policy: RepPolicy, sides: { ours: boolean; tfjs: boolean },
 ): Promise<{ ours: SideResult | null; tfjs: SideResult | null }> {
   const { backend, hook } = hookedBackend(raw);
-  const { net, embedding } = build(arch, backend, S);
+  const { net, embedding } = buildBackbone(arch, backend, S);
   const xHost = randomData(N * 3 * S * S, 11);
   const rHost = randomData(N * embedding, 12);
   // The tfjs copy starts from the weights ours has now (before any of our steps).
@@ -417,7 +421,7 @@ export async function run(o: BackboneBenchOptions = {}): Promise<BackboneRow[]> 
   const devices = o.devices ?? ['cpu', 'webgpu'];
   const archs = o.archs ?? ['smallnet', 'mobilefacenet'];
   const policy = o.policy ?? BACKBONE_POLICY;
-  const sizes: Record<Arch, number> = { smallnet: 32, mobilefacenet: 112, ...o.inputSize };
+  const sizes: Record<Arch, number> = { ...DEFAULT_INPUT_SIZE, ...o.inputSize };
   log(`backbones: one training step (forward, loss = sum(embedding * R) / N, backward), batch ${N}, ${archs.map((a) => `${a} ${sizes[a]}x${sizes[a]}`).join(', ')}`);
   log(`  repetitions: 1 warm-up step (loss check and memory peaks, sampled after every kernel), then as many as fit ${policy.budgetMs / 1000} s per side (${policy.minReps}..${policy.maxReps}); median`);
   for (const d of TFJS_DIFFERENCES) log(`  tfjs differs: ${d}`);

@@ -7,9 +7,8 @@
  * Run: bash tooling/test-env.sh node --conditions=@fr/source --import tsx apps/bench/src/kernel-profile.ts [smallnet|mobilefacenet] [batch] [cpu|webgpu]
  */
 import { pathToFileURL } from 'node:url';
-import { mobilefacenet } from '@fr/mobilefacenet';
-import { smallnet } from '@fr/smallnet';
-import { backward, createRng, mul, sum, tensor, tidy, type Backend, type Module } from '@fr/core';
+import { backward, createRng, mul, sum, tensor, tidy, type Backend } from '@fr/core';
+import { buildBackbone, DEFAULT_INPUT_SIZE, type Arch } from './backbone.bench.js';
 import { fmt, hookedBackend, ourBackend, printTable, type Device, type Log } from './common.js';
 
 /** For convolutions, the kind: 1x1, depthwise or k x k (they take different code paths). */
@@ -27,24 +26,15 @@ export interface KernelProfileRow {
   share: number;
 }
 
-function build(arch: 'smallnet' | 'mobilefacenet', backend: Backend): { net: Module; inputSize: number; embedding: number } {
-  const rng = createRng(1);
-  if (arch === 'smallnet') {
-    const params = smallnet.params.parse({});
-    return { net: smallnet.build({ backend, params, rng }), inputSize: params.inputSize, embedding: smallnet.embeddingDim(params) };
-  }
-  const params = mobilefacenet.params.parse({});
-  return { net: mobilefacenet.build({ backend, params, rng }), inputSize: params.inputSize, embedding: mobilefacenet.embeddingDim(params) };
-}
-
 /** Profiles one training step; rows sorted by time, largest first. */
-export async function profileStep(base: Backend, arch: 'smallnet' | 'mobilefacenet', batch: number): Promise<KernelProfileRow[]> {
+export async function profileStep(base: Backend, arch: Arch, batch: number): Promise<KernelProfileRow[]> {
   const hooked = hookedBackend(base);
   const hook = hooked.hook;
   // Buffers freed during the step are kept until the replay is over, so every call can run again.
   const deferred: unknown[] = [];
   const backend = Object.create(hooked.backend, { free: { value: (b: unknown) => deferred.push(b) } }) as Backend;
-  const { net, inputSize, embedding } = build(arch, backend);
+  const inputSize = DEFAULT_INPUT_SIZE[arch];
+  const { net, embedding } = buildBackbone(arch, backend, inputSize);
   const rng = createRng(2);
   const input = Float32Array.from({ length: batch * 3 * inputSize * inputSize }, () => rng.normal());
   const weights = Float32Array.from({ length: batch * embedding }, () => rng.normal());
@@ -88,7 +78,7 @@ export function printProfile(rows: KernelProfileRow[], log: Log = console.log): 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const arch = (process.argv[2] ?? 'smallnet') as 'smallnet' | 'mobilefacenet';
+  const arch = (process.argv[2] ?? 'smallnet') as Arch;
   const batch = Number(process.argv[3] ?? 8);
   const device = (process.argv[4] ?? 'webgpu') as Device;
   const backend = await ourBackend(device);
