@@ -203,8 +203,8 @@ ${body}
     run('colSum', '', colSum, [partials, out], { rows, cols }, flat(cols), [partials]);
 
   /**
-   * The tiled matmul, optionally over a batch of products (z workgroups) whose operands start
-   * sa, sb, sc elements apart.
+   * The matmul in the configured form (tiled or direct), optionally over a batch of products
+   * (z workgroups) whose operands start sa, sb, sc elements apart.
    */
   function gemm(a: GpuBuffer, b: GpuBuffer, out: GpuBuffer, q: import('@fr/core').MatmulParams, batch = { count: 1, sa: 0, sb: 0, sc: 0 }): void {
     const { m, n, k } = q;
@@ -461,7 +461,7 @@ ${finish('grp')}
     },
 
     preluBackward(gradOut, x, slope, gradX, gradSlope, q) {
-      const { outer, channels, inner } = q;
+      const { channels } = q;
       // Pass 1: each (channel, slice of outer) thread writes its gx and a partial slope gradient.
       const slices = channelSlices(q);
       const partials = rt.scratch(slices.count * channels * 4);
