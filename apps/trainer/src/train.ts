@@ -279,7 +279,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
         continue;
       }
       if (!overflow) {
-        unscaleGradients(trainable, lossScale);
+        scaler.unscale(trainable);
         normValue /= lossScale;
         if (config.clipGradNorm) clipGradNorm(trainable, config.clipGradNorm).dispose();
         scaler.update(false);
@@ -358,14 +358,6 @@ function createScaler(config: TrainConfig, state: ScalerState | null): LossScale
   return typeof c === 'number'
     ? createLossScaler({ mode: 'static', scale: c, ...resumed })
     : createLossScaler({ mode: 'dynamic', scale: c.initial, growthInterval: c.growthInterval, maxScale: Math.max(2 ** 24, c.initial), ...resumed });
-}
-
-/** Divides every gradient by the loss scale, on the device. */
-function unscaleGradients(params: readonly NamedTensor[], lossScale: number): void {
-  for (const p of params) {
-    const g = p.tensor.grad;
-    if (g) g.backend.kernels.affine(g.buffer(), g.buffer(), g.size, 1 / lossScale, 0);
-  }
 }
 
 /** A report without the per-pair arrays, for logs and checkpoint metadata. */

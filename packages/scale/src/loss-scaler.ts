@@ -35,6 +35,8 @@ export interface LossScaler {
   readonly skippedSteps: number;
   /** Advances the state machine after a step; `overflow` says whether gradients were non-finite. */
   update(overflow: boolean): void;
+  /** Divides the gradients of `params` by the scale, on their devices (before clipping and the step). */
+  unscale(params: readonly NamedTensor[]): void;
   /**
    * Checks the gradients of `params` for Inf/NaN (one float read per tensor), then either divides
    * them by the scale and runs `optimizer.step(lr)`, or skips the step. Calls `update` and returns
@@ -74,6 +76,13 @@ export function createLossScaler(o: LossScalerOptions = {}): LossScaler {
         good = 0;
       }
     },
+    unscale(params) {
+      const inv = 1 / scale;
+      for (const p of params) {
+        const g = p.tensor.grad;
+        if (g) g.backend.kernels.affine(g.buffer(), g.buffer(), g.size, inv, 0);
+      }
+    },
     async unscaleAndStep(params, optimizer, lr) {
       const withGrad = params.filter((p) => p.tensor.grad);
       // The sum of squares is non-finite iff some gradient is (or the norm itself overflows float32).
@@ -90,11 +99,7 @@ export function createLossScaler(o: LossScalerOptions = {}): LossScaler {
         for (const t of sums) t.dispose();
       }
       if (!overflow) {
-        const inv = 1 / scale;
-        for (const p of withGrad) {
-          const g = p.tensor.grad!;
-          g.backend.kernels.affine(g.buffer(), g.buffer(), g.size, inv, 0);
-        }
+        scaler.unscale(withGrad);
         optimizer.step(lr);
       }
       scaler.update(overflow);
