@@ -8,24 +8,32 @@ export interface SelectedBackend {
   backend: Backend;
   /** Why this backend: printed at the start of a run. */
   reason: string;
+  /** Opens another device of the same kind: the devices of a sharded head (`head.shards`). */
+  openDevice: () => Promise<Backend>;
+}
+
+const openCpu = async (): Promise<Backend> => createCpuBackend();
+
+async function openWebGpu(): Promise<Backend> {
+  const { createNodeWebGpuBackend } = await import('@fr/backend-webgpu/node');
+  return createNodeWebGpuBackend();
 }
 
 export async function selectBackend(choice: BackendChoice): Promise<SelectedBackend> {
-  if (choice === 'cpu') return { backend: createCpuBackend(), reason: 'cpu (as configured)' };
+  if (choice === 'cpu') return { backend: createCpuBackend(), reason: 'cpu (as configured)', openDevice: openCpu };
   let gpu: Backend | null = null;
   let why = '';
   try {
-    const { createNodeWebGpuBackend } = await import('@fr/backend-webgpu/node');
-    gpu = await createNodeWebGpuBackend();
+    gpu = await openWebGpu();
   } catch (e) {
     why = (e as Error).message;
   }
   if (choice === 'webgpu') {
     if (!gpu) throw new BackendError(`backend webgpu was asked for, but no WebGPU device could be created: ${why}`);
-    return { backend: gpu, reason: `webgpu (as configured): ${gpu.capabilities.description}` };
+    return { backend: gpu, reason: `webgpu (as configured): ${gpu.capabilities.description}`, openDevice: openWebGpu };
   }
-  if (gpu?.capabilities.hardware) return { backend: gpu, reason: `webgpu (auto: hardware adapter ${gpu.capabilities.description})` };
+  if (gpu?.capabilities.hardware) return { backend: gpu, reason: `webgpu (auto: hardware adapter ${gpu.capabilities.description})`, openDevice: openWebGpu };
   const found = gpu ? `only a software adapter (${gpu.capabilities.description})` : `no WebGPU adapter (${why.split('\n')[0]})`;
   gpu?.dispose();
-  return { backend: createCpuBackend(), reason: `cpu (auto: ${found})` };
+  return { backend: createCpuBackend(), reason: `cpu (auto: ${found})`, openDevice: openCpu };
 }

@@ -78,9 +78,9 @@ async function main(argv: string[]): Promise<number> {
       if (backendChoice) overrides.backend = backendChoice;
       if (values.output) overrides.output = values.output;
       const config = await loadConfig(path, plugins, overrides);
-      const { backend, reason } = await selectBackend(config.backend);
+      const { backend, reason, openDevice } = await selectBackend(config.backend);
       const started = performance.now();
-      const result = await train(config, { plugins, backend, backendReason: reason, resume: values.resume, signal, baseline: command === 'demo' });
+      const result = await train(config, { plugins, backend, backendReason: reason, openDevice, resume: values.resume, signal, baseline: command === 'demo' });
       const seconds = ((performance.now() - started) / 1000).toFixed(0);
       const final = result.evaluations.at(-1)?.results ?? [];
       console.log(`\n${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps in ${seconds} s, final loss ${result.finalLoss.toFixed(4)}`);
@@ -107,9 +107,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'compare': {
       const config = await loadConfig(required(values.config, '--config'), plugins, backendChoice ? { backend: backendChoice } : {});
-      const { backend, reason } = await selectBackend(config.backend);
+      const { backend, reason, openDevice } = await selectBackend(config.backend);
       const names = required(values.losses, '--losses').split(',').map((s) => s.trim()).filter(Boolean);
-      const { table, reportPath } = await compareCommand(config, names, { plugins, backend, backendReason: reason, signal });
+      const { table, reportPath } = await compareCommand(config, names, { plugins, backend, backendReason: reason, openDevice, signal });
       console.log(table);
       console.log(`report: ${resolve(reportPath)}`);
       return 0;

@@ -22,18 +22,24 @@ export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
   const meta = decodeSafetensors(bytes, path).metadata;
   if (!meta.config) throw new DataError(`checkpoint ${path} has no config in its metadata`);
   const config = parseConfig(trainConfigSchema(plugins), JSON.parse(meta.config), `${path} (config)`) as TrainConfig;
-  const numClasses = decodeSafetensors(bytes, path).tensors[`head.${plugins.losses.find((l) => l.name === config.loss.name)?.name}.weight`]?.shape[0];
-  const run = buildRun(config, plugins, backend, numClasses ?? headClasses(bytes, path));
+  const numClasses = meta.numClasses !== undefined ? Number(meta.numClasses) : headClasses(bytes, path);
+  if (!(Number.isInteger(numClasses) && numClasses > 0)) throw new DataError(`checkpoint ${path}: numClasses ${JSON.stringify(meta.numClasses)} in its metadata is not a positive integer`);
+  const run = buildRun(config, plugins, backend, numClasses);
   restoreCheckpoint(bytes, checkpointTensors(run.module, run.head, run.optimizer), { source: path });
   return { config, ...run, meta };
 }
 
-/** The number of classes of a checkpoint's head: rows of its first head weight. */
+/**
+ * The number of classes of a checkpoint without `numClasses` in its metadata: the rows of its head
+ * weight, summed over the shards of a sharded head (`head.<loss>.weight.shard<i>of<K>`).
+ */
 function headClasses(bytes: Uint8Array, path: string): number {
   const tensors = decodeSafetensors(bytes, path).tensors;
-  const name = Object.keys(tensors).find((n) => n.startsWith('head.') && n.endsWith('weight'));
-  if (!name) throw new DataError(`checkpoint ${path} holds no head weight`);
-  return tensors[name].shape[0];
+  const whole = Object.keys(tensors).find((n) => /^head\.[^.]+\.weight$/.test(n));
+  if (whole) return tensors[whole].shape[0];
+  const shards = Object.keys(tensors).filter((n) => /^head\.[^.]+\.weight\.shard\d+of\d+$/.test(n));
+  if (shards.length === 0) throw new DataError(`checkpoint ${path} holds no head weight (head.<loss>.weight or its shards)`);
+  return shards.reduce((n, name) => n + tensors[name].shape[0], 0);
 }
 
 /** `fr eval`: verification of a checkpoint on the sets of its config, or on given ones. */

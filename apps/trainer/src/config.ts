@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, parseConfig, pluginUnion, scheduleSchema, z } from '@fr/core';
-import { partialFcProblem } from './partial-fc.js';
+import { partialFcProblem } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 
 const syntheticFields = {
@@ -89,6 +89,8 @@ const memorySizeSchema = z.union([z.number().int().positive(), z.string()]).tran
 const headSchema = z.object({
   sampleRate: z.number().gt(0).max(1).default(1)
     .describe('Partial FC: fraction of the classes whose weights take part in a step (every class of the batch is kept, the rest drawn at random); 1 is the full head'),
+  shards: z.number().int().min(1).max(64).default(1)
+    .describe('devices the class weights are split over (contiguous ranges, as insightface); the backbone and the first shard share device 0'),
   weightPrecision: z.enum(['float32', 'float16']).default('float32')
     .describe('storage of the normalised class weights the head\'s matmuls read; float16 halves that copy and its reads (master weights, gradients and sums stay float32)'),
 });
@@ -126,9 +128,9 @@ export function trainConfigSchema(plugins: Plugins) {
       }),
     ]).optional().describe('loss scaling: the loss and every gradient multiplied by the scale, unscaled before clipping and the step; '
       + 'a step whose gradients overflow is skipped (dynamic: and the scale halved; it doubles after growthInterval good steps)'),
-    head: headSchema.optional().describe('the classifier head: head.sampleRate < 1 trains it with Partial FC, head.weightPrecision float16 stores its normalised weights in float16'),
+    head: headSchema.optional().describe('the classifier head: head.sampleRate < 1 trains it with Partial FC, head.shards > 1 splits its class weights over several devices, head.weightPrecision float16 stores its normalised weights in float16'),
     memoryBudget: memorySizeSchema.optional()
-      .describe('bytes the run may use on its device (a number, or a string such as "8GiB"); default the machine\'s memory on the CPU, unlimited on WebGPU (its buffer limits are still checked)'),
+      .describe('bytes the run may use on each device (a number, or a string such as "8GiB"); default the machine\'s memory on the CPU (shared by CPU shards), unlimited on WebGPU (its buffer limits are still checked)'),
   }).refine((c) => (c.steps === undefined) !== (c.epochs === undefined), { message: 'give exactly one of steps and epochs', path: ['steps'] })
     .superRefine((c, ctx) => {
       if (!c.loss?.name || !c.optimizer?.name) return; // reported by their own fields

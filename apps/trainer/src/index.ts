@@ -6,10 +6,10 @@ export {
   checkMemory, measureBackbone, memoryConfigFor, memoryBudgetFor, formatMemoryLines, memoryRecord, ACTIVATION_PROBE_BATCH, MEMORY_GROUPS,
   type BackboneFootprint, type MemoryReport, type MemoryRecord,
 } from './memory.js';
-export { partialFcLossNames, partialFcProblem, sampleRngFor } from './partial-fc.js';
+export { partialFcLossNames, partialFcProblem, sampleRngFor } from './scale-head.js';
 export { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
 export { embedFolder } from './embed.js';
 export { exportOnnxCommand } from './export.js';
-export { selectBackend } from './backend.js';
+export { selectBackend, type SelectedBackend } from './backend.js';
 export { defaultPlugins, installedLosses, installedBackbones, type Plugins } from './plugins.js';
 export { evaluateModel, rawPixelReport, formatReport, type VerificationReport } from './evaluate.js';

@@ -1,8 +1,9 @@
 /**
  * Memory accounting of a run, before anything of the training is allocated: bytes per tensor group
  * from @fr/scale's `planMemory` (backbone, class weights, optimizer state, activations, loss head,
- * head workspace), checked against the device's limits. A run that cannot fit is refused with the
- * `head.sampleRate` that would make it fit.
+ * head workspace), device by device when the head is sharded, checked against each device's
+ * limits. A run that cannot fit is refused with the `head.sampleRate` or `head.shards` that would
+ * make it fit.
  */
 import { totalmem } from 'node:os';
 import { createRng, tensor, tidy, type Backend } from '@fr/core';
@@ -11,7 +12,7 @@ import {
   type DeviceLimits, type MemoryConfig, type MemoryGroups, type MemoryPlan, type OptimizerKind,
 } from '@fr/scale';
 import type { TrainConfig } from './config.js';
-import { partialFcProblem } from './partial-fc.js';
+import { partialFcProblem } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 
 /** Batch of the dry forward that measures activations. */
@@ -71,16 +72,24 @@ export function memoryConfigFor(config: TrainConfig, numClasses: number, embeddi
     backboneParams: backbone.parameters,
     activationBytes: backbone.activationBytes,
     optimizer: optimizerKind(config.optimizer),
-    shards: 1,
+    shards: config.head?.shards ?? 1,
     sampleRate: config.head?.sampleRate ?? 1,
     weightDtype: config.head?.weightPrecision ?? 'float32',
   };
 }
 
-/** The budget of one device: memoryBudget, else the machine's memory on the CPU, else none (WebGPU reports none). */
+/**
+ * The budget of one device: memoryBudget, else on the CPU the machine's memory (shared by the CPU
+ * shards of one process, so divided among them), else none (WebGPU reports no total).
+ */
 export function memoryBudgetFor(config: TrainConfig, backend: Backend): { bytes: number; source: string } {
   if (config.memoryBudget !== undefined) return { bytes: config.memoryBudget, source: 'memoryBudget' };
-  if (backend.name === 'cpu') return { bytes: totalmem(), source: 'the machine\'s memory' };
+  const shards = config.head?.shards ?? 1;
+  if (backend.name === 'cpu') {
+    return shards > 1
+      ? { bytes: Math.floor(totalmem() / shards), source: `the machine's memory, shared by ${shards} CPU shards` }
+      : { bytes: totalmem(), source: 'the machine\'s memory' };
+  }
   return { bytes: Infinity, source: `none: ${backend.name} reports no total, set memoryBudget` };
 }
 
@@ -103,19 +112,24 @@ export interface MemoryReport {
   backbone: BackboneFootprint;
 }
 
-/** One line per group: label, human units, exact bytes. */
+/** One line per group (label, human units, exact bytes), then one per device when the head is sharded. */
 export function formatMemoryLines(r: MemoryReport): string[] {
   const c = r.config;
+  const shards = c.shards ?? 1;
+  const rows = shards > 1 ? `${r.plan.devices.map((d) => d.sampledClasses).join(' + ')} class rows per step` : `${r.plan.devices[0].sampledClasses} class rows per step`;
   const head = `memory plan: ${c.numClasses} classes x ${c.embeddingDim}, batch ${c.batch}, head.sampleRate ${c.sampleRate}`
-    + ` (${r.plan.devices[0].sampledClasses} class rows per step), optimizer ${c.optimizer}, backbone ${r.backbone.parameters} parameters`;
+    + `${shards > 1 ? `, head.shards ${shards}` : ''} (${rows}), optimizer ${c.optimizer}, backbone ${r.backbone.parameters} parameters`;
   const lines = MEMORY_GROUPS.map(([key, label]) => {
     const bytes = r.plan.totals[key];
     let note = '';
     if (key === 'activations') note = `; measured by a dry forward at batch ${r.backbone.probeBatch}, scaled to ${c.batch}`;
-    if (key === 'total') note = `; budget ${Number.isFinite(r.limits.memoryBudget) ? formatBytes(r.limits.memoryBudget) : 'none'} (${r.budgetSource})`;
+    if (key === 'total') note = `; budget ${Number.isFinite(r.limits.memoryBudget) ? formatBytes(r.limits.memoryBudget) : 'none'}${shards > 1 ? ' per device' : ''} (${r.budgetSource})`;
     return `memory: ${label.padEnd(15)} ${formatBytes(bytes).padStart(10)} (${bytes} bytes${note})`;
   });
-  return [head, ...lines];
+  const devices = shards > 1
+    ? r.plan.devices.map((d) => `memory: device ${d.device}: ${formatBytes(d.total).padStart(10)} (${d.total} bytes; classes ${d.classes}${d.device === 0 ? ', backbone and activations' : ''})`)
+    : [];
+  return [head, ...lines, ...devices];
 }
 
 /** The plan as JSON for logs, checkpoint metadata and the report (an unlimited budget is null). */
@@ -123,7 +137,9 @@ export function memoryRecord(r: MemoryReport) {
   return {
     ...(Object.fromEntries(MEMORY_GROUPS.map(([key]) => [key, r.plan.totals[key]])) as Record<keyof MemoryGroups | 'total', number>),
     sampleRate: r.config.sampleRate,
-    sampledClasses: r.plan.devices[0].sampledClasses,
+    shards: r.config.shards ?? 1,
+    sampledClasses: r.plan.devices.reduce((n, d) => n + d.sampledClasses, 0),
+    deviceTotals: r.plan.devices.map((d) => d.total),
     backboneParameters: r.backbone.parameters,
     activationProbe: { batch: r.backbone.probeBatch, bytes: r.backbone.probeBytes },
     budget: Number.isFinite(r.limits.memoryBudget) ? r.limits.memoryBudget : null,
@@ -137,8 +153,7 @@ export type MemoryRecord = ReturnType<typeof memoryRecord>;
 
 /**
  * Plans the run's memory and checks it against the backend's limits. Throws a MemoryPlanError
- * whose message proposes what the trainer can do (a `head.sampleRate`); sharding is named only to
- * say that this trainer cannot shard.
+ * whose message proposes what the trainer can do: a `head.sampleRate`, a `head.shards`.
  */
 export function checkMemory(config: TrainConfig, plugins: Plugins, backend: Backend, numClasses: number): MemoryReport {
   const plugin = plugins.backbones.find((b) => b.name === config.backbone.name)!;
@@ -159,22 +174,22 @@ export function checkMemory(config: TrainConfig, plugins: Plugins, backend: Back
 
 function refusal(config: TrainConfig, plugins: Plugins, backend: Backend, c: MemoryConfig, budget: { bytes: number; source: string }, e: MemoryPlanError): string {
   const rate = c.sampleRate ?? 1;
-  const where = `${backend.name} device (budget ${Number.isFinite(budget.bytes) ? formatBytes(budget.bytes) : 'none'} from ${budget.source})`;
-  const what = `${c.numClasses} classes x ${c.embeddingDim}, batch ${c.batch}, head.sampleRate ${rate}`;
+  const K = c.shards ?? 1;
+  const where = `${backend.name} device${K > 1 ? 's' : ''} (budget ${Number.isFinite(budget.bytes) ? formatBytes(budget.bytes) : 'none'}${K > 1 ? ' each' : ''} from ${budget.source})`;
+  const what = `${c.numClasses} classes x ${c.embeddingDim}, batch ${c.batch}, head.sampleRate ${rate}${K > 1 ? `, head.shards ${K}` : ''}`;
   const advice: string[] = [];
-  const { sampleRate: r, shards } = e.proposal;
-  if (r !== null) {
-    const blocked = partialFcProblem({ ...config.head, sampleRate: r }, config.loss, config.optimizer.name, plugins);
-    advice.push(blocked
-      ? `Partial FC at head.sampleRate: ${r} would fit, but ${blocked.message}.`
-      : `It would fit with Partial FC at head.sampleRate: ${r} (in the config: head: { sampleRate: ${r} }).`);
+  const { sampleRate: r } = e.proposal;
+  // CPU shards of one process share the machine's memory: more of them fit no better under the default budget.
+  const shards = backend.name === 'cpu' && config.memoryBudget === undefined ? null : e.proposal.shards;
+  const option = (head: { sampleRate?: number; shards?: number }, fits: string, key: string) => {
+    const blocked = partialFcProblem({ ...config.head, ...head }, config.loss, config.optimizer.name, plugins);
+    return blocked ? `${fits} would fit, but ${blocked.message}.` : `It would fit with ${fits} (in the config: head: { ${key} }).`;
+  };
+  if (r !== null) advice.push(option({ sampleRate: r }, `Partial FC at head.sampleRate: ${r}`, `sampleRate: ${r}`));
+  if (shards !== null && shards > K) {
+    advice.push(`${option({ shards }, `the class weights sharded over ${shards} devices`, `shards: ${shards}`)} Each shard takes a device of its own (WebGPU: one adapter request each; on one physical GPU they share its memory).`);
   }
-  if (shards !== null) {
-    advice.push(r !== null
-      ? `Sharding the class weights over ${shards} devices would also fit, but fr train runs on one device and cannot shard.`
-      : `Only sharding the class weights over ${shards} devices would fit (no head.sampleRate down to 0.01 does), but fr train runs on one device and cannot shard.`);
-  }
-  if (r === null) {
+  if (r === null && (shards === null || shards <= K)) {
     advice.push(`Lower batchSize, use a smaller backbone or fewer classes${config.memoryBudget !== undefined ? ', or raise memoryBudget' : ''}.`);
   }
   return `the run does not fit in the memory of the ${where}: ${what}: ${e.plan.problems.join('; ')}. ${advice.join(' ')}`;

@@ -6,7 +6,7 @@
 import { mkdir, writeFile, appendFile, readFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  adamw, backward, clipGradNorm, ConfigError, gradNorm as gradNormOf, createRng, createSchedule, DataError, keep, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
+  adamw, backward, clipGradsToNorm, ConfigError, globalGradNorm, createRng, createSchedule, DataError, keep, parseLossParams, decodeSafetensors, restoreCheckpoint, serializeCheckpoint, sgd,
   scale as scaleOp, tensor, tidy, tidyAsync, type Backend, type LossHead, type Module, type NamedTensor, type Optimizer,
 } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
@@ -15,7 +15,7 @@ import { totalSteps, type TrainConfig } from './config.js';
 import { loadBatch, openTrainingSet, openVerificationSets, type Batch } from './data.js';
 import { evaluateModel, formatReport, rawPixelReport, type VerificationReport } from './evaluate.js';
 import { checkMemory, formatMemoryLines, memoryRecord, type MemoryRecord } from './memory.js';
-import { createPartialFcHead, partialFcOptimizer, partialFcProblem, sampledClasses, sampleRngFor, usesScaleHead } from './partial-fc.js';
+import { createScaleHead, partialFcOptimizer, partialFcProblem, sampledClasses, sampleRngFor, usesScaleHead } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 import { Progress } from './progress.js';
 import { writeReport } from './report.js';
@@ -25,6 +25,11 @@ export interface TrainOptions {
   backend: Backend;
   /** Why this backend was chosen, for the log and the report. */
   backendReason: string;
+  /**
+   * Opens another device of the backend's kind (`selectBackend` gives one). A run with
+   * `head.shards` K > 1 opens K - 1 of them for shards 1..K-1 and releases them at the end.
+   */
+  openDevice?: () => Promise<Backend>;
   /** Continue from the checkpoint in the output folder. */
   resume?: boolean;
   /** Stop (with a checkpoint) after this many steps of this invocation; for tests of resume. */
@@ -81,12 +86,14 @@ export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export type HeadTensors = Pick<LossHead, 'parameters' | 'buffers' | 'dispose'>;
 
 /**
- * Builds the model, head and optimizer a config describes. With `head.sampleRate` < 1 or
- * `head.weightPrecision` float16 the head is @fr/scale's (`sampledHead`, driven by
- * `forwardBackward`: Partial FC, float16 weights) and `lossHead` is null; otherwise
- * `lossHead` is the loss plugin's head, as always. `head` is whichever of the two there is.
+ * Builds the model, head and optimizer a config describes. With `head.sampleRate` < 1,
+ * `head.shards` > 1 or `head.weightPrecision` float16 the head is @fr/scale's (`sampledHead`,
+ * driven by `forwardBackward`: Partial FC, shards, float16 weights) and `lossHead` is null;
+ * otherwise `lossHead` is the loss plugin's head, as always. `head` is whichever of the two there
+ * is. Shard i of the class weights goes to `headBackends[i]`; by default every shard is on
+ * `backend` (as when a sharded checkpoint is read for evaluation).
  */
-export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend, numClasses: number) {
+export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend, numClasses: number, headBackends?: readonly Backend[]) {
   const rng = createRng(config.seed);
   const backbonePlugin = plugins.backbones.find((b) => b.name === config.backbone.name)!;
   const lossPlugin = plugins.losses.find((l) => l.name === config.loss.name)!;
@@ -100,10 +107,13 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
   const o = config.optimizer;
   const sampleRate = config.head?.sampleRate ?? 1;
   const weightPrecision = config.head?.weightPrecision ?? 'float32';
-  if (usesScaleHead({ sampleRate, weightPrecision })) {
+  const shards = config.head?.shards ?? 1;
+  if (usesScaleHead({ sampleRate, shards, weightPrecision })) {
     if (o.name !== 'sgd') throw new ConfigError(partialFcProblem(config.head ?? {}, config.loss, o.name, plugins)?.message ?? `the head section needs optimizer sgd, got ${o.name}`);
-    const sampledHead: ShardedHead = createPartialFcHead({
-      loss: lossPlugin, params, backend, numClasses, embeddingDim, rng: rng.fork(), sampleRate, weightPrecision, seed: config.seed,
+    const backends = headBackends ?? Array.from({ length: shards }, () => backend);
+    if (backends.length !== shards) throw new ConfigError(`head.shards is ${shards}, but ${backends.length} devices were given for the head`);
+    const sampledHead: ShardedHead = createScaleHead({
+      loss: lossPlugin, params, backends, numClasses, embeddingDim, rng: rng.fork(), sampleRate, weightPrecision, seed: config.seed,
     });
     const backbone = module.parameters.filter((p) => p.tensor.requiresGrad);
     const trainable = [...backbone, ...sampledHead.parameters];
@@ -151,8 +161,14 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   const verificationSets = await openVerificationSets(config);
   const steps = totalSteps(config, trainSet.length);
 
+  // Devices of the shards 1..K-1 (shard 0 shares the backbone's).
+  const shardCount = config.head?.shards ?? 1;
+  if (shardCount > 1 && !o.openDevice) throw new ConfigError(`head.shards ${shardCount}: this caller of train() gives no openDevice to open the other ${shardCount - 1} devices with`);
+  const extraDevices: Backend[] = [];
+  for (let i = 1; i < shardCount; i++) extraDevices.push(await o.openDevice!());
+
   // Model, loss head, optimizer, schedule.
-  const run = buildRun(config, o.plugins, backend, trainSet.numClasses);
+  const run = buildRun(config, o.plugins, backend, trainSet.numClasses, [backend, ...extraDevices]);
   const { module, head, lossHead, sampledHead, optimizer, trainable, embeddingDim } = run;
   const [c, h, w] = run.inputShape;
   if (trainSet.shape[1] !== h || trainSet.shape[2] !== w) {
@@ -169,6 +185,10 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     const bytes = await readFile(checkpointPath).catch(() => {
       throw new DataError(`--resume: no checkpoint at ${checkpointPath}`);
     });
+    const written = JSON.parse(decodeSafetensors(bytes, checkpointPath).metadata.config ?? '{}') as Partial<TrainConfig>;
+    if ((written.head?.shards ?? 1) !== shardCount) {
+      throw new DataError(`--resume: ${checkpointPath} was written with head.shards ${written.head?.shards ?? 1}, the config has ${shardCount}; resume with the same head.shards`);
+    }
     const meta = restoreCheckpoint(bytes, saved, { source: checkpointPath });
     step = Number(meta.step);
     optimizer.setSteps(Number(meta.optimizerSteps));
@@ -186,6 +206,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       tensors: saved,
       metadata: {
         step: String(step),
+        numClasses: String(trainSet.numClasses),
         optimizerSteps: String(optimizer.steps),
         config: JSON.stringify(config),
         losses: JSON.stringify(losses),
@@ -212,9 +233,10 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
 
   print(`backend: ${o.backendReason}`);
   for (const line of memoryLines) print(line);
-  const partial = sampledHead && sampledHead.sampleRate < 1 ? ` (Partial FC: ${memory.plan.devices[0].sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
+  const partial = sampledHead && sampledHead.sampleRate < 1 ? ` (Partial FC: ${memoryInfo.sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
+  const sharded = shardCount > 1 ? `, class weights over ${shardCount} ${backend.name} devices` : '';
   if (sampledHead && sampledHead.precision.storage === 'float16') print(`head: ${sampledHead.precision.reason}`);
-  print(`training ${config.backbone.name} with ${config.loss.name}${partial} on ${trainSet.length} images of ${trainSet.numClasses} identities for ${steps} steps of ${config.batchSize}`);
+  print(`training ${config.backbone.name} with ${config.loss.name}${partial}${sharded} on ${trainSet.length} images of ${trainSet.numClasses} identities for ${steps} steps of ${config.batchSize}`);
   const progress = new Progress(steps, step);
   let interrupted = false;
   const stopAt = o.stopAfter !== undefined ? Math.min(steps, step + o.stopAfter) : steps;
@@ -228,46 +250,41 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     next = step + 1 < stopAt ? loadBatch(trainSet, config.seed, step + 1, config.batchSize, config.data.flip) : null;
     const lr = schedule(step);
 
-    // The norm is read every step even without clipping: a NaN in any gradient shows there, while
-    // the loss alone can stay finite (a max over NaN scores may drop them).
-    // With loss scaling, gradients are clipped only once unscaled (below), as torch's GradScaler.
-    const clipOrNorm = () => (config.clipGradNorm && !scaler ? clipGradNorm(trainable, config.clipGradNorm) : gradNormOf(trainable));
     const lossScale = scaler?.scale ?? 1;
     let lossValue: number;
-    let normValue: number;
     if (sampledHead) {
-      // Partial FC: the head waits on the host mid-step (it samples the classes of this batch and
-      // returns d(loss)/d(embeddings)), so the step is one asynchronous scope. The classes drawn
-      // depend on (seed, step) only.
-      const { headLoss, gradNorm } = await tidyAsync(async () => {
+      // Partial FC and shards: the head waits on the host mid-step (it samples the classes of this
+      // batch, combines its shards and returns d(loss)/d(embeddings)), so the step is one
+      // asynchronous scope. The classes drawn depend on (seed, step) only.
+      const headLoss = await tidyAsync(async () => {
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
         const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
         const r = await sampledHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
         // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
         for (const p of sampledHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
         backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
-        return { headLoss: r.loss, gradNorm: clipOrNorm() };
+        return r.loss;
       });
       lossValue = headLoss / lossScale;
-      normValue = await gradNorm.item();
-      gradNorm.dispose();
     } else {
-      // Forward, loss, backward, clip: one tidy scope, so nothing of the step outlives it but the loss.
-      const { loss, gradNorm } = tidy(() => {
+      // Forward, loss, backward: one tidy scope, so nothing of the step outlives it but the loss.
+      const loss = tidy(() => {
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
         const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
         const loss = lossHead!.forward(embeddings, batch.labels);
         backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
-        return { loss, gradNorm: clipOrNorm() };
+        return loss;
       });
       lossValue = await loss.item();
-      normValue = await gradNorm.item();
       loss.dispose();
-      gradNorm.dispose();
     }
+    // The norm is read every step even without clipping: a NaN in any gradient shows there, while
+    // the loss alone can stay finite (a max over NaN scores may drop them). It spans every device
+    // of a sharded head, and the clip below reuses it instead of computing it again.
+    let normValue = await globalGradNorm(trainable);
 
     // Loss scaling: an overflow skips the step (and lowers a dynamic scale) while the scale is
-    // above 1; otherwise the gradients are unscaled, then clipped.
+    // above 1; otherwise the gradients are unscaled, then clipped (as torch's GradScaler).
     if (scaler) {
       const overflow = !Number.isFinite(lossValue) || !Number.isFinite(normValue);
       if (overflow && scaler.scale > 1) {
@@ -281,7 +298,6 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       if (!overflow) {
         scaler.unscale(trainable);
         normValue /= lossScale;
-        if (config.clipGradNorm) clipGradNorm(trainable, config.clipGradNorm).dispose();
         scaler.update(false);
       }
     }
@@ -299,7 +315,8 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       throw new NonFiniteLossError(`${what}; stopped. The last good checkpoint is ${checkpointPath} (if one was written); lower the learning rate or set onNonFinite: skip`);
     }
 
-    // Step and schedule.
+    // Clip, step and schedule.
+    if (config.clipGradNorm) clipGradsToNorm(trainable, config.clipGradNorm, normValue);
     optimizer.step(lr);
     const sampled = sampledHead ? sampledClasses(sampledHead) : null;
     optimizer.zeroGrad();
@@ -341,6 +358,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   module.dispose();
   head.dispose();
   optimizer.dispose();
+  for (const d of extraDevices) d.dispose();
   return { steps: step, finalLoss: lastLoss, losses, evaluations, baseline, outputDir: out, reportPath, interrupted, memory: memoryInfo };
 }
 

@@ -108,9 +108,8 @@ describe('memory accounting', () => {
     const message = (error as Error).message;
     expect(message).toContain(`over the budget of ${formatBytes(budgetKiB * 1024)}`);
     expect(message).toContain('It would fit with Partial FC at head.sampleRate: 0.5 (in the config: head: { sampleRate: 0.5 })');
-    // Two devices would fit too; the trainer has one and says so instead of proposing a key it lacks.
-    expect(message).toContain('fr train runs on one device and cannot shard');
-    expect(message).not.toMatch(/shards: \d/);
+    // Two devices of that budget each would fit too.
+    expect(message).toContain('It would fit with the class weights sharded over 2 devices (in the config: head: { shards: 2 }).');
     expect(steps).toHaveLength(0);
     expect(existsSync(join(out, CHECKPOINT_FILE))).toBe(false);
     expect(existsSync(out)).toBe(false);
@@ -143,7 +142,7 @@ describe('Partial FC', () => {
     expect(() => config(dir, { head: { sampleRate: 0 } })).toThrow(/head\.sampleRate: Too small/);
     expect(() => config(dir, { head: { sampleRate: 1.5 } })).toThrow(/head\.sampleRate: Too big/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, loss: { name: 'magface' } }))
-      .toThrow(/head\.sampleRate: Partial FC \(head\.sampleRate 0\.5\) is not supported with loss magface: the trainer runs it for normface, sphereface, cosface, arcface, x2softmax/);
+      .toThrow(/head\.sampleRate: Partial FC \(head\.sampleRate 0\.5\) is not supported with loss magface: the trainer runs it for normface, sphereface, cosface, arcface, sphereface2, x2softmax/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, loss: { name: 'sphereface', variant: 'a-softmax' } }))
       .toThrow(/not supported with loss sphereface in its a-softmax variant/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, optimizer: { name: 'adamw' } }))

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import {
-  add, adamw, backward, clipGradNorm, gradNorm, ConfigError, cosineMarginHead, createRng, createSchedule, DataError, DisposedError,
+  add, adamw, backward, clipGradNorm, clipGradsToNorm, globalGradNorm, gradNorm, ConfigError, cosineMarginHead, createRng, createSchedule, DataError, DisposedError,
   kaimingUniform, keep, linear, matmul, parseConfig, pluginUnion, relu, scaledTransform, sgd, ShapeError, tensor, tidy,
   zeros, defineLoss, z, type NamedTensor,
 } from '@fr/core';
@@ -138,6 +138,44 @@ describe('optimizers follow torch.optim', () => {
     b.grad = keep(tensor(backend, [NaN], [1]));
     const bad = gradNorm(params);
     expect(await bad.item()).toBeNaN();
+  });
+  test('globalGradNorm and clipGradsToNorm span several backends; the one-device forms refuse them by name', async () => {
+    const other = createCpuBackend();
+    const a = tensor(backend, [0, 0], [2], { requiresGrad: true });
+    const b = tensor(other, [0], [1], { requiresGrad: true });
+    a.grad = keep(tensor(backend, [3, 0], [2]));
+    b.grad = keep(tensor(other, [4], [1]));
+    const params = [{ name: 'a', tensor: a }, { name: 'b', tensor: b }];
+    expect(() => gradNorm(params)).toThrow(/gradNorm: a and b are on different backends; use globalGradNorm/);
+    expect(() => clipGradNorm(params, 1)).toThrow(/clipGradNorm: a and b are on different backends/);
+    const norm = await globalGradNorm(params);
+    expect(norm).toBe(5);
+    // Under the limit nothing is touched.
+    expect(clipGradsToNorm(params, 10, norm)).toBe(1);
+    expect(Array.from(await a.grad.data())).toEqual([3, 0]);
+    const factor = clipGradsToNorm(params, 1, norm);
+    expect(factor).toBe(Math.fround(1 / (5 + 1e-6)));
+    expect(Array.from(await a.grad.data())[0]).toBeCloseTo(0.6, 6);
+    expect(Array.from(await b.grad.data())[0]).toBeCloseTo(0.8, 6);
+    expect(() => clipGradsToNorm(params, 1, NaN)).toThrow(/the norm must be finite and non-negative, got NaN/);
+    b.grad.dispose();
+    b.grad = keep(tensor(other, [Infinity], [1]));
+    expect(await globalGradNorm(params)).toBe(Infinity);
+    // On one backend it agrees with the device-side clip to float32 rounding.
+    const c = tensor(backend, [0, 0, 0], [3], { requiresGrad: true });
+    const grads = [1.5, -2.25, 7];
+    c.grad = keep(tensor(backend, grads, [3]));
+    const one = [{ name: 'c', tensor: c }];
+    const known = await globalGradNorm(one);
+    const device = gradNorm(one);
+    expect(known).toBeCloseTo(await device.item(), 5);
+    clipGradsToNorm(one, 2, known);
+    const viaKnown = Array.from(await c.grad.data());
+    c.grad.dispose();
+    c.grad = keep(tensor(backend, grads, [3]));
+    clipGradNorm(one, 2).dispose();
+    const viaDevice = Array.from(await c.grad.data());
+    viaKnown.forEach((v, i) => expect(v).toBeCloseTo(viaDevice[i], 6));
   });
 });
 

@@ -1,5 +1,6 @@
 /** Optimizers and gradient clipping. Updates run as kernels; nothing is read back. */
 import type { NamedTensor } from './loss.js';
+import type { Backend } from './backend.js';
 import { ShapeError } from './errors.js';
 import { empty, keep, type Tensor, tidy } from './tensor.js';
 
@@ -122,8 +123,7 @@ export function adamw(params: readonly NamedTensor[], o: AdamWOptions = {}): Opt
  * how a trainer notices a bad step even when the loss value itself still looks finite.
  */
 export function gradNorm(params: readonly NamedTensor[]): Tensor {
-  const withGrad = params.filter((p) => p.tensor.grad);
-  if (withGrad.length === 0) throw new ShapeError('gradNorm: no parameter has a gradient');
+  const withGrad = gradsOnOneBackend(params, 'gradNorm');
   const backend = withGrad[0].tensor.backend;
   const k = backend.kernels;
   return tidy(() => {
@@ -145,8 +145,7 @@ export function gradNorm(params: readonly NamedTensor[]): Tensor {
  * tensor the caller may read asynchronously and must dispose.
  */
 export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): Tensor {
-  const withGrad = params.filter((p) => p.tensor.grad);
-  if (withGrad.length === 0) throw new ShapeError('clipGradNorm: no parameter has a gradient');
+  const withGrad = gradsOnOneBackend(params, 'clipGradNorm');
   const backend = withGrad[0].tensor.backend;
   const k = backend.kernels;
   const total = gradNorm(withGrad);
@@ -164,4 +163,65 @@ export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): T
     }
   });
   return total;
+}
+
+/** The parameters that have a gradient, all on one backend (the device-side norm needs that). */
+function gradsOnOneBackend(params: readonly NamedTensor[], what: string): NamedTensor[] {
+  const withGrad = params.filter((p) => p.tensor.grad);
+  if (withGrad.length === 0) throw new ShapeError(`${what}: no parameter has a gradient`);
+  const first = withGrad[0].tensor.backend;
+  const other = withGrad.find((p) => p.tensor.backend !== first);
+  if (other) {
+    throw new ShapeError(`${what}: ${withGrad[0].name} and ${other.name} are on different backends; use globalGradNorm and clipGradsToNorm for parameters spread over several devices`);
+  }
+  return withGrad;
+}
+
+/**
+ * The global L2 norm of all gradients of parameters that may live on several backends (a head
+ * sharded over devices): each backend sums its squares on the device, the host reads one float per
+ * backend and combines them. Non-finite when any gradient holds a NaN or Inf.
+ */
+export async function globalGradNorm(params: readonly NamedTensor[]): Promise<number> {
+  const withGrad = params.filter((p) => p.tensor.grad);
+  if (withGrad.length === 0) throw new ShapeError('globalGradNorm: no parameter has a gradient');
+  const byBackend = new Map<Backend, NamedTensor[]>();
+  for (const p of withGrad) byBackend.set(p.tensor.backend, [...(byBackend.get(p.tensor.backend) ?? []), p]);
+  const parts = [...byBackend].map(([backend, group]) => {
+    const k = backend.kernels;
+    return tidy(() => {
+      const total = empty(backend, [1], 'float32', 'gradSumSquares');
+      const part = empty(backend, [1]);
+      k.fill(total.buffer(), 1, 0);
+      for (const p of group) {
+        k.sumSquares(p.tensor.grad!.buffer(), part.buffer(), p.tensor.size);
+        k.axpby(total.buffer(), part.buffer(), total.buffer(), 1, 1, 1);
+      }
+      return total;
+    });
+  });
+  try {
+    const sums = await Promise.all(parts.map((t) => t.item()));
+    return Math.sqrt(sums.reduce((a, b) => a + b, 0));
+  } finally {
+    for (const t of parts) t.dispose();
+  }
+}
+
+/**
+ * Clips gradients to `maxNorm` given their global norm, already known (from `globalGradNorm`, or
+ * read for overflow detection under loss scaling), so the norm is not computed a second time:
+ * every gradient is multiplied by maxNorm / (norm + 1e-6) when that is below 1, as
+ * torch.nn.utils.clip_grad_norm_. Returns the factor applied (1: none). Works across backends.
+ */
+export function clipGradsToNorm(params: readonly NamedTensor[], maxNorm: number, norm: number): number {
+  if (!(maxNorm > 0)) throw new ShapeError(`clipGradsToNorm: maxNorm must be positive, got ${maxNorm}`);
+  if (!Number.isFinite(norm) || norm < 0) throw new ShapeError(`clipGradsToNorm: the norm must be finite and non-negative, got ${norm}`);
+  const factor = Math.fround(maxNorm / Math.max(norm + 1e-6, maxNorm));
+  if (factor >= 1) return 1;
+  for (const p of params) {
+    const g = p.tensor.grad;
+    if (g) g.backend.kernels.affine(g.buffer(), g.buffer(), g.size, factor, 0);
+  }
+  return factor;
 }
