@@ -7,6 +7,7 @@ import { createCpuBackend } from '@fr/backend-cpu';
 import { ConfigError, decodeSafetensors, type Backend } from '@fr/core';
 import { MemoryPlanError, planMemory } from '@fr/scale';
 import { CHECKPOINT_FILE, defaultPlugins, evalCommand, loadRun, measureBackbone, memoryConfigFor, train, type StepInfo, type TrainConfig } from '../src/index.js';
+import { initialBias, sphereface2Params } from '@fr/sphereface2';
 import { tinyTrainConfig } from './tiny-config.js';
 
 const plugins = defaultPlugins;
@@ -81,6 +82,12 @@ describe('head.shards', () => {
     const tensors = decodeSafetensors(new Uint8Array(await readFile(join(got.outputDir, CHECKPOINT_FILE)))).tensors;
     expect(tensors['head.sphereface2.bias'].shape).toEqual([1]);
     expect(Object.keys(tensors).filter((n) => n.startsWith('head.sphereface2.weight.shard'))).toEqual(['head.sphereface2.weight.shard0of2', 'head.sphereface2.weight.shard1of2']);
+    expect(Array.from(tensors['head.sphereface2.bias'].data as Float32Array)[0]).not.toBe(initialBias(sphereface2Params.parse(loss), 30));
+    // Partial FC with a one-vs-all loss: the sampled negatives only, so other losses than the full head's.
+    const sampled = await train(config(await tmp(), { loss, head: { shards: 2, sampleRate: 0.5 } }), { plugins, ...cpuDevices().options, print: silent });
+    const sampledLosses = sampled.losses.map((l) => l.loss);
+    expect(sampledLosses.every(Number.isFinite)).toBe(true);
+    expect(Math.min(...relDiff(sampledLosses, want))).toBeGreaterThan(1e-3);
   });
 
   test('Partial FC over shards: classes sampled on every shard; resume is exact and needs the same head.shards', async () => {
