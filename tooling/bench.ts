@@ -1,14 +1,15 @@
 /**
- * `pnpm bench`: the benchmarks of the repository, in order: WebGPU matmul, loss head, backbones,
- * scale head. Each runs in its own try/catch, so one failure is reported and the others still run.
+ * `pnpm bench`: the benchmarks of the repository, in order: WebGPU matmul, MLP step, loss head,
+ * backbones, activation storage, scale head. Each runs in its own try/catch, so one failure is reported and the others still run.
  *
  *   pnpm bench                          the default run (about 15-20 minutes on 2 cores, SwiftShader)
- *   pnpm bench -- --only head,backbone  a subset: matmul, mlp, head, backbone, scale
+ *   pnpm bench -- --only head,backbone  a subset: matmul, mlp, head, backbone, activations, scale
  *   pnpm bench -- --quick               small shapes, a fast check that everything runs
  */
 import { parseArgs } from 'node:util';
 import { run as runMatmul } from '../packages/backend-webgpu/bench/matmul.bench.js';
 import { run as runScaleHead } from '../packages/scale/bench/head.bench.js';
+import { run as runActivations } from '../apps/bench/src/activations.bench.js';
 import { run as runBackbone } from '../apps/bench/src/backbone.bench.js';
 import { run as runHead } from '../apps/bench/src/head.bench.js';
 import { run as runMlp } from '../apps/bench/src/mlp.bench.js';
@@ -24,7 +25,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('pnpm bench [-- --only matmul,mlp,head,backbone,scale] [--quick]');
+  console.log(`pnpm bench [-- --only ${BENCHES.join(',')}] [--quick]`);
   process.exit(0);
 }
 
@@ -61,6 +62,9 @@ for (const name of BENCHES) {
         break;
       case 'backbone':
         await runBackbone(plan.backbone);
+        break;
+      case 'activations':
+        await runActivations(plan.activations);
         break;
       case 'scale':
         if (plan.scale === null) console.log('skipped in --quick (its shapes are fixed: C = 100,000 and 1,000,000); select it with --only scale');

@@ -4,6 +4,7 @@
  * WebGPU runs on whatever Dawn finds (SwiftShader via tooling/test-env.sh).
  */
 import { describe, expect, it } from 'vitest';
+import { run as runActivations } from './activations.bench.js';
 import { run as runBackbone } from './backbone.bench.js';
 import { run as runHead } from './head.bench.js';
 import { profileStep } from './kernel-profile.js';
@@ -78,10 +79,30 @@ describe('backbone bench', () => {
   }, 600_000);
 });
 
+describe('activation storage bench', () => {
+  it('float16 storage holds about half the forward\'s bytes on both devices, with an input gradient close to float32\'s', async () => {
+    const lines: string[] = [];
+    const rows = await runActivations({
+      archs: ['smallnet'], batch: { smallnet: 4 }, inputSize: { smallnet: 32 }, policy: once, log: (l) => void lines.push(l),
+    });
+    expect(rows.map((r) => `${r.device}/${r.arch}/${r.shape}`)).toEqual(['webgpu/smallnet/4x3x32x32', 'cpu/smallnet/4x3x32x32']);
+    for (const r of rows) {
+      // The input batch and the embeddings stay float32.
+      expect(r.float16Bytes / r.float32Bytes).toBeGreaterThan(0.5);
+      expect(r.float16Bytes / r.float32Bytes).toBeLessThan(0.6);
+      expect(r.inputGradRelError).toBeGreaterThan(0);
+      expect(r.inputGradRelError).toBeLessThan(1e-2);
+      expect(r.float32Ms).toBeGreaterThan(0);
+    }
+    expect(rows[0].float16Bytes).toBe(rows[1].float16Bytes);
+    expect(lines[0]).toContain('bytes f16/f32');
+  }, 300_000);
+});
+
 describe('bench plan', () => {
   it('quick mode shrinks every shape and skips the fixed-shape scale bench', () => {
     const quick = benchPlan(true), full = benchPlan(false);
-    expect(BENCHES).toEqual(['matmul', 'mlp', 'head', 'backbone', 'scale']);
+    expect(BENCHES).toEqual(['matmul', 'mlp', 'head', 'backbone', 'activations', 'scale']);
     expect(quick.scale).toBeNull();
     expect(Math.max(...quick.head.classes!)).toBeLessThan(10_000);
     expect(quick.backbone.batch).toBeLessThan(32);

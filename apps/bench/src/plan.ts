@@ -2,11 +2,12 @@
  * What `pnpm bench` runs, in default and quick mode, with the reasons for the repetition counts
  * (printed at the start of a run).
  */
+import type { ActivationsBenchOptions } from './activations.bench.js';
 import type { BackboneBenchOptions } from './backbone.bench.js';
 import type { HeadBenchOptions } from './head.bench.js';
 import type { MlpBenchOptions } from './mlp.bench.js';
 
-export const BENCHES = ['matmul', 'mlp', 'head', 'backbone', 'scale'] as const;
+export const BENCHES = ['matmul', 'mlp', 'head', 'backbone', 'activations', 'scale'] as const;
 export type BenchName = (typeof BENCHES)[number];
 
 export interface BenchPlan {
@@ -14,6 +15,7 @@ export interface BenchPlan {
   mlp: MlpBenchOptions;
   head: HeadBenchOptions;
   backbone: BackboneBenchOptions;
+  activations: ActivationsBenchOptions;
   /** Options of packages/scale/bench/head.bench.ts; null: not run. */
   scale: { steps?: number; fullBudgetSeconds?: number } | null;
   explanation: string[];
@@ -28,6 +30,7 @@ export function benchPlan(quick: boolean): BenchPlan {
       backbone: {
         batch: 4, inputSize: { smallnet: 16, mobilefacenet: 16 }, policy: { budgetMs: 1_000, minReps: 0, maxReps: 3 },
       },
+      activations: { batch: { smallnet: 4, mobilefacenet: 2 }, inputSize: { smallnet: 16, mobilefacenet: 16 }, policy: { budgetMs: 500, minReps: 1, maxReps: 2 } },
       scale: null,
       explanation: ['--quick: tiny shapes, at most 3 timed steps per side; the scale head bench is skipped (fixed large shapes)'],
     };
@@ -44,6 +47,7 @@ export function benchPlan(quick: boolean): BenchPlan {
     backbone: {
       policy: { budgetMs: 15_000, minReps: 1, maxReps: 10 }, maxStepMs: 60_000, probe: { batch: 2, size: 16 },
     },
+    activations: { policy: { budgetMs: 10_000, minReps: 1, maxReps: 5 } },
     scale: { steps: 1, fullBudgetSeconds: 0 },
     explanation: [
       'matmul: 3 timed runs per shape (its default); a 1024^3 product takes seconds on SwiftShader.',
@@ -56,6 +60,8 @@ export function benchPlan(quick: boolean): BenchPlan {
       '  the full step (linear in batch x pixels); a side',
       '  predicted above 60 s is not run at full size (its row shows the prediction, marked); otherwise timed steps',
       '  fill 15 s per side (1..10).',
+      'activations: smallnet 32x32 at batch 32 and MobileFaceNet 112x112 at batch 2, float32 then float16 activation',
+      '  storage; timed steps fill 10 s per side (1..5).',
       'scale: 1 timed step per configuration after a warm-up; the 1M full head is extrapolated from 100k blocks',
       '  (fullBudgetSeconds 0), as that bench allows.',
     ],

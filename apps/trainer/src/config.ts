@@ -128,6 +128,8 @@ export function trainConfigSchema(plugins: Plugins) {
       }),
     ]).optional().describe('loss scaling: the loss and every gradient multiplied by the scale, unscaled before clipping and the step; '
       + 'a step whose gradients overflow is skipped (dynamic: and the scale halved; it doubles after growthInterval good steps)'),
+    activationPrecision: z.enum(['float32', 'float16']).default('float32')
+      .describe('storage of the backbone activations kept for the backward pass: float16 halves them (the forward computes in float32; the backward reads values rounded to float16)'),
     head: headSchema.optional().describe('the classifier head: head.sampleRate < 1 trains it with Partial FC, head.shards > 1 splits its class weights over several devices, head.weightPrecision float16 stores its normalised weights in float16'),
     memoryBudget: memorySizeSchema.optional()
       .describe('bytes the run may use on each device (a number, or a string such as "8GiB"); default the machine\'s memory on the CPU (shared by CPU shards), unlimited on WebGPU (its buffer limits are still checked)'),

@@ -48,7 +48,7 @@ export function measureBackbone(config: TrainConfig, plugins: Plugins, backend: 
     let after = before;
     tidy(() => {
       const x = tensor(backend, new Float32Array(probeBatch * c * h * w), [probeBatch, c, h, w], { name: 'memory probe' });
-      module.forward(x, { training: true, seed: config.seed });
+      module.forward(x, { training: true, seed: config.seed, activationStorage: config.activationPrecision });
       after = backend.stats().bytesLive;
     });
     const probeBytes = Math.max(0, after - before);
@@ -106,6 +106,8 @@ export const MEMORY_GROUPS: readonly [keyof MemoryGroups | 'total', string][] = 
 
 export interface MemoryReport {
   config: MemoryConfig;
+  /** Storage of the backbone's activations kept for the backward pass. */
+  activationPrecision: 'float32' | 'float16';
   plan: MemoryPlan;
   limits: DeviceLimits;
   budgetSource: string;
@@ -122,7 +124,7 @@ export function formatMemoryLines(r: MemoryReport): string[] {
   const lines = MEMORY_GROUPS.map(([key, label]) => {
     const bytes = r.plan.totals[key];
     let note = '';
-    if (key === 'activations') note = `; measured by a dry forward at batch ${r.backbone.probeBatch}, scaled to ${c.batch}`;
+    if (key === 'activations') note = `; ${r.activationPrecision} storage, measured by a dry forward at batch ${r.backbone.probeBatch}, scaled to ${c.batch}`;
     if (key === 'total') note = `; budget ${Number.isFinite(r.limits.memoryBudget) ? formatBytes(r.limits.memoryBudget) : 'none'}${shards > 1 ? ' per device' : ''} (${r.budgetSource})`;
     return `memory: ${label.padEnd(15)} ${formatBytes(bytes).padStart(10)} (${bytes} bytes${note})`;
   });
@@ -138,6 +140,7 @@ export function memoryRecord(r: MemoryReport) {
     ...(Object.fromEntries(MEMORY_GROUPS.map(([key]) => [key, r.plan.totals[key]])) as Record<keyof MemoryGroups | 'total', number>),
     sampleRate: r.config.sampleRate,
     shards: r.config.shards ?? 1,
+    activationPrecision: r.activationPrecision,
     sampledClasses: r.plan.devices.reduce((n, d) => n + d.sampledClasses, 0),
     deviceTotals: r.plan.devices.map((d) => d.total),
     backboneParameters: r.backbone.parameters,
@@ -165,7 +168,7 @@ export function checkMemory(config: TrainConfig, plugins: Plugins, backend: Back
   const limits = deviceLimits(backend, budget.bytes);
   try {
     const plan = assertFits(memConfig, limits);
-    return { config: memConfig, plan, limits, budgetSource: budget.source, backbone };
+    return { config: memConfig, activationPrecision: config.activationPrecision, plan, limits, budgetSource: budget.source, backbone };
   } catch (e) {
     if (!(e instanceof MemoryPlanError)) throw e;
     throw new MemoryPlanError(refusal(config, plugins, backend, memConfig, budget, e), e.plan, e.proposal);

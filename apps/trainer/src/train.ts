@@ -258,7 +258,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       // asynchronous scope. The classes drawn depend on (seed, step) only.
       const headLoss = await tidyAsync(async () => {
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-        const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
+        const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision });
         const r = await sampledHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
         // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
         for (const p of sampledHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
@@ -270,7 +270,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       // Forward, loss, backward: one tidy scope, so nothing of the step outlives it but the loss.
       const loss = tidy(() => {
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-        const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step });
+        const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision });
         const loss = lossHead!.forward(embeddings, batch.labels);
         backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
         return loss;

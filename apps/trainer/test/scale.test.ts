@@ -250,6 +250,25 @@ describe('Partial FC', () => {
       .toThrow(/set optimizer\.name: sgd, or head\.weightPrecision: float32/);
   });
 
+  test('activationPrecision float16: the activations measured at about half, losses of the float32 run to float16 precision', async () => {
+    const lines: string[] = [];
+    const a = await train(config(await tmp()), { plugins, ...cpu(), print: silent });
+    const b = await train(config(await tmp(), { activationPrecision: 'float16' }), { plugins, ...cpu(), print: (l) => void lines.push(l) });
+    expect(b.memory.activationPrecision).toBe('float16');
+    expect(a.memory.activationPrecision).toBe('float32');
+    // Every activation of the smallnet is packed but the input batch and the embeddings, which stay
+    // float32 (a large share of this 16x16 network's; the exact bytes are tested per backend).
+    const ratio = b.memory.activations / a.memory.activations;
+    expect(ratio).toBeGreaterThan(0.5);
+    expect(ratio).toBeLessThan(0.65);
+    expect(memoryLines(lines).get('activations')!.bytes).toBe(b.memory.activations);
+    expect(lines.find((l) => l.startsWith('memory: activations'))).toContain('float16 storage, measured by a dry forward');
+    expect(b.losses).toHaveLength(a.losses.length);
+    for (const [i, l] of b.losses.entries()) expect(Math.abs(l.loss - a.losses[i].loss) / a.losses[i].loss).toBeLessThan(5e-3);
+    expect(b.losses.map((l) => l.loss)).not.toEqual(a.losses.map((l) => l.loss));
+    expect(() => config('unused', { activationPrecision: 'bfloat16' })).toThrow(/activationPrecision/);
+  });
+
   test('a static power-of-two loss scale trains bit for bit as no scale, with the plugin head and with Partial FC', async () => {
     for (const extra of [{}, { head: { sampleRate: 0.5 } }]) {
       const a = await train(config(await tmp(), extra), { plugins, ...cpu(), print: silent });

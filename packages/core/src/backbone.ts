@@ -13,6 +13,12 @@ export interface ForwardMode {
   training: boolean;
   /** Seed for stochastic layers in this forward pass (dropout). */
   seed?: number;
+  /**
+   * Storage of the activations kept for the backward pass: 'float16' packs them to half the bytes
+   * as the forward goes (the forward itself computes in float32 from unrounded values; the backward
+   * reads values rounded to float16). Default 'float32'. See `sequential`.
+   */
+  activationStorage?: 'float32' | 'float16';
 }
 
 /** A network of layers with named parameters and buffers. */

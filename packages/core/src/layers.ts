@@ -12,8 +12,8 @@ import { ShapeError } from './errors.js';
 import { kaimingUniform } from './init.js';
 import { linear as linearOp, prelu as preluOp, reshape } from './ops.js';
 import { pcgHash, type Rng } from './rng.js';
-import { record } from './tape.js';
-import { assertDType, assertSameBackend, empty, tensor, type Tensor } from './tensor.js';
+import { isGradEnabled, record } from './tape.js';
+import { assertDType, assertSameBackend, empty, packingScope, tensor, type Tensor } from './tensor.js';
 
 type Pair = number | readonly [number, number];
 
@@ -373,7 +373,8 @@ function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry
       return {
         parameters,
         buffers,
-        forward,
+        // Under float16 activation storage, whatever the forward made besides its output is packed.
+        forward: (x, mode) => (packsActivations(mode) ? packingScope(() => forward(x, mode)) : forward(x, mode)),
         dispose() {
           for (const t of [...parameters, ...buffers]) t.tensor.dispose();
         },
@@ -383,7 +384,27 @@ function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry
   return b;
 }
 
-/** Runs layers one after another. */
+/** Whether a forward in this mode stores its activations for the backward pass in float16. */
+function packsActivations(mode: ForwardMode): boolean {
+  return mode.activationStorage === 'float16' && isGradEnabled();
+}
+
+/**
+ * Runs layers one after another. With `activationStorage: 'float16'` each layer runs in a packing
+ * scope (its internal tensors are packed when it returns), and each intermediate output is packed
+ * once the next layer has read it: inside a chain only the next layer reads it in the forward pass.
+ */
 export function sequential(...layers: readonly Layer[]): Layer {
-  return { forward: (x, mode) => layers.reduce((h, l) => l.forward(h, mode), x) };
+  return {
+    forward(x, mode) {
+      if (!packsActivations(mode)) return layers.reduce((h, l) => l.forward(h, mode), x);
+      let h = x;
+      for (const l of layers) {
+        const next = packingScope(() => l.forward(h, mode));
+        if (h !== x && h !== next && h.rank >= 2) h.packFloat16();
+        h = next;
+      }
+      return h;
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import { ShapeError } from './errors.js';
-import { full, keep, Tensor, tidy, type TapeNode } from './tensor.js';
+import { full, keep, releaseUnpacked, Tensor, tidy, type TapeNode } from './tensor.js';
 
 let gradEnabled = true;
 
@@ -82,6 +82,8 @@ export function backward(loss: Tensor, gradient?: Tensor): void {
         continue;
       }
       const inputGrads = t.node.backward(g);
+      // Packed activations this rule read go back to float16 (their kernels are enqueued already).
+      releaseUnpacked();
       t.node.inputs.forEach((input, k) => {
         const ig = inputGrads[k];
         if (!ig || !input.requiresGrad) return;

@@ -17,6 +17,11 @@ export class Tensor {
   readonly id = nextId++;
   readonly size: number;
   private storage: unknown;
+  /**
+   * A float16 copy of a float32 tensor whose float32 storage was released (`packFloat16`): an
+   * activation kept for the backward pass at half the bytes. `buffer()` expands it again.
+   */
+  private packed: unknown = null;
   /** Set by the tape when this tensor was produced by a recorded op. */
   node: TapeNode | null = null;
   /** Accumulated gradient of a leaf that requires it; owned by the tensor. */
@@ -38,26 +43,63 @@ export class Tensor {
   }
 
   get disposed(): boolean {
-    return this.storage === null;
+    return this.storage === null && this.packed === null;
+  }
+
+  /** Held as a float16 copy (see `packFloat16`). */
+  get isPacked(): boolean {
+    return this.packed !== null;
   }
 
   get rank(): number {
     return this.shape.length;
   }
 
-  /** The backend buffer; throws once the tensor is disposed. */
+  /**
+   * The backend buffer; throws once the tensor is disposed. A packed tensor is expanded to float32
+   * (its values rounded to float16) until `releaseUnpacked()` drops that copy again.
+   */
   buffer<B = unknown>(): B {
     if (this.storage === null) {
-      throw new DisposedError(`tensor ${this.describe()} was used after it was disposed`);
+      if (this.packed === null) throw new DisposedError(`tensor ${this.describe()} was used after it was disposed`);
+      const expanded = this.backend.alloc(this.size, 'float32', { label: this.name });
+      this.backend.kernels.fromFloat16(this.packed, expanded, this.size);
+      this.storage = expanded;
+      unpacked.push(this);
     }
     return this.storage as B;
   }
 
-  /** Releases the storage and the gradient. Idempotent. */
-  dispose(): void {
-    if (this.storage === null) return;
+  /**
+   * Replaces the float32 storage by a float16 copy, halving the bytes the tensor holds; later reads
+   * see the values rounded to float16. For activations that only the backward pass reads again.
+   * Returns false (and does nothing) for other dtypes, tensors already packed or disposed, and
+   * backends without float16 buffers.
+   */
+  packFloat16(): boolean {
+    if (this.storage === null || this.packed !== null || this.dtype !== 'float32' || !this.backend.capabilities.float16) return false;
+    const half = this.backend.alloc(this.size, 'float16', { label: `${this.name || `#${this.id}`} (float16)` });
+    this.backend.kernels.toFloat16(this.storage, half, this.size);
     this.backend.free(this.storage);
     this.storage = null;
+    this.packed = half;
+    return true;
+  }
+
+  /** Drops the float32 copy of a packed tensor that `buffer()` expanded (the float16 one stays). */
+  repack(): void {
+    if (this.packed === null || this.storage === null) return;
+    this.backend.free(this.storage);
+    this.storage = null;
+  }
+
+  /** Releases the storage and the gradient. Idempotent. */
+  dispose(): void {
+    if (this.storage === null && this.packed === null) return;
+    if (this.storage !== null) this.backend.free(this.storage);
+    if (this.packed !== null) this.backend.free(this.packed);
+    this.storage = null;
+    this.packed = null;
     this.node = null;
     this.grad?.dispose();
     this.grad = null;
@@ -128,17 +170,57 @@ export function zeros(backend: Backend, shape: readonly number[], name = ''): Te
 }
 
 // ---------------------------------------------------------------------------------------------
+// Packed activations: tensors expanded from float16 since the last releaseUnpacked().
+
+const unpacked: Tensor[] = [];
+
+/** Drops the float32 copies that reads of packed tensors made (the tape calls it after each backward rule). */
+export function releaseUnpacked(): void {
+  for (const t of unpacked.splice(0)) t.repack();
+}
+
+const packScopes: Set<Tensor>[] = [];
+
+/**
+ * Runs `fn` and packs to float16 (`packFloat16`) every float32 tensor of rank 2 or more that it
+ * created, except the tensors in its result, which move to the enclosing packing scope. For a
+ * piece of a network whose internal tensors the forward pass does not read again: the backward
+ * pass reads them, at half the bytes. Activations carry a batch dimension; rank-1 tensors
+ * (per-channel batch statistics, scalars) stay float32, whatever the batch.
+ */
+export function packingScope<T extends TensorContainer>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  packScopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    packScopes.pop();
+  }
+  const survivors = new Set<Tensor>();
+  collect(result, survivors);
+  const outer = packScopes[packScopes.length - 1];
+  for (const t of scope) {
+    if (survivors.has(t)) outer?.add(t);
+    else if (t.rank >= 2) t.packFloat16();
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scoped lifetime: every tensor made inside tidy() is disposed at its end unless returned or kept.
 
 const scopes: Set<Tensor>[] = [];
 
 function track(t: Tensor): void {
   scopes[scopes.length - 1]?.add(t);
+  packScopes[packScopes.length - 1]?.add(t);
 }
 
-/** Removes a tensor from the current scopes, so tidy() will not dispose it. */
+/** Removes a tensor from the current scopes, so tidy() will not dispose it (nor packingScope pack it). */
 export function keep<T extends Tensor>(t: T): T {
   for (const s of scopes) s.delete(t);
+  for (const s of packScopes) s.delete(t);
   return t;
 }
 
