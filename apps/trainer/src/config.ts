@@ -93,6 +93,8 @@ const headSchema = z.object({
     .describe('devices the class weights are split over (contiguous ranges, as insightface); the backbone and the first shard share device 0'),
   weightPrecision: z.enum(['float32', 'float16']).default('float32')
     .describe('storage of the normalised class weights the head\'s matmuls read; float16 halves that copy and its reads (master weights, gradients and sums stay float32)'),
+  logitPrecision: z.enum(['float32', 'float16']).default('float32')
+    .describe('storage of the head\'s logits and their gradient (batch x classes); float16 halves them (computed and summed in float32, rounded once when stored)'),
 });
 
 /** The config schema for these plugins. */

@@ -75,6 +75,7 @@ export function memoryConfigFor(config: TrainConfig, numClasses: number, embeddi
     shards: config.head?.shards ?? 1,
     sampleRate: config.head?.sampleRate ?? 1,
     weightDtype: config.head?.weightPrecision ?? 'float32',
+    logitDtype: config.head?.logitPrecision ?? 'float32',
   };
 }
 

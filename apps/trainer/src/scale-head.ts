@@ -4,7 +4,8 @@
  * the batch is kept and the others are sampled, labels are remapped, only those rows take part and
  * a row-sparse SGD updates them alone), class weights sharded over several devices (`shards` > 1:
  * the softmax losses combine their per-row log-sum-exp across shards, SphereFace2's one-vs-all
- * terms need no reduction across shards), float16 storage of the normalised weights.
+ * terms need no reduction across shards), float16 storage of the normalised weights and of the
+ * logits and their gradient.
  *
  * The sharded head takes what a loss plugin gives `cosineMarginHead`: a margin transform, a
  * reducer, the term weights, the loss scale and a bias. Loss plugins expose only `createHead`, so
@@ -71,11 +72,12 @@ export interface HeadOptions {
   sampleRate?: number;
   shards?: number;
   weightPrecision?: 'float32' | 'float16';
+  logitPrecision?: 'float32' | 'float16';
 }
 
 /** Whether a head section needs @fr/scale's head instead of the loss plugin's own. */
 export function usesScaleHead(head: HeadOptions): boolean {
-  return (head.sampleRate ?? 1) < 1 || (head.shards ?? 1) > 1 || head.weightPrecision === 'float16';
+  return (head.sampleRate ?? 1) < 1 || (head.shards ?? 1) > 1 || head.weightPrecision === 'float16' || head.logitPrecision === 'float16';
 }
 
 /** The key of the head section that asks for @fr/scale's head, how to say it, and how to undo it. */
@@ -83,7 +85,8 @@ function askedFor(head: HeadOptions): { field: string; what: string; undo: strin
   const rate = head.sampleRate ?? 1;
   if (rate < 1) return { field: 'sampleRate', what: `Partial FC (head.sampleRate ${rate})`, undo: 'head.sampleRate: 1' };
   if ((head.shards ?? 1) > 1) return { field: 'shards', what: `a head sharded over ${head.shards} devices (head.shards ${head.shards})`, undo: 'head.shards: 1' };
-  return { field: 'weightPrecision', what: 'head.weightPrecision float16', undo: 'head.weightPrecision: float32' };
+  if (head.weightPrecision === 'float16') return { field: 'weightPrecision', what: 'head.weightPrecision float16', undo: 'head.weightPrecision: float32' };
+  return { field: 'logitPrecision', what: 'head.logitPrecision float16', undo: 'head.logitPrecision: float32' };
 }
 
 /**
@@ -124,6 +127,7 @@ export function createScaleHead(o: {
   rng: Rng;
   sampleRate: number;
   weightPrecision: 'float32' | 'float16';
+  logitPrecision: 'float32' | 'float16';
   seed: number;
 }): ShardedHead {
   const spec = SCALE_LOSSES.find((s) => s.loss === o.loss)?.spec(o.params, o.numClasses);
@@ -147,6 +151,7 @@ export function createScaleHead(o: {
     sampleRate: o.sampleRate,
     sampleSeed: o.seed,
     weightPrecision: o.weightPrecision,
+    logitPrecision: o.logitPrecision,
   });
 }
 

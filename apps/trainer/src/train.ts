@@ -87,8 +87,8 @@ export type HeadTensors = Pick<LossHead, 'parameters' | 'buffers' | 'dispose'>;
 
 /**
  * Builds the model, head and optimizer a config describes. With `head.sampleRate` < 1,
- * `head.shards` > 1 or `head.weightPrecision` float16 the head is @fr/scale's (`sampledHead`,
- * driven by `forwardBackward`: Partial FC, shards, float16 weights) and `lossHead` is null;
+ * `head.shards` > 1, or float16 `head.weightPrecision` or `head.logitPrecision` the head is
+ * @fr/scale's (`sampledHead`, driven by `forwardBackward`: Partial FC, shards, float16 storage) and `lossHead` is null;
  * otherwise `lossHead` is the loss plugin's head, as always. `head` is whichever of the two there
  * is. Shard i of the class weights goes to `headBackends[i]`; by default every shard is on
  * `backend` (as when a sharded checkpoint is read for evaluation).
@@ -107,13 +107,14 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
   const o = config.optimizer;
   const sampleRate = config.head?.sampleRate ?? 1;
   const weightPrecision = config.head?.weightPrecision ?? 'float32';
+  const logitPrecision = config.head?.logitPrecision ?? 'float32';
   const shards = config.head?.shards ?? 1;
-  if (usesScaleHead({ sampleRate, shards, weightPrecision })) {
+  if (usesScaleHead({ sampleRate, shards, weightPrecision, logitPrecision })) {
     if (o.name !== 'sgd') throw new ConfigError(partialFcProblem(config.head ?? {}, config.loss, o.name, plugins)?.message ?? `the head section needs optimizer sgd, got ${o.name}`);
     const backends = headBackends ?? Array.from({ length: shards }, () => backend);
     if (backends.length !== shards) throw new ConfigError(`head.shards is ${shards}, but ${backends.length} devices were given for the head`);
     const sampledHead: ShardedHead = createScaleHead({
-      loss: lossPlugin, params, backends, numClasses, embeddingDim, rng: rng.fork(), sampleRate, weightPrecision, seed: config.seed,
+      loss: lossPlugin, params, backends, numClasses, embeddingDim, rng: rng.fork(), sampleRate, weightPrecision, logitPrecision, seed: config.seed,
     });
     const backbone = module.parameters.filter((p) => p.tensor.requiresGrad);
     const trainable = [...backbone, ...sampledHead.parameters];
@@ -236,6 +237,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   const partial = sampledHead && sampledHead.sampleRate < 1 ? ` (Partial FC: ${memoryInfo.sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
   const sharded = shardCount > 1 ? `, class weights over ${shardCount} ${backend.name} devices` : '';
   if (sampledHead && sampledHead.precision.storage === 'float16') print(`head: ${sampledHead.precision.reason}`);
+  if (sampledHead && sampledHead.logitPrecision.storage === 'float16') print(`head: ${sampledHead.logitPrecision.reason}`);
   print(`training ${config.backbone.name} with ${config.loss.name}${partial}${sharded} on ${trainSet.length} images of ${trainSet.numClasses} identities for ${steps} steps of ${config.batchSize}`);
   const progress = new Progress(steps, step);
   let interrupted = false;

@@ -250,6 +250,20 @@ describe('Partial FC', () => {
       .toThrow(/set optimizer\.name: sgd, or head\.weightPrecision: float32/);
   });
 
+  test('head.logitPrecision float16: the loss head\'s bytes halve, losses of the float32 run to float16 precision, refused where it cannot run', async () => {
+    const lines: string[] = [];
+    const a = await train(config(await tmp()), { plugins, ...cpu(), print: silent });
+    const b = await train(config(await tmp(), { head: { logitPrecision: 'float16' } }), { plugins, ...cpu(), print: (l) => void lines.push(l) });
+    expect(lines.some((l) => /^head: float16 logits and logit gradients/.test(l))).toBe(true);
+    // 40 classes, batch 8: logits and their gradient 2 * 8 * 40 * 2 bytes instead of * 4.
+    expect(memoryLines(lines).get('loss head')!.bytes).toBe(2 * 8 * 40 * 2);
+    expect(a.memory.lossHead).toBe(2 * 8 * 40 * 4);
+    for (const [i, l] of b.losses.entries()) expect(Math.abs(l.loss - a.losses[i].loss) / a.losses[i].loss).toBeLessThan(5e-3);
+    expect(b.losses.map((l) => l.loss)).not.toEqual(a.losses.map((l) => l.loss));
+    expect(() => config('unused', { head: { logitPrecision: 'float16' }, loss: { name: 'magface' } }))
+      .toThrow(/head\.logitPrecision: head\.logitPrecision float16 is not supported with loss magface/);
+  });
+
   test('activationPrecision float16: the activations measured at about half, losses of the float32 run to float16 precision', async () => {
     const lines: string[] = [];
     const a = await train(config(await tmp()), { plugins, ...cpu(), print: silent });

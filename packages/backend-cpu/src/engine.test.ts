@@ -2,10 +2,10 @@ import { describe, expect, test } from 'vitest';
 import {
   add, adamw, backward, clipGradNorm, clipGradsToNorm, globalGradNorm, gradNorm, ConfigError, cosineMarginHead, createRng, createSchedule, DataError, DisposedError,
   kaimingUniform, keep, linear, matmul, parseConfig, pluginUnion, relu, scaledTransform, sgd, ShapeError, tensor, tidy,
-  zeros, defineLoss, z, type NamedTensor,
+  zeros, defineLoss, z, roundToFloat16, type NamedTensor,
 } from '@fr/core';
 
-import { createCpuBackend } from './index.js';
+import { createCpuBackend, type CpuBuffer } from './index.js';
 
 const backend = createCpuBackend();
 
@@ -194,6 +194,42 @@ describe('float16 buffers', () => {
     expect(() => be.kernels.unary('exp', h, f, 3)).toThrow(/h holds float16; this kernel reads and writes float32/);
     expect(() => be.kernels.copy(h, f, 3, 0, 0)).toThrow(/copy from float16 to float32/);
     expect(() => be.kernels.toFloat16(h, h, 3)).toThrow(/float16/);
+  });
+  test('float16 matmul operands and output, margin-loss logits and gradient: the float32 kernel on the rounded inputs, its outputs rounded once', async () => {
+    const be = createCpuBackend();
+    const rng = createRng(9);
+    const round = (xs: Float32Array) => Float32Array.from(xs, (v) => roundToFloat16(v));
+    const upload = (xs: Float32Array, dtype: 'float32' | 'float16') => {
+      const b = be.alloc(xs.length, dtype);
+      be.write(b, xs);
+      return b;
+    };
+    const read = async (b: CpuBuffer, n: number) => (await be.read(b, 'float32', n)) as Float32Array;
+    // A is 5x9 stored transposed, B 9x7, C 5x7 (odd: a float16 pair straddles two rows).
+    const a = Float32Array.from({ length: 45 }, () => rng.normal());
+    const b = Float32Array.from({ length: 63 }, () => rng.normal());
+    const p = { m: 5, n: 7, k: 9, transA: true, transB: false, alpha: 0.5, beta: 0 };
+    const want = be.alloc(35, 'float32');
+    be.kernels.matmul(upload(round(a), 'float32'), upload(b, 'float32'), want, p);
+    const got = be.alloc(35, 'float16');
+    be.kernels.matmul(upload(a, 'float16'), upload(b, 'float32'), got, { ...p, halfA: true, halfC: true });
+    expect(Array.from(await read(got, 35))).toEqual(Array.from(round(await read(want, 35))));
+    expect(() => be.kernels.matmul(upload(a, 'float16'), upload(b, 'float32'), got, { ...p, halfA: true, halfC: true, beta: 1 })).toThrow(/needs beta 0, got 1/);
+    expect(() => be.kernels.matmul(upload(a, 'float32'), upload(b, 'float32'), got, { ...p, halfA: true })).toThrow(/holds float32, not float16/);
+
+    const rows = 3, cols = 11;
+    const z = Float32Array.from({ length: rows * cols }, () => rng.uniform() * 2 - 1);
+    const lab = be.alloc(rows, 'int32');
+    be.write(lab, Int32Array.of(4, 0, 10));
+    const margin = (logits: CpuBuffer, grad: CpuBuffer, rowLoss: CpuBuffer, half: boolean) => be.kernels.marginLoss({
+      logits, labels: lab, grad, rowLoss, rowLogitGrad: be.alloc(rows, 'float32'), rowContext: null, bias: null, rows, cols, classOffset: 0,
+      transform: scaledTransform(30), reducer: 'softmax-ce', positiveWeight: 1, negativeWeight: 1, scale: 1 / rows, halfLogits: half, halfGrad: half,
+    });
+    const [g32, l32, g16, l16] = [be.alloc(rows * cols, 'float32'), be.alloc(rows, 'float32'), be.alloc(rows * cols, 'float16'), be.alloc(rows, 'float32')];
+    margin(upload(round(z), 'float32'), g32, l32, false);
+    margin(upload(z, 'float16'), g16, l16, true);
+    expect(Array.from(await read(l16, rows))).toEqual(Array.from(await read(l32, rows)));
+    expect(Array.from(await read(g16, rows * cols))).toEqual(Array.from(round(await read(g32, rows * cols))));
   });
 });
 

@@ -1,5 +1,5 @@
-import type { MarginLossParams, RowContext } from '@fr/core';
-import { f32, i32, type CpuBuffer } from './buffer.js';
+import { float16BitsToFloat32, float32ToFloat16Bits, type MarginLossParams, type RowContext } from '@fr/core';
+import { f16, f32, i32, type CpuBuffer } from './buffer.js';
 
 /** log(1 + e^x) without overflow. */
 export function softplus(x: number): number {
@@ -16,9 +16,14 @@ export function sigmoid(x: number): number {
  */
 export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
   const { rows, cols, transform: t, scale, classOffset } = p;
-  const z = f32(p.logits);
+  // Float16 logits and gradients are converted a row at a time, so no float32 copy of the matrix exists.
+  const z16 = p.halfLogits ? f16(p.logits) : null;
+  const z = z16 ? null : f32(p.logits);
   const labels = i32(p.labels);
-  const grad = f32(p.grad);
+  const grad16 = p.halfGrad ? f16(p.grad) : null;
+  const grad = grad16 ? null : f32(p.grad);
+  const zRow = z16 ? new Float32Array(cols) : null;
+  const gradRow = grad16 ? new Float32Array(cols) : null;
   const rowLoss = f32(p.rowLoss);
   const rowLogitGrad = f32(p.rowLogitGrad);
   const ctx = p.rowContext ? f32(p.rowContext) : null;
@@ -36,11 +41,19 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
   const ctxSlopes = ctxGradOut ? new Float64Array(cols) : null;
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
+    let zr: Float32Array;
+    if (zRow) {
+      for (let j = 0; j < cols; j++) zRow[j] = float16BitsToFloat32(z16![base + j]);
+      zr = zRow;
+    } else {
+      zr = z!.subarray(base, base + cols);
+    }
+    const gr = gradRow ?? grad!.subarray(base, base + cols);
     const y = labels[r] - classOffset;
     const hasTarget = y >= 0 && y < cols;
-    const row: RowContext = { target: hasTarget ? z[base + y] : NaN, context: ctx ? ctx[r] : 0 };
+    const row: RowContext = { target: hasTarget ? zr[y] : NaN, context: ctx ? ctx[r] : 0 };
     for (let j = 0; j < cols; j++) {
-      const zj = z[base + j];
+      const zj = zr[j];
       if (j === y) {
         logits[j] = t.target(zj, u, row) + bias;
         slopes[j] = t.targetGrad(zj, u, row);
@@ -67,7 +80,7 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
         const dl = Math.exp(logits[j] - lse) - (j === y ? 1 : 0);
         logitGradSum += dl;
         if (ctxSlopes) ctxGradSum += dl * ctxSlopes[j];
-        grad[base + j] = scale * dl * slopes[j];
+        gr[j] = scale * dl * slopes[j];
       }
     } else {
       for (let j = 0; j < cols; j++) {
@@ -81,9 +94,10 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
         }
         logitGradSum += dl;
         if (ctxSlopes) ctxGradSum += dl * ctxSlopes[j];
-        grad[base + j] = scale * dl * slopes[j];
+        gr[j] = scale * dl * slopes[j];
       }
     }
+    if (gradRow) for (let j = 0; j < cols; j++) grad16![base + j] = float32ToFloat16Bits(gradRow[j]);
     rowLoss[r] = scale * loss;
     rowLogitGrad[r] = scale * logitGradSum;
     if (ctxGradOut) ctxGradOut[r] = scale * ctxGradSum;

@@ -1,4 +1,4 @@
-import { float16ToFloat32Array, type MatmulParams } from '@fr/core';
+import { BackendError, float16ToFloat32Array, float32ToFloat16Bits, type MatmulParams } from '@fr/core';
 import { f16, f32, type CpuBuffer } from './buffer.js';
 
 /**
@@ -8,13 +8,18 @@ import { f16, f32, type CpuBuffer } from './buffer.js';
  */
 export function matmul(a: CpuBuffer, b: CpuBuffer, out: CpuBuffer, p: MatmulParams): void {
   const { m, n, k, alpha, beta } = p;
-  const A = packRows(f32(a), m, k, p.transA);
+  if (p.halfC && beta !== 0) throw new BackendError(`cpu backend: matmul into float16 ${out.label || 'output'} needs beta 0, got ${beta}`);
+  // A float16 operand is expanded to a float32 copy for the product's duration.
+  const A = packRows(p.halfA ? float16ToFloat32Array(f16(a)) : f32(a), m, k, p.transA);
   const Bt = packRows(p.halfB ? float16ToFloat32Array(f16(b)) : f32(b), n, k, !p.transB);
-  const C = f32(out);
-  const store = (i: number, j: number, v: number) => {
-    const idx = i * n + j;
-    C[idx] = beta === 0 ? alpha * v : alpha * v + beta * C[idx];
-  };
+  const H = p.halfC ? f16(out) : null;
+  const C = H ? null : f32(out);
+  const store = H
+    ? (i: number, j: number, v: number) => { H[i * n + j] = float32ToFloat16Bits(Math.fround(alpha * v)); }
+    : (i: number, j: number, v: number) => {
+      const idx = i * n + j;
+      C![idx] = beta === 0 ? alpha * v : alpha * v + beta * C![idx];
+    };
   const m4 = m - (m % 4);
   const n4 = n - (n % 4);
   for (let i = 0; i < m4; i += 4) {

@@ -6,27 +6,10 @@
 import { BackendError, float32ToFloat16Bits, WGSL_HASH_UNIFORM, type BinaryOp, type KernelTable, type UnaryOp } from '@fr/core';
 import { groupMaxBody } from './group-max.js';
 import { marginAuxLayout, marginLossKey, marginLossSource, marginLossUniforms, packTransformUniforms } from './margin-loss.js';
-import { DIRECT_TILE_M, DIRECT_TILE_N, matmulDirectKey, matmulDirectSource, matmulKey, matmulParams, matmulSource, TILE } from './matmul.js';
+import { DIRECT_TILE_M, DIRECT_TILE_N, matmulDirectKey, matmulDirectSource, matmulKey, matmulParams, matmulSource, TILE, type MatmulStorage } from './matmul.js';
 import type { GpuBuffer, Runtime } from './runtime.js';
 import { uniformLayout, type ScalarType } from './uniforms.js';
-import { flatMain, groupMain, MATH, parseBinding, reductions, storage, uniform } from './wgsl.js';
-
-/**
- * The binary16 bits of an f32. WGSL's pack2x16float leaves values outside the finite float16 range
- * indeterminate, so NaN, overflow to infinity and the top rounding band (to 65504) are set from the
- * bits here; everything else is pack2x16float's rounding.
- */
-const HALF_BITS = /* wgsl */ `
-fn fr_half_bits(x: f32) -> u32 {
-  let bits = bitcast<u32>(x);
-  let sign = (bits >> 16u) & 0x8000u;
-  let mag = bits & 0x7fffffffu;
-  if (mag > 0x7f800000u) { return 0x7e00u; }
-  if (mag >= 0x477ff000u) { return sign | 0x7c00u; }
-  if (mag > 0x477fe000u) { return sign | 0x7bffu; }
-  return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu;
-}
-`;
+import { flatMain, groupMain, HALF_BITS, MATH, parseBinding, reductions, storage, uniform } from './wgsl.js';
 
 /** Threads of the first pass of sumSquares (each sums a strided slice). */
 const SUM_PARTS = 4096;
@@ -210,18 +193,22 @@ ${body}
     const { m, n, k } = q;
     if (m === 0 || n === 0 || batch.count === 0) return;
     const direct = options.matmul === 'direct';
-    const halfB = q.halfB ?? false;
-    if (halfB !== (b.dtype === 'float16')) {
-      throw new BackendError(`webgpu backend: matmul with halfB ${halfB} got a ${b.dtype} B (${b.label || 'unnamed'})`);
+    const h: MatmulStorage = { halfA: q.halfA ?? false, halfB: q.halfB ?? false, halfC: q.halfC ?? false };
+    const operands = [[h.halfA, 'halfA', a, 'A'], [h.halfB, 'halfB', b, 'B'], [h.halfC, 'halfC', out, 'output']] as const;
+    for (const [flag, name, buffer, role] of operands) {
+      if (flag !== (buffer.dtype === 'float16')) {
+        throw new BackendError(`webgpu backend: matmul with ${name} ${flag} got a ${buffer.dtype} ${role} (${buffer.label || 'unnamed'})`);
+      }
     }
+    if (h.halfC && q.beta !== 0) throw new BackendError(`webgpu backend: matmul into float16 ${out.label || 'output'} needs beta 0, got ${q.beta}`);
     const gx = Math.ceil(n / (direct ? DIRECT_TILE_N : TILE)), gy = Math.ceil(m / (direct ? DIRECT_TILE_M : TILE));
     const max = rt.limits.maxWorkgroupsPerDimension;
     if (gx > max || gy > max || batch.count > max) {
       throw new BackendError(`webgpu backend: matmul ${m}x${n} (batch ${batch.count}) needs ${gx}x${gy}x${batch.count} workgroups, over ${max} per dimension`);
     }
     rt.dispatch({
-      key: direct ? matmulDirectKey(q.transA, q.transB, halfB) : matmulKey(q.transA, q.transB, halfB),
-      source: () => (direct ? matmulDirectSource(q.transA, q.transB, halfB) : matmulSource(q.transA, q.transB, halfB)),
+      key: direct ? matmulDirectKey(q.transA, q.transB, h) : matmulKey(q.transA, q.transB, h),
+      source: () => (direct ? matmulDirectSource(q.transA, q.transB, h) : matmulSource(q.transA, q.transB, h)),
       storage: [a, b, out],
       writable: [false, false, true],
       uniforms: [matmulParams.pack({ m, n, k, alpha: q.alpha, beta: q.beta, sa: batch.sa, sb: batch.sb, sc: batch.sc })],
@@ -496,6 +483,12 @@ ${channelSliceLoop(`    let v = x[idx];
       if (ctxGrad && !(q.rowContext && t.contextGradient)) {
         throw new BackendError(`marginLoss: rowContextGrad needs a row context and a transform with contextGradient (${t.key} has ${t.contextGradient ? 'it' : 'none'})`);
       }
+      const h = { halfLogits: q.halfLogits ?? false, halfGrad: q.halfGrad ?? false };
+      for (const [flag, name, buffer] of [[h.halfLogits, 'halfLogits', q.logits], [h.halfGrad, 'halfGrad', q.grad]] as const) {
+        if (flag !== (buffer.dtype === 'float16')) {
+          throw new BackendError(`webgpu backend: marginLoss with ${name} ${flag} got a ${buffer.dtype} buffer (${buffer.label || 'unnamed'})`);
+        }
+      }
       const storage = [q.logits, q.labels, q.grad, q.rowLoss, q.rowLogitGrad, aux, rowLse ?? rt.placeholderOut];
       const writable = [false, false, true, true, true, false, true];
       const scratch = present.length > 0 ? [aux] : [];
@@ -508,8 +501,8 @@ ${channelSliceLoop(`    let v = x[idx];
         writable.push(true);
       }
       rt.dispatch({
-        key: marginLossKey(t, q.reducer, marginWg),
-        source: () => marginLossSource(t, q.reducer, marginWg),
+        key: marginLossKey(t, q.reducer, marginWg, h),
+        source: () => marginLossSource(t, q.reducer, marginWg, h),
         storage,
         writable,
         uniforms: [marginLossUniforms(q, { globalLse: globalLse !== null, rowLse: rowLse !== null, rows: q.rows, contextGrad: ctxGrad !== null }), packTransformUniforms(t)],

@@ -5,7 +5,7 @@
  */
 import type { MarginLossParams, MarginTransform, Reducer } from '@fr/core';
 import { uniformLayout } from './uniforms.js';
-import { MATH, reductions, storage, uniform } from './wgsl.js';
+import { HALF_BITS, MATH, readHalf, reductions, storage, uniform, writeHalf } from './wgsl.js';
 
 export const marginParams = uniformLayout([
   ['rows', 'u32'],
@@ -42,11 +42,23 @@ export function packTransformUniforms(t: MarginTransform): ArrayBuffer {
   return out.buffer;
 }
 
-export function marginLossKey(t: MarginTransform, reducer: Reducer, wg: number): string {
-  return `marginLoss:${reducer}:${t.key}(${Object.keys(t.uniforms).join(',')})${t.contextGradient ? ':cg' : ''}:wg${wg}`;
+/** Which of the two row-major matrices are float16 buffers (two values per 32-bit word). */
+export interface MarginStorage {
+  halfLogits: boolean;
+  halfGrad: boolean;
 }
 
-export function marginLossSource(t: MarginTransform, reducer: Reducer, wg: number): string {
+const FLOAT32_MATRICES: MarginStorage = { halfLogits: false, halfGrad: false };
+
+export function marginLossKey(t: MarginTransform, reducer: Reducer, wg: number, h: MarginStorage = FLOAT32_MATRICES): string {
+  const half = `${h.halfLogits ? ':hz' : ''}${h.halfGrad ? ':hg' : ''}`;
+  return `marginLoss:${reducer}:${t.key}(${Object.keys(t.uniforms).join(',')})${t.contextGradient ? ':cg' : ''}${half}:wg${wg}`;
+}
+
+export function marginLossSource(t: MarginTransform, reducer: Reducer, wg: number, h: MarginStorage = FLOAT32_MATRICES): string {
+  const z = (index: string) => (h.halfLogits ? readHalf('fr_z', index) : `fr_z[${index}]`);
+  // Threads of a row write neighbouring elements: float16 pairs are written through atomics.
+  const setGrad = (value: string) => (h.halfGrad ? writeHalf('fr_grad', 'base + j', value) : `fr_grad[base + j] = ${value};`);
   // A transform with a context gradient gets an eighth storage binding (the per-row context
   // gradient) and sums dl * d logit / d context next to the row's other sums; others keep seven.
   const cg = t.contextGradient === true;
@@ -64,9 +76,9 @@ struct FrRow {
 }
 ${transformUniformStruct(t)}
 ${marginParams.struct('FrParams')}
-${storage(0, 'fr_z')}
+${storage(0, 'fr_z', h.halfLogits ? 'u32' : 'f32')}
 ${storage(1, 'fr_labels', 'i32')}
-${storage(2, 'fr_grad', 'f32', true)}
+${storage(2, 'fr_grad', h.halfGrad ? 'atomic<u32>' : 'f32', true)}
 ${storage(3, 'fr_row_loss', 'f32', true)}
 ${storage(4, 'fr_row_logit_grad', 'f32', true)}
 ${storage(5, 'fr_aux')}
@@ -75,6 +87,7 @@ ${cg ? storage(7, 'fr_row_ctx_grad', 'f32', true) : ''}
 ${uniform(uniformAt, 'fr_p', 'FrParams')}
 ${uniform(uniformAt + 1, 'u', 'FrUniforms')}
 ${MATH}
+${h.halfGrad ? HALF_BITS : ''}
 ${reductions(wg, 2)}
 var<workgroup> fr_mx: array<f32, ${wg}>;
 var<workgroup> fr_sm: array<f32, ${wg}>;
@@ -94,7 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var fr_row: FrRow;
   // NaN through a runtime bitcast: a constant NaN is a shader-creation error.
   fr_row.target_z = bitcast<f32>(fr_p.nan_bits);
-  if (has_t) { fr_row.target_z = fr_z[base + yu]; }
+  if (has_t) { fr_row.target_z = ${z('base + yu')}; }
   fr_row.context = 0.0;
   if (fr_p.has_ctx != 0u) { fr_row.context = fr_aux[fr_p.ctx_at + fr_r]; }
   var bias = 0.0;
@@ -104,7 +117,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var mx = FR_NEG_BIG;
   var sm = 0.0;
   for (var j = lid; j < cols; j = j + ${wg}u) {
-    let z = fr_z[base + j];
+    let z = ${z('base + j')};
     var l: f32;
     if (j == yu) { l = fr_target(z, fr_row) + bias; } else { l = fr_other(z, fr_row) + bias; }
     if (l > mx) { sm = sm * exp(mx - l) + 1.0; mx = l; } else { sm = sm + exp(l - mx); }
@@ -131,7 +144,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var tlogit = 0.0;
   var cg = 0.0;
   for (var j = lid; j < cols; j = j + ${wg}u) {
-    let z = fr_z[base + j];
+    let z = ${z('base + j')};
     var dl: f32;
     var slope: f32;
     if (j == yu) {
@@ -145,7 +158,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       dl = exp(l - lse);${cgAcc('other')}
     }
     gsum = gsum + dl;
-    fr_grad[base + j] = fr_p.scale * dl * slope;
+    ${setGrad('fr_p.scale * dl * slope')}
   }
   let sums = fr_sum2(gsum, tlogit, lid);${cgWrite}
   if (lid == 0u) {
@@ -162,7 +175,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var gsum = 0.0;
   var cg = 0.0;
   for (var j = lid; j < cols; j = j + ${wg}u) {
-    let z = fr_z[base + j];
+    let z = ${z('base + j')};
     var dl: f32;
     var slope: f32;
     if (j == yu) {
@@ -177,7 +190,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       dl = fr_p.neg_w * fr_sigmoid(l);${cgAcc('other')}
     }
     gsum = gsum + dl;
-    fr_grad[base + j] = fr_p.scale * dl * slope;
+    ${setGrad('fr_p.scale * dl * slope')}
   }
   let sums = fr_sum2(loss, gsum, lid);${cgWrite}
   if (lid == 0u) {

@@ -6,7 +6,17 @@
  * elements apart (0 for a single product, or an operand shared by the whole batch).
  */
 import { uniformLayout } from './uniforms.js';
-import { storage, uniform } from './wgsl.js';
+import { HALF_BITS, readHalf, storage, uniform, writeHalf } from './wgsl.js';
+
+/** Which operands are float16 buffers (two values per 32-bit word). */
+export interface MatmulStorage {
+  halfA: boolean;
+  halfB: boolean;
+  /** The output: written rounded to float16 through atomics (see writeHalf); beta is 0. */
+  halfC: boolean;
+}
+
+export const FLOAT32_OPERANDS: MatmulStorage = { halfA: false, halfB: false, halfC: false };
 
 export const TILE = 64;
 const DEPTH = 16;
@@ -23,23 +33,38 @@ export const matmulParams = uniformLayout([
 ] as const);
 
 /**
- * Params uniform and the three storage bindings shared by both forms. A float16 B is bound as
- * 32-bit words holding two values each.
+ * Params uniform and the three storage bindings shared by both forms. A float16 operand is bound
+ * as 32-bit words holding two values each.
  */
-function bindings(halfB: boolean): string {
-  return [matmulParams.struct('Params'), storage(0, 'ma'), storage(1, 'mb', halfB ? 'u32' : 'f32'), storage(2, 'mc', 'f32', true), uniform(3, 'p', 'Params')].join('\n');
+function bindings(h: MatmulStorage): string {
+  return [
+    matmulParams.struct('Params'),
+    storage(0, 'ma', h.halfA ? 'u32' : 'f32'),
+    storage(1, 'mb', h.halfB ? 'u32' : 'f32'),
+    storage(2, 'mc', h.halfC ? 'atomic<u32>' : 'f32', true),
+    uniform(3, 'p', 'Params'),
+    h.halfC ? HALF_BITS : '',
+  ].join('\n');
 }
 
-/** The WGSL expression reading element `index` of B. */
-function readB(index: string, halfB: boolean): string {
-  return halfB ? `unpack2x16float(mb[(${index}) >> 1u])[(${index}) & 1u]` : `mb[${index}]`;
+const readA = (index: string, h: MatmulStorage) => (h.halfA ? readHalf('ma', index) : `ma[${index}]`);
+const readB = (index: string, h: MatmulStorage) => (h.halfB ? readHalf('mb', index) : `mb[${index}]`);
+
+/** The statements storing alpha * `acc` as element `idx` of C (beta 0 ignores the old contents, even NaN). */
+function storeC(acc: string, h: MatmulStorage): string {
+  if (h.halfC) return writeHalf('mc', 'idx', `p.alpha * ${acc}`);
+  return `var v = p.alpha * ${acc};
+      if (p.beta != 0.0) { v = v + p.beta * mc[idx]; }
+      mc[idx] = v;`;
 }
 
-export function matmulKey(transA: boolean, transB: boolean, halfB = false): string {
-  return `matmul:${transA ? 't' : 'n'}${transB ? 't' : 'n'}${halfB ? ':h' : ''}:tile${TILE}x${TILE}x${DEPTH}`;
+const storageKey = (h: MatmulStorage) => `${h.halfA ? ':ha' : ''}${h.halfB ? ':h' : ''}${h.halfC ? ':hc' : ''}`;
+
+export function matmulKey(transA: boolean, transB: boolean, h: MatmulStorage = FLOAT32_OPERANDS): string {
+  return `matmul:${transA ? 't' : 'n'}${transB ? 't' : 'n'}${storageKey(h)}:tile${TILE}x${TILE}x${DEPTH}`;
 }
 
-export function matmulSource(transA: boolean, transB: boolean, halfB = false): string {
+export function matmulSource(transA: boolean, transB: boolean, h: MatmulStorage = FLOAT32_OPERANDS): string {
   // Each thread loads 4 elements of each tile; the loop index runs along the stored rows so that
   // neighbouring threads read neighbouring addresses whatever the transpose.
   const loadA = transA
@@ -51,7 +76,7 @@ export function matmulSource(transA: boolean, transB: boolean, halfB = false): s
     : `let jj = e % ${TILE}u; let ut = e / ${TILE}u;`;
   const idxB = transB ? 'ob + gj * p.k + gu' : 'ob + gu * p.n + gj';
   return `
-${bindings(halfB)}
+${bindings(h)}
 var<workgroup> As: array<f32, ${TILE * DEPTH}>;
 var<workgroup> Bs: array<f32, ${TILE * DEPTH}>;
 
@@ -73,13 +98,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3:
       let gi = row0 + ii;
       let gt = t0 + tt;
       var va = 0.0;
-      if (gi < p.m && gt < p.k) { va = ma[${idxA}]; }
+      if (gi < p.m && gt < p.k) { va = ${readA(idxA, h)}; }
       As[tt * ${TILE}u + ii] = va;
       ${loadB}
       let gj = col0 + jj;
       let gu = t0 + ut;
       var vb = 0.0;
-      if (gj < p.n && gu < p.k) { vb = ${readB(idxB, halfB)}; }
+      if (gj < p.n && gu < p.k) { vb = ${readB(idxB, h)}; }
       Bs[ut * ${TILE}u + jj] = vb;
     }
     workgroupBarrier();
@@ -101,10 +126,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3:
       let gj = col0 + tx * 4u + c;
       if (gj >= p.n) { break; }
       let idx = oc + gi * p.n + gj;
-      var v = p.alpha * acc[r][c];
-      // beta 0 ignores the old contents, even NaN.
-      if (p.beta != 0.0) { v = v + p.beta * mc[idx]; }
-      mc[idx] = v;
+      ${storeC('acc[r][c]', h)}
     }
   }
 }
@@ -121,8 +143,8 @@ const DR = 8, DC = 8, DW = 8;
 export const DIRECT_TILE_M = DR * DW;
 export const DIRECT_TILE_N = DC * DW;
 
-export function matmulDirectKey(transA: boolean, transB: boolean, halfB = false): string {
-  return `matmul-direct:${transA ? 't' : 'n'}${transB ? 't' : 'n'}${halfB ? ':h' : ''}:${DR}x${DC}`;
+export function matmulDirectKey(transA: boolean, transB: boolean, h: MatmulStorage = FLOAT32_OPERANDS): string {
+  return `matmul-direct:${transA ? 't' : 'n'}${transB ? 't' : 'n'}${storageKey(h)}:${DR}x${DC}`;
 }
 
 /**
@@ -130,14 +152,14 @@ export function matmulDirectKey(transA: boolean, transB: boolean, halfB = false)
  * columns of op(B) straight from storage. On software adapters, where storage is plain memory and
  * a barrier switches every invocation of the workgroup, this is the faster form.
  */
-export function matmulDirectSource(transA: boolean, transB: boolean, halfB = false): string {
-  const a = (r: string) => (transA ? `ma[oa + kk * p.m + ${r}]` : `ma[oa + ${r} * p.k + kk]`);
-  const b = (c: string) => readB(transB ? `ob + ${c} * p.k + kk` : `ob + kk * p.n + ${c}`, halfB);
+export function matmulDirectSource(transA: boolean, transB: boolean, h: MatmulStorage = FLOAT32_OPERANDS): string {
+  const a = (r: string) => readA(transA ? `oa + kk * p.m + ${r}` : `oa + ${r} * p.k + kk`, h);
+  const b = (c: string) => readB(transB ? `ob + ${c} * p.k + kk` : `ob + kk * p.n + ${c}`, h);
   const rows = [...Array(DR).keys()];
   const quads = [...Array(DC / 4).keys()];
   const cols = [...Array(DC).keys()];
   return `
-${bindings(halfB)}
+${bindings(h)}
 
 @compute @workgroup_size(${DW}, ${DW})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l3: vec3<u32>) {
@@ -162,9 +184,7 @@ ${rows.map((r) => `    let a${r} = vec4<f32>(${a(`r${r}`)});\n${quads.map((q) =>
       let gj = col0 + c;
       if (gj >= p.n) { break; }
       let idx = oc + gi * p.n + gj;
-      var v = p.alpha * acc[r * ${DC / 4}u + c / 4u][c % 4u];
-      if (p.beta != 0.0) { v = v + p.beta * mc[idx]; }
-      mc[idx] = v;
+      ${storeC(`acc[r * ${DC / 4}u + c / 4u][c % 4u]`, h)}
     }
   }
 }

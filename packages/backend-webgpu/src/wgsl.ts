@@ -1,8 +1,40 @@
 /** Small WGSL building blocks shared by the kernels. */
 
 /** A storage binding, read-only unless `write`. */
-export function storage(binding: number, name: string, type: 'f32' | 'i32' | 'u32' = 'f32', write = false): string {
+export function storage(binding: number, name: string, type: 'f32' | 'i32' | 'u32' | 'atomic<u32>' = 'f32', write = false): string {
   return `@group(0) @binding(${binding}) var<storage, ${write ? 'read_write' : 'read'}> ${name}: array<${type}>;`;
+}
+
+/**
+ * The binary16 bits of an f32. WGSL's pack2x16float leaves values outside the finite float16 range
+ * indeterminate, so NaN, overflow to infinity and the top rounding band (to 65504) are set from the
+ * bits here; everything else is pack2x16float's rounding.
+ */
+export const HALF_BITS = /* wgsl */ `
+fn fr_half_bits(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  let sign = (bits >> 16u) & 0x8000u;
+  let mag = bits & 0x7fffffffu;
+  if (mag > 0x7f800000u) { return 0x7e00u; }
+  if (mag >= 0x477ff000u) { return sign | 0x7c00u; }
+  if (mag > 0x477fe000u) { return sign | 0x7bffu; }
+  return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu;
+}
+`;
+
+/** The WGSL expression reading element `index` of a float16 buffer bound as 32-bit words (two values each). */
+export function readHalf(buffer: string, index: string): string {
+  return `unpack2x16float(${buffer}[(${index}) >> 1u])[(${index}) & 1u]`;
+}
+
+/**
+ * A WGSL statement storing `value` rounded to float16 as element `index` of a buffer bound as
+ * `array<atomic<u32>>`: the element's half of the word is cleared, then set, by atomics, so the
+ * other half may be written by another invocation at the same time (odd row lengths, strided
+ * threads). Needs HALF_BITS.
+ */
+export function writeHalf(buffer: string, index: string, value: string): string {
+  return `{ let fr_w = (${index}) >> 1u; let fr_sh = ((${index}) & 1u) * 16u; atomicAnd(&${buffer}[fr_w], ~(0xffffu << fr_sh)); atomicOr(&${buffer}[fr_w], fr_half_bits(${value}) << fr_sh); }`;
 }
 
 /** Parses a binding spec: "name", "name!" (written), "name:i32" or "name:u32" (float16 pairs). */

@@ -27,6 +27,10 @@ export interface MatmulParams {
   beta: number;
   /** B is a float16 buffer (read as float32; products and sums stay float32). Default false. */
   halfB?: boolean;
+  /** A is a float16 buffer, as B with `halfB`. Default false. */
+  halfA?: boolean;
+  /** The output is a float16 buffer: alpha * op(A) op(B), summed in float32, rounded to float16. Needs beta 0. */
+  halfC?: boolean;
 }
 
 export interface Conv2dParams {
@@ -94,6 +98,10 @@ export interface MarginLossParams<B> {
   globalLogSumExp?: B | null;
   transform: MarginTransform;
   reducer: Reducer;
+  /** `logits` is a float16 buffer (read as float32). Default false. */
+  halfLogits?: boolean;
+  /** `grad` is a float16 buffer: the gradient is computed in float32 and stored rounded to float16. Default false. */
+  halfGrad?: boolean;
   /** sigmoid-ova: weight of the target term and of each non-target term. Ignored for softmax-ce. */
   positiveWeight: number;
   negativeWeight: number;

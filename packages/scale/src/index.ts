@@ -23,6 +23,7 @@ export {
   float16ToFloat32Array,
   FLOAT16_MAX,
   resolveWeightPrecision,
+  resolveLogitPrecision,
   type WeightPrecision,
   type ResolvedPrecision,
 } from './half.js';

@@ -7,7 +7,8 @@
  * - optimizerState: copies * 4 bytes per parameter (SGD 0, SGD momentum 1, AdamW 2), for the
  *   backbone on device 0 and for each shard's weights;
  * - activations (device 0): the caller's estimate;
- * - lossHead (each shard): the logits of the sampled classes and their gradient, 2 * B * S * 4;
+ * - lossHead (each shard): the logits of the sampled classes and their gradient, 2 * B * S * 4
+ *   (2 * B * S * 2 with float16 logits);
  * - headWorkspace (each shard): normalised sampled rows, their gradient and the rows' gradient, +
  *   the gathered rows under Partial FC: (4 + 4 + 4 [+ 4]) * S * D. float16 storage halves the copy
  *   the two matmuls read, but the backward recomputes the float32 rows, so the peak is the same.
@@ -35,6 +36,8 @@ export interface MemoryConfig {
    * the peak (see headWorkspace above); accepted so that a plan can be made from a head's options.
    */
   weightDtype?: 'float32' | 'float16';
+  /** Storage of the logits and their gradient (B x sampled classes per shard). Default float32. */
+  logitDtype?: 'float32' | 'float16';
   /** Shards of the class weights (devices). Default 1. */
   shards?: number;
   /** Partial FC sample rate. Default 1. */
@@ -96,6 +99,7 @@ export function planMemory(config: MemoryConfig, limits?: DeviceLimits): MemoryP
   if (!(rate > 0 && rate <= 1)) throw new RangeError(`memory plan: sampleRate must be in (0, 1], got ${rate}`);
   const copies = OPTIMIZER_COPIES[config.optimizer];
   const P = config.backboneParams;
+  const logitBytes = config.logitDtype === 'float16' ? 2 : 4;
   const devices = splitClasses(C, K).map(({ count }, device): DeviceMemory => {
     const S = rate < 1 ? Math.max(sampleBudget(count, rate), Math.min(B, count)) : count;
     const groups: MemoryGroups = {
@@ -103,12 +107,12 @@ export function planMemory(config: MemoryConfig, limits?: DeviceLimits): MemoryP
       classWeights: 2 * count * D * 4,
       optimizerState: copies * 4 * ((device === 0 ? P : 0) + count * D),
       activations: device === 0 ? config.activationBytes : 0,
-      lossHead: 2 * B * S * 4,
+      lossHead: 2 * B * S * logitBytes,
       headWorkspace: (4 + 4 + 4 + (rate < 1 ? 4 : 0)) * S * D,
     };
     const buffers: [string, number][] = [
       ['class weights of the shard', count * D * 4],
-      ['logits of the shard (B x sampled classes)', B * S * 4],
+      ['logits of the shard (B x sampled classes)', B * S * logitBytes],
       ['gradient of the sampled rows', S * D * 4],
     ];
     const largest = buffers.reduce((a, b) => (b[1] > a[1] ? b : a));

@@ -28,7 +28,7 @@ import {
   type Rng,
   type Tensor,
 } from '@fr/core';
-import { resolveWeightPrecision, type WeightPrecision, type ResolvedPrecision } from './half.js';
+import { resolveLogitPrecision, resolveWeightPrecision, type WeightPrecision, type ResolvedPrecision } from './half.js';
 import { sampleShard, type ShardSample } from './sampling.js';
 import { splitClasses, type ShardRange } from './split.js';
 
@@ -65,6 +65,8 @@ export interface ShardedHeadOptions {
   sampleSeed?: number;
   /** Storage of the class weights: see `resolveWeightPrecision`. Default 'float32'. */
   weightPrecision?: WeightPrecision;
+  /** Storage of the logits and their gradient (B x classes per shard): see `resolveLogitPrecision`. Default 'float32'. */
+  logitPrecision?: WeightPrecision;
 }
 
 export interface Shard {
@@ -110,6 +112,8 @@ export interface ShardedHead {
   readonly parameters: readonly NamedTensor[];
   /** How the class weights are stored and why. */
   readonly precision: ResolvedPrecision;
+  /** How the logits and their gradient are stored and why. */
+  readonly logitPrecision: ResolvedPrecision;
   /**
    * Forward and backward of one batch. Adds into `.grad` of the shard weights and of the bias, like
    * the tape's `backward`. Embeddings are raw (the head normalises them); labels are global ids.
@@ -178,6 +182,9 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   if (!(rate > 0 && rate <= 1)) throw new ShapeError(`${o.name}: sampleRate must be in (0, 1], got ${rate}`);
   const precision = resolveWeightPrecision(o.backends, o.weightPrecision ?? 'float32');
   const half = precision.storage === 'float16';
+  const logitPrecision = resolveLogitPrecision(o.backends, o.logitPrecision ?? 'float32');
+  const halfLogits = logitPrecision.storage === 'float16';
+  const logitDtype = halfLogits ? 'float16' : 'float32';
   const ranges = splitClasses(C, K);
   const sampler = createRng(o.sampleSeed ?? 0);
   const shards = ranges.map((range, i) => {
@@ -223,8 +230,8 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       wn.dispose();
       wn = wn16;
     }
-    const cos = own(empty(b, [rows, rowsUsed], 'float32', `${o.name}.cos`));
-    k.matmul(xn.buffer(), wn.buffer(), cos.buffer(), { m: rows, n: rowsUsed, k: D, transA: false, transB: true, alpha: 1, beta: 0, halfB: half });
+    const cos = own(empty(b, [rows, rowsUsed], logitDtype, `${o.name}.cos`));
+    k.matmul(xn.buffer(), wn.buffer(), cos.buffer(), { m: rows, n: rowsUsed, k: D, transA: false, transB: true, alpha: 1, beta: 0, halfB: half, halfC: halfLogits });
     const y = own(tensor(b, sample ? sample.labels : labels, [rows], { dtype: 'int32', name: `${o.name}.labels` }));
     const context = o.rowContext ? noGrad(() => o.rowContext!(x, xn)) : null;
     if (context) {
@@ -236,7 +243,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       owned, rows, index, sample, x, xn, xnorm, w, wn, wnorm, cos, labels: y,
       classOffset: sample ? 0 : s.range.start,
       context, bias: biasT,
-      grad: own(empty(b, [rows, rowsUsed], 'float32', `${o.name}.dcos`)),
+      grad: own(empty(b, [rows, rowsUsed], logitDtype, `${o.name}.dcos`)),
       rowLoss: own(empty(b, [rows])),
       rowLogitGrad: own(empty(b, [rows])),
     };
@@ -260,6 +267,8 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       globalLogSumExp: globalLse ? globalLse.buffer() : null,
       transform,
       reducer: o.reducer,
+      halfLogits,
+      halfGrad: halfLogits,
       positiveWeight: o.positiveWeight ?? 1,
       negativeWeight: o.negativeWeight ?? 1,
       scale,
@@ -274,12 +283,15 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     const own = <T extends Tensor>(t: T): T => (wk.owned.push(t), t);
     const { rows } = wk;
     const used = wk.cos.shape[1];
+    // The logits are read by the margin loss only: released before the backward's buffers exist.
+    wk.owned.splice(wk.owned.indexOf(wk.cos), 1);
+    wk.cos.dispose();
     const dxn = own(empty(b, [rows, D]));
-    k.matmul(wk.grad.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfB: half });
+    k.matmul(wk.grad.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfA: halfLogits, halfB: half });
     const dx = own(empty(b, [rows, D]));
     k.l2normalizeRowsBackward(dxn.buffer(), wk.xn.buffer(), wk.xnorm.buffer(), dx.buffer(), rows, D, EPS);
     const dwn = own(empty(b, [used, D]));
-    k.matmul(wk.grad.buffer(), wk.xn.buffer(), dwn.buffer(), { m: used, n: D, k: rows, transA: true, transB: false, alpha: 1, beta: 0 });
+    k.matmul(wk.grad.buffer(), wk.xn.buffer(), dwn.buffer(), { m: used, n: D, k: rows, transA: true, transB: false, alpha: 1, beta: 0, halfA: halfLogits });
     const dw = empty(b, [used, D], 'float32', `${s.weight.name}.grad`);
     let wn32 = wk.wn;
     if (half) {
@@ -320,6 +332,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     bias,
     parameters,
     precision,
+    logitPrecision,
     async forwardBackward(embeddings, labels, options = {}) {
       const host = embeddings instanceof Float32Array ? embeddings : (await embeddings.data()) as Float32Array;
       if (!(host instanceof Float32Array) || host.length % D !== 0) {

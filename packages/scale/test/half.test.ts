@@ -99,6 +99,61 @@ describe('weight precision', () => {
   });
 });
 
+describe('logit precision', () => {
+  /** The backend's largest live bytes while `fn` runs (alloc and free wrapped). */
+  function peakOf(backend: Backend): { peak: () => number } {
+    let live = backend.stats().bytesLive;
+    let peak = live;
+    const sizes = new Map<unknown, number>();
+    const alloc = backend.alloc.bind(backend);
+    const free = backend.free.bind(backend);
+    backend.alloc = (size, dtype, o) => {
+      const buffer = alloc(size, dtype, o);
+      sizes.set(buffer, size * (dtype === 'float16' ? 2 : 4));
+      live += sizes.get(buffer)!;
+      peak = Math.max(peak, live);
+      return buffer;
+    };
+    backend.free = (buffer) => {
+      live -= sizes.get(buffer) ?? 0;
+      free(buffer);
+    };
+    return { peak: () => peak };
+  }
+
+  it('float16 logits and logit gradients: the float32 head\'s loss and gradients to float16 precision, over 1 and 2 shards, at a lower peak', async () => {
+    const C = 300, D = 64, B = 16;
+    const labels = Int32Array.from({ length: B }, (_, i) => (i * 37) % C);
+    const x = randomEmbeddings(4, B, D);
+    const run = async (shards: number, logitPrecision: 'float32' | 'float16', weightPrecision: 'float32' | 'float16' = 'float32') => {
+      const backends = Array.from({ length: shards }, () => createCpuBackend());
+      const peaks = backends.map(peakOf);
+      const head = createShardedHead({
+        name: 'h', backends, numClasses: C, embeddingDim: D, rng: createRng(1), transform: () => arcLike(), reducer: 'softmax-ce', logitPrecision, weightPrecision,
+      });
+      const step = await head.forwardBackward(x, labels);
+      const grads = new Float32Array(C * D);
+      for (const s of head.shards) grads.set((await s.weight.grad!.data()) as Float32Array, s.range.start * D);
+      return { head, step, grads, peak: peaks[0].peak() };
+    };
+    for (const shards of [1, 2]) {
+      const full = await run(shards, 'float32');
+      const half = await run(shards, 'float16');
+      expect(half.head.logitPrecision.storage).toBe('float16');
+      expect(half.head.logitPrecision.reason).toMatch(/float16 logits and logit gradients/);
+      expect(Math.abs(half.step.loss - full.step.loss) / full.step.loss).toBeLessThan(2e-3);
+      expect(half.step.loss).not.toBe(full.step.loss);
+      expect(relError(half.step.embeddingGrad, full.step.embeddingGrad)).toBeLessThan(5e-3);
+      expect(relError(half.grads, full.grads)).toBeLessThan(5e-3);
+      // The B x classes pair (logits, then gradient) of the first shard at 2 bytes per value instead of 4.
+      const perShard = Math.ceil(C / shards);
+      expect(full.peak - half.peak).toBeGreaterThanOrEqual(B * perShard * 2);
+      const both = await run(shards, 'float16', 'float16');
+      expect(relError(both.grads, full.grads)).toBeLessThan(1e-2);
+    }
+  });
+});
+
 describe('loss scaler', () => {
   it('dynamic: halves on overflow, grows after N good steps, within bounds', () => {
     const s = createLossScaler({ scale: 8, growthInterval: 3, maxScale: 32, minScale: 2 });

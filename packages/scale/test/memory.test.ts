@@ -35,6 +35,14 @@ describe('planMemory', () => {
     expect(p.devices[0].largestBuffer).toEqual({ name: 'class weights of the shard', bytes: 8000 });
   });
 
+  it('float16 logits halve the loss head and its largest buffer', () => {
+    // logits + gradient 2*10*1000*2 = 40,000 instead of 80,000; total 138,200; the largest buffer is
+    // still the logits' 20,000 (the class weights are 1000*4*4 = 16,000).
+    const p = planMemory({ ...base, logitDtype: 'float16' });
+    expect(p.devices[0]).toMatchObject({ lossHead: 40_000, total: 138_200, largestBuffer: { name: 'logits of the shard (B x sampled classes)', bytes: 20_000 } });
+    expect(planMemory({ ...base, logitDtype: 'float32' })).toEqual(planMemory(base));
+  });
+
   it('sampling keeps every class of the batch: S is at least min(B, C_s)', () => {
     // C_s = 1000, rate 0.005: budget 5 < B = 10, so S = 10.
     expect(planMemory({ ...base, sampleRate: 0.005 }).devices[0].sampledClasses).toBe(10);

@@ -78,14 +78,18 @@ describe('sharded head over two WebGPU devices', () => {
     gpu.dispose();
   });
 
-  it('float16 normalised weights on two GPUs equal the float16 head on the CPU', async () => {
+  for (const [what, precision] of [
+    ['normalised weights', { weightPrecision: 'float16' }],
+    ['normalised weights, logits and logit gradients', { weightPrecision: 'float16', logitPrecision: 'float16' }],
+  ] as const) it(`float16 ${what} on two GPUs equal the float16 head on the CPU`, async () => {
     const x = randomEmbeddings(7, B, D);
     const make = (backends: typeof gpus | ReturnType<typeof createCpuBackend>[]) => createShardedHead({
-      name: 'h', backends, numClasses: C, embeddingDim: D, rng: createRng(8), transform: () => arcLike(), reducer: 'softmax-ce', weightPrecision: 'float16',
+      name: 'h', backends, numClasses: C, embeddingDim: D, rng: createRng(8), transform: () => arcLike(), reducer: 'softmax-ce', ...precision,
     });
     const cpu = make([createCpuBackend()]);
     const gpu = make(gpus);
     expect(gpu.precision.storage).toBe('float16');
+    expect(gpu.logitPrecision.storage).toBe('logitPrecision' in precision ? 'float16' : 'float32');
     const a = await cpu.forwardBackward(x, labels);
     const b = await gpu.forwardBackward(x, labels);
     // Both round the same float32 rows to float16 (a device may pick the other neighbour at a tie).

@@ -236,6 +236,18 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
     add(kernelCase('matmul', `${m}x${nn}x${kk} tB=${transB} float16 B`, { a, bb }, { out: m * nn }, (k, b) => k.matmul(b.a, b.bb, b.out, p), { rtol: 1e-5, atol: 1e-4 }, ['bb']));
   }
 
+  // Float16 A and a float16 output (the float32 sum rounded once); an odd n puts a float16 pair
+  // across two rows, written by different invocations. Its own generator leaves the other cases' inputs as they were.
+  const halfRng = createRng(0x5eed16);
+  const halfProducts = [[false, false, true, 5, 7, 9, false], [true, false, true, 33, 71, 20, true], [true, true, true, 70, 129, 64, false], [true, false, false, 17, 30, 40, false]] as const;
+  for (const [transA, transB, halfC, m, nn, kk, halfB] of halfProducts) {
+    const a = randn(halfRng, m * kk), bb = randn(halfRng, kk * nn);
+    const p = { m, n: nn, k: kk, transA, transB, alpha: 0.5, beta: 0, halfA: true, halfB, halfC };
+    const half = ['a', ...(halfB ? ['bb'] : []), ...(halfC ? ['out'] : [])];
+    add(kernelCase('matmul', `${m}x${nn}x${kk} tA=${transA} tB=${transB} float16 ${half.join(', ')}`, { a, bb }, { out: m * nn },
+      (k, b) => k.matmul(b.a, b.bb, b.out, p), { rtol: halfC ? 2 ** -10 : 1e-5, atol: 1e-4 }, half));
+  }
+
   const shapes: [number, number][] = [[1, 1], [1, 300], [3, 5], [17, 33], [64, 64], [5, 1030]];
   if (options.large) shapes.push([128, 2049]);
   for (const [rows, cols] of shapes) {
@@ -402,6 +414,20 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
           rowContext: null, bias: null, rows, cols: cols - 1, classOffset: 1, transform: scaledTransform(10), reducer: 'sigmoid-ova',
           positiveWeight: 1, negativeWeight: 1, scale: 1,
         }), { rtol: 1e-4, atol: 1e-5 }));
+    }
+  }
+  // Float16 logits and gradient (a sharded head's storage): odd row lengths put a pair across rows.
+  const halfMarginRng = createRng(0xfa16);
+  for (const [rows, cols] of [[4, 33], [3, 1031]] as const) {
+    const z = Float32Array.from({ length: rows * cols }, () => 2 * halfMarginRng.uniform() - 1);
+    const labels = Int32Array.from({ length: rows }, () => halfMarginRng.int(cols));
+    for (const reducer of ['softmax-ce', 'sigmoid-ova'] as const) {
+      add(kernelCase('marginLoss', `float16 logits and gradient ${reducer} ${rows}x${cols}`, { z, labels, bias: Float32Array.of(-3) }, { grad: rows * cols, rowLoss: rows, rowLogitGrad: rows }, (k, b) =>
+        k.marginLoss({
+          logits: b.z, labels: b.labels, grad: b.grad, rowLoss: b.rowLoss, rowLogitGrad: b.rowLogitGrad,
+          rowContext: null, bias: reducer === 'sigmoid-ova' ? b.bias : null, rows, cols, classOffset: 0, transform: conformanceTransform, reducer,
+          positiveWeight: 0.7, negativeWeight: 0.3, scale: 1 / rows, halfLogits: true, halfGrad: true,
+        }), { rtol: 1e-3, atol: 1e-5 }, ['z', 'grad']));
     }
   }
   for (const [rows, groups, size] of [[1, 1, 1], [3, 5, 3], [17, 33, 2], [4, 300, 4]]) {
