@@ -124,17 +124,22 @@ export function adamw(params: readonly NamedTensor[], o: AdamWOptions = {}): Opt
  */
 export function gradNorm(params: readonly NamedTensor[]): Tensor {
   const withGrad = gradsOnOneBackend(params, 'gradNorm');
-  const backend = withGrad[0].tensor.backend;
+  const total = sumOfSquares(withGrad[0].tensor.backend, withGrad, 'gradNorm');
+  total.backend.kernels.unary('sqrt', total.buffer(), total.buffer(), 1);
+  return total;
+}
+
+/** The sum of squares of the gradients of `params` (all on `backend`), on the device, as a [1] tensor. */
+function sumOfSquares(backend: Backend, params: readonly NamedTensor[], name: string): Tensor {
   const k = backend.kernels;
   return tidy(() => {
-    const total = empty(backend, [1], 'float32', 'gradNorm');
+    const total = empty(backend, [1], 'float32', name);
     const part = empty(backend, [1]);
     k.fill(total.buffer(), 1, 0);
-    for (const p of withGrad) {
+    for (const p of params) {
       k.sumSquares(p.tensor.grad!.buffer(), part.buffer(), p.tensor.size);
       k.axpby(total.buffer(), part.buffer(), total.buffer(), 1, 1, 1);
     }
-    k.unary('sqrt', total.buffer(), total.buffer(), 1);
     return total;
   });
 }
@@ -187,19 +192,7 @@ export async function globalGradNorm(params: readonly NamedTensor[]): Promise<nu
   if (withGrad.length === 0) throw new ShapeError('globalGradNorm: no parameter has a gradient');
   const byBackend = new Map<Backend, NamedTensor[]>();
   for (const p of withGrad) byBackend.set(p.tensor.backend, [...(byBackend.get(p.tensor.backend) ?? []), p]);
-  const parts = [...byBackend].map(([backend, group]) => {
-    const k = backend.kernels;
-    return tidy(() => {
-      const total = empty(backend, [1], 'float32', 'gradSumSquares');
-      const part = empty(backend, [1]);
-      k.fill(total.buffer(), 1, 0);
-      for (const p of group) {
-        k.sumSquares(p.tensor.grad!.buffer(), part.buffer(), p.tensor.size);
-        k.axpby(total.buffer(), part.buffer(), total.buffer(), 1, 1, 1);
-      }
-      return total;
-    });
-  });
+  const parts = [...byBackend].map(([backend, group]) => sumOfSquares(backend, group, 'gradSumSquares'));
   try {
     const sums = await Promise.all(parts.map((t) => t.item()));
     return Math.sqrt(sums.reduce((a, b) => a + b, 0));

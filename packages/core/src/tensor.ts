@@ -189,18 +189,9 @@ const packScopes: Set<Tensor>[] = [];
  * (per-channel batch statistics, scalars) stay float32, whatever the batch.
  */
 export function packingScope<T extends TensorContainer>(fn: () => T): T {
-  const scope = new Set<Tensor>();
-  packScopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } finally {
-    packScopes.pop();
-  }
-  const survivors = new Set<Tensor>();
-  collect(result, survivors);
+  const { result, created, survivors } = scoped(packScopes, fn);
   const outer = packScopes[packScopes.length - 1];
-  for (const t of scope) {
+  for (const t of created) {
     if (survivors.has(t)) outer?.add(t);
     else if (t.rank >= 2) t.packFloat16();
   }
@@ -234,22 +225,33 @@ function collect(value: unknown, out: Set<Tensor>): void {
   }
 }
 
+/** The tensors a result holds (in arrays and plain objects, as tidy's result may). */
+function survivorsOf(result: unknown): Set<Tensor> {
+  const out = new Set<Tensor>();
+  collect(result, out);
+  return out;
+}
+
+/** Runs `fn` with a new scope on `stack`: its result, the tensors made meanwhile, and those the result holds. */
+function scoped<T>(stack: Set<Tensor>[], fn: () => T): { result: T; created: Set<Tensor>; survivors: Set<Tensor> } {
+  const created = new Set<Tensor>();
+  stack.push(created);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    stack.pop();
+  }
+  return { result, created, survivors: survivorsOf(result) };
+}
+
 /**
  * Runs `fn` and disposes every tensor it created, except the tensors in its result (which move to
  * the enclosing scope). Synchronous on purpose: kernels are enqueued, never awaited, inside a step.
  */
 export function tidy<T extends TensorContainer>(fn: () => T): T {
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } finally {
-    scopes.pop();
-  }
-  const survivors = new Set<Tensor>();
-  collect(result, survivors);
-  for (const t of scope) {
+  const { result, created, survivors } = scoped(scopes, fn);
+  for (const t of created) {
     if (survivors.has(t)) track(t);
     else t.dispose();
   }
@@ -271,8 +273,7 @@ export async function tidyAsync<T extends TensorContainer>(fn: () => Promise<T>)
     const at = scopes.lastIndexOf(scope);
     if (at >= 0) scopes.splice(at, 1);
   }
-  const survivors = new Set<Tensor>();
-  collect(result, survivors);
+  const survivors = survivorsOf(result);
   for (const t of scope) {
     if (survivors.has(t)) track(t);
     else t.dispose();
