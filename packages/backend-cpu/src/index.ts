@@ -6,7 +6,8 @@ import {
   BackendError,
   bytesPerElement,
   defineBackend,
-  float16BitsToFloat32,
+  convertFromFloat16,
+  convertToFloat16,
   float16ToFloat32Array,
   float32ToFloat16Bits,
   type Backend,
@@ -56,12 +57,10 @@ export const cpuKernels: KernelTable<CpuBuffer> = {
   },
   matmul,
   toFloat16(src, dst, n) {
-    const x = f32(src), y = f16(dst);
-    for (let i = 0; i < n; i++) y[i] = float32ToFloat16Bits(x[i]);
+    convertToFloat16(f32(src), f16(dst), n);
   },
   fromFloat16(src, dst, n) {
-    const x = f16(src), y = f32(dst);
-    for (let i = 0; i < n; i++) y[i] = float16BitsToFloat32(x[i]);
+    convertFromFloat16(f16(src), f32(dst), n);
   },
   unary(op, a, out, n) {
     const f = unaryFns[op];
@@ -270,8 +269,7 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend<CpuBu
       }
       if (b.dtype === 'float16') {
         if (data instanceof Int32Array) throw new BackendError(`cpu backend: writing int32 values into float16 ${b.label || 'buffer'}`);
-        const bits = b.data as Uint16Array;
-        for (let i = 0; i < data.length; i++) bits[offset + i] = float32ToFloat16Bits(data[i]);
+        convertToFloat16(data, (b.data as Uint16Array).subarray(offset), data.length);
         stats.bytesWritten += data.length * 2;
         return;
       }

@@ -1,4 +1,4 @@
-import { float16BitsToFloat32, float32ToFloat16Bits, type MarginLossParams, type RowContext } from '@fr/core';
+import { convertFromFloat16, convertToFloat16, type MarginLossParams, type RowContext } from '@fr/core';
 import { f16, f32, i32, type CpuBuffer } from './buffer.js';
 
 /** log(1 + e^x) without overflow. */
@@ -43,7 +43,7 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
     const base = r * cols;
     let zr: Float32Array;
     if (zRow) {
-      for (let j = 0; j < cols; j++) zRow[j] = float16BitsToFloat32(z16![base + j]);
+      convertFromFloat16(z16!.subarray(base, base + cols), zRow, cols);
       zr = zRow;
     } else {
       zr = z!.subarray(base, base + cols);
@@ -97,7 +97,7 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
         gr[j] = scale * dl * slopes[j];
       }
     }
-    if (gradRow) for (let j = 0; j < cols; j++) grad16![base + j] = float32ToFloat16Bits(gradRow[j]);
+    if (gradRow) convertToFloat16(gradRow, grad16!.subarray(base, base + cols), cols);
     rowLoss[r] = scale * loss;
     rowLogitGrad[r] = scale * logitGradSum;
     if (ctxGradOut) ctxGradOut[r] = scale * ctxGradSum;

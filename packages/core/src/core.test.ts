@@ -4,6 +4,7 @@ import { createSchedule } from './schedule.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import { FormatError } from './errors.js';
 import { fans, kaimingNormal } from './init.js';
+import { convertFromFloat16, convertToFloat16, float16BitsToFloat32, float32ToFloat16Bits } from './half.js';
 
 describe('rng', () => {
   test('is deterministic for a seed and resumes from its state', () => {
@@ -99,5 +100,49 @@ describe('safetensors from a Node Buffer', () => {
     const bytes = encodeSafetensors({ w: { dtype: 'F32', shape: [2], data: Float32Array.of(1.5, -2) } });
     const pooled = Buffer.concat([Buffer.alloc(3), Buffer.from(bytes)]).subarray(3);
     expect(Array.from(decodeSafetensors(pooled).tensors.w.data)).toEqual([1.5, -2]);
+  });
+});
+
+describe('bulk float16 conversion', () => {
+  test('convertFromFloat16 decodes every pattern as float16BitsToFloat32', () => {
+    const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    const out = new Float32Array(65536);
+    convertFromFloat16(all, out, 65536);
+    for (let b = 0; b < 65536; b++) expect(Object.is(out[b], Math.fround(float16BitsToFloat32(b))) || (Number.isNaN(out[b]) && Number.isNaN(float16BitsToFloat32(b)))).toBe(true);
+  });
+
+  test('convertToFloat16 rounds as float32ToFloat16Bits: every half value, every tie and its neighbours, random bit patterns', () => {
+    const bits = new Uint32Array(1);
+    const asF32 = new Float32Array(bits.buffer);
+    const values: number[] = [];
+    for (let b = 0; b < 0x7c00; b++) {
+      const v = float16BitsToFloat32(b);
+      const next = float16BitsToFloat32(b + 1);
+      const tie = Math.fround((v + next) / 2);
+      asF32[0] = tie;
+      const t = bits[0];
+      for (const u of [t - 1, t, t + 1]) {
+        bits[0] = u;
+        values.push(asF32[0], -asF32[0]);
+      }
+      values.push(v, -v);
+    }
+    const rng = createRng(12);
+    for (let i = 0; i < 100_000; i++) {
+      bits[0] = (rng.int(65536) << 16) | rng.int(65536);
+      values.push(asF32[0]);
+    }
+    values.push(Infinity, -Infinity, NaN, 65504, 65520, 65519.996, 1e-8, -6e-8, 0, -0);
+    const src = Float32Array.from(values);
+    const out = new Uint16Array(src.length);
+    convertToFloat16(src, out, src.length);
+    let mismatches = 0;
+    for (let i = 0; i < src.length; i++) if (out[i] !== float32ToFloat16Bits(src[i])) mismatches++;
+    expect(mismatches).toBe(0);
+    // A view into a larger buffer converts only its own values.
+    const big = Float32Array.of(1, 2, 0.5, 3);
+    const part = new Uint16Array(2);
+    convertToFloat16(big.subarray(1, 3), part, 2);
+    expect(Array.from(part)).toEqual([float32ToFloat16Bits(2), float32ToFloat16Bits(0.5)]);
   });
 });

@@ -52,14 +52,55 @@ export function roundToFloat16(value: number): number {
 
 export function float32ToFloat16Array(src: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(src.length);
+  if (src instanceof Float32Array) {
+    convertToFloat16(src, out, src.length);
+    return out;
+  }
   for (let i = 0; i < src.length; i++) out[i] = float32ToFloat16Bits(src[i]);
   return out;
 }
 
 export function float16ToFloat32Array(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = float16BitsToFloat32(src[i]);
+  convertFromFloat16(src, out, src.length);
   return out;
+}
+
+/** Every float16 pattern's value, built on first use (256 KiB): bulk decoding is one load per value. */
+let halfValues: Float32Array | null = null;
+
+/** dst[i] = the value of float16 pattern src[i], for i < n (as float16BitsToFloat32). */
+export function convertFromFloat16(src: Uint16Array, dst: Float32Array, n: number): void {
+  if (!halfValues) {
+    halfValues = new Float32Array(65536);
+    for (let b = 0; b < 65536; b++) halfValues[b] = float16BitsToFloat32(b);
+  }
+  const table = halfValues;
+  for (let i = 0; i < n; i++) dst[i] = table[src[i]];
+}
+
+/**
+ * dst[i] = float32ToFloat16Bits(src[i]) for i < n, reading the float32 bits in place (no scratch
+ * write per value): the bulk path of float16 storage on the CPU.
+ */
+export function convertToFloat16(src: Float32Array, dst: Uint16Array, n: number): void {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, n);
+  for (let i = 0; i < n; i++) {
+    const x = bits[i];
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    const e = exp - 112; // exp - 127 + 15
+    if (e > 0 && e < 0x1f) {
+      // Normal half: the common case, inline.
+      const mant = x & 0x7fffff;
+      let h = (e << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && (h & 1) === 1)) h++;
+      dst[i] = sign | h;
+    } else {
+      dst[i] = float32ToFloat16Bits(src[i]);
+    }
+  }
 }
 
 /** Largest finite float16. */
