@@ -51,7 +51,7 @@ describe('head.shards', () => {
       expect(losses).toHaveLength(6);
       // The first step differs by float32 rounding of the split sums only; later steps by what it moved.
       expect(relDiff(losses, want)[0]).toBeLessThan(1e-6);
-      for (const d of relDiff(losses, want)) expect(d).toBeLessThan(1e-4);
+      for (const d of relDiff(losses, want)) expect(d).toBeLessThan(1e-5);
       // Float32 sums in another order: not bit for bit, so the sharded path did run.
       expect(losses).not.toEqual(want);
       // K - 1 devices were opened, each held a shard and ran kernels, and each was released.
@@ -77,7 +77,7 @@ describe('head.shards', () => {
     const want = base.losses.map((l) => l.loss);
     const losses = got.losses.map((l) => l.loss);
     expect(want.every(Number.isFinite)).toBe(true);
-    for (const d of relDiff(losses, want)) expect(d).toBeLessThan(1e-4);
+    for (const d of relDiff(losses, want)) expect(d).toBeLessThan(1e-5);
     // The bias is trained (its name and value are in the checkpoint, as the plugin head's).
     const tensors = decodeSafetensors(new Uint8Array(await readFile(join(got.outputDir, CHECKPOINT_FILE)))).tensors;
     expect(tensors['head.sphereface2.bias'].shape).toEqual([1]);
