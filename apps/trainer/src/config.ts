@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, parseConfig, pluginUnion, scheduleSchema, z } from '@fr/core';
-import { partialFcProblem } from './scale-head.js';
+import { headSectionProblem } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 
 const syntheticFields = {
@@ -138,7 +138,7 @@ export function trainConfigSchema(plugins: Plugins) {
   }).refine((c) => (c.steps === undefined) !== (c.epochs === undefined), { message: 'give exactly one of steps and epochs', path: ['steps'] })
     .superRefine((c, ctx) => {
       if (!c.loss?.name || !c.optimizer?.name) return; // reported by their own fields
-      const problem = partialFcProblem(c.head ?? {}, c.loss, c.optimizer.name, plugins);
+      const problem = headSectionProblem(c.head ?? {}, c.loss, c.optimizer.name, plugins);
       if (problem) ctx.addIssue({ code: 'custom', path: ['head', problem.field], message: problem.message });
     });
 }

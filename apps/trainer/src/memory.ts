@@ -12,7 +12,7 @@ import {
   type DeviceLimits, type MemoryConfig, type MemoryGroups, type MemoryPlan, type OptimizerKind,
 } from '@fr/scale';
 import type { TrainConfig } from './config.js';
-import { partialFcProblem } from './scale-head.js';
+import { headSectionProblem } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 
 /** Batch of the dry forward that measures activations. */
@@ -186,7 +186,7 @@ function refusal(config: TrainConfig, plugins: Plugins, backend: Backend, c: Mem
   // CPU shards of one process share the machine's memory: more of them fit no better under the default budget.
   const shards = backend.name === 'cpu' && config.memoryBudget === undefined ? null : e.proposal.shards;
   const option = (head: { sampleRate?: number; shards?: number }, fits: string, key: string) => {
-    const blocked = partialFcProblem({ ...config.head, ...head }, config.loss, config.optimizer.name, plugins);
+    const blocked = headSectionProblem({ ...config.head, ...head }, config.loss, config.optimizer.name, plugins);
     return blocked ? `${fits} would fit, but ${blocked.message}.` : `It would fit with ${fits} (in the config: head: { ${key} }).`;
   };
   if (r !== null) advice.push(option({ sampleRate: r }, `Partial FC at head.sampleRate: ${r}`, `sampleRate: ${r}`));

@@ -63,7 +63,7 @@ const SCALE_LOSSES: readonly ScaleLoss[] = [
 ];
 
 /** Names of the installed losses that can train on @fr/scale's head (Partial FC, shards, float16 weights). */
-export function partialFcLossNames(plugins: Plugins): string[] {
+export function scaleHeadLossNames(plugins: Plugins): string[] {
   return plugins.losses.filter((l) => SCALE_LOSSES.some((s) => s.loss === l)).map((l) => l.name);
 }
 
@@ -94,14 +94,14 @@ function askedFor(head: HeadOptions): { field: string; what: string; undo: strin
  * plugin's own head serves it): the field at fault and the message. `loss` is the config's loss
  * entry with its parameters parsed.
  */
-export function partialFcProblem(head: HeadOptions, loss: { name: string } & Record<string, unknown>, optimizer: string, plugins: Plugins): { field: string; message: string } | null {
+export function headSectionProblem(head: HeadOptions, loss: { name: string } & Record<string, unknown>, optimizer: string, plugins: Plugins): { field: string; message: string } | null {
   if (!usesScaleHead(head)) return null;
   const plugin = plugins.losses.find((l) => l.name === loss.name);
   if (!plugin) return null; // an unknown loss is reported by its own field
   const { field, what, undo } = askedFor(head);
   const entry = SCALE_LOSSES.find((s) => s.loss === plugin);
   if (!entry) {
-    return { field, message: `${what} is not supported with loss ${loss.name}: the trainer runs it for ${partialFcLossNames(plugins).join(', ')} `
+    return { field, message: `${what} is not supported with loss ${loss.name}: the trainer runs it for ${scaleHeadLossNames(plugins).join(', ')} `
       + `(cosine-margin losses without running state or per-row context); set ${undo} or use one of them` };
   }
   const { name: _n, ...params } = loss;
@@ -160,7 +160,7 @@ export function createScaleHead(o: {
  * the names and the order of a plain `sgd` over backbone and head, so checkpoints of the two modes
  * hold the same tensors.
  */
-export function partialFcOptimizer(backbone: readonly NamedTensor[], head: ShardedHead, options: SgdOptions): Optimizer {
+export function scaleHeadOptimizer(backbone: readonly NamedTensor[], head: ShardedHead, options: SgdOptions): Optimizer {
   const body = sgd(backbone, options);
   const rows = partialFcSgd(head, options);
   return {

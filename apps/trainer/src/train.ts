@@ -15,7 +15,7 @@ import { totalSteps, type TrainConfig } from './config.js';
 import { loadBatch, openTrainingSet, openVerificationSets, type Batch } from './data.js';
 import { evaluateModel, formatReport, rawPixelReport, type VerificationReport } from './evaluate.js';
 import { checkMemory, formatMemoryLines, memoryRecord, type MemoryRecord } from './memory.js';
-import { createScaleHead, partialFcOptimizer, partialFcProblem, sampledClasses, sampleRngFor, usesScaleHead } from './scale-head.js';
+import { createScaleHead, scaleHeadOptimizer, headSectionProblem, sampledClasses, sampleRngFor, usesScaleHead } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 import { Progress } from './progress.js';
 import { writeReport } from './report.js';
@@ -88,9 +88,9 @@ export type HeadTensors = Pick<LossHead, 'parameters' | 'buffers' | 'dispose'>;
 /**
  * Builds the model, head and optimizer a config describes. With `head.sampleRate` < 1,
  * `head.shards` > 1, or float16 `head.weightPrecision` or `head.logitPrecision` the head is
- * @fr/scale's (`sampledHead`, driven by `forwardBackward`: Partial FC, shards, float16 storage) and `lossHead` is null;
- * otherwise `lossHead` is the loss plugin's head, as always. `head` is whichever of the two there
- * is. Shard i of the class weights goes to `headBackends[i]`; by default every shard is on
+ * @fr/scale's (`scaleHead`, driven by `forwardBackward`: Partial FC, shards, float16 storage) and
+ * `lossHead` is null; otherwise `lossHead` is the loss plugin's head, as always. `head` is
+ * whichever of the two there is. Shard i of the class weights goes to `headBackends[i]`; by default every shard is on
  * `backend` (as when a sharded checkpoint is read for evaluation).
  */
 export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend, numClasses: number, headBackends?: readonly Backend[]) {
@@ -110,17 +110,17 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
   const logitPrecision = config.head?.logitPrecision ?? 'float32';
   const shards = config.head?.shards ?? 1;
   if (usesScaleHead({ sampleRate, shards, weightPrecision, logitPrecision })) {
-    if (o.name !== 'sgd') throw new ConfigError(partialFcProblem(config.head ?? {}, config.loss, o.name, plugins)?.message ?? `the head section needs optimizer sgd, got ${o.name}`);
+    if (o.name !== 'sgd') throw new ConfigError(headSectionProblem(config.head ?? {}, config.loss, o.name, plugins)?.message ?? `the head section needs optimizer sgd, got ${o.name}`);
     const backends = headBackends ?? Array.from({ length: shards }, () => backend);
     if (backends.length !== shards) throw new ConfigError(`head.shards is ${shards}, but ${backends.length} devices were given for the head`);
-    const sampledHead: ShardedHead = createScaleHead({
+    const scaleHead: ShardedHead = createScaleHead({
       loss: lossPlugin, params, backends, numClasses, embeddingDim, rng: rng.fork(), sampleRate, weightPrecision, logitPrecision, seed: config.seed,
     });
     const backbone = module.parameters.filter((p) => p.tensor.requiresGrad);
-    const trainable = [...backbone, ...sampledHead.parameters];
-    const optimizer = partialFcOptimizer(backbone, sampledHead, { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov });
-    const head: HeadTensors = { parameters: sampledHead.parameters, buffers: [], dispose: () => sampledHead.dispose() };
-    return { module, head, lossHead: null, sampledHead, optimizer, trainable, embeddingDim, inputShape };
+    const trainable = [...backbone, ...scaleHead.parameters];
+    const optimizer = scaleHeadOptimizer(backbone, scaleHead, { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov });
+    const head: HeadTensors = { parameters: scaleHead.parameters, buffers: [], dispose: () => scaleHead.dispose() };
+    return { module, head, lossHead: null, scaleHead, optimizer, trainable, embeddingDim, inputShape };
   }
   const lossHead: LossHead = lossPlugin.createHead({ backend, numClasses, embeddingDim, params, rng: rng.fork() });
   const trainable = [...module.parameters, ...lossHead.parameters].filter((p) => p.tensor.requiresGrad);
@@ -128,7 +128,7 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
     ? sgd(trainable, { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov })
     : adamw(trainable, { beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay });
   const head: HeadTensors = lossHead;
-  return { module, head, lossHead, sampledHead: null, optimizer, trainable, embeddingDim, inputShape };
+  return { module, head, lossHead, scaleHead: null, optimizer, trainable, embeddingDim, inputShape };
 }
 
 /** Every tensor a checkpoint holds: backbone, head and optimizer state. */
@@ -170,7 +170,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
 
   // Model, loss head, optimizer, schedule.
   const run = buildRun(config, o.plugins, backend, trainSet.numClasses, [backend, ...extraDevices]);
-  const { module, head, lossHead, sampledHead, optimizer, trainable, embeddingDim } = run;
+  const { module, head, lossHead, scaleHead, optimizer, trainable, embeddingDim } = run;
   const [c, h, w] = run.inputShape;
   if (trainSet.shape[1] !== h || trainSet.shape[2] !== w) {
     throw new DataError(`training images are ${trainSet.shape[2]}x${trainSet.shape[1]}, backbone ${config.backbone.name} takes ${w}x${h}: set the backbone's inputSize or the data size`);
@@ -234,10 +234,10 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
 
   print(`backend: ${o.backendReason}`);
   for (const line of memoryLines) print(line);
-  const partial = sampledHead && sampledHead.sampleRate < 1 ? ` (Partial FC: ${memoryInfo.sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
+  const partial = scaleHead && scaleHead.sampleRate < 1 ? ` (Partial FC: ${memoryInfo.sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
   const sharded = shardCount > 1 ? `, class weights over ${shardCount} ${backend.name} devices` : '';
-  if (sampledHead && sampledHead.precision.storage === 'float16') print(`head: ${sampledHead.precision.reason}`);
-  if (sampledHead && sampledHead.logitPrecision.storage === 'float16') print(`head: ${sampledHead.logitPrecision.reason}`);
+  if (scaleHead && scaleHead.precision.storage === 'float16') print(`head: ${scaleHead.precision.reason}`);
+  if (scaleHead && scaleHead.logitPrecision.storage === 'float16') print(`head: ${scaleHead.logitPrecision.reason}`);
   print(`training ${config.backbone.name} with ${config.loss.name}${partial}${sharded} on ${trainSet.length} images of ${trainSet.numClasses} identities for ${steps} steps of ${config.batchSize}`);
   const progress = new Progress(steps, step);
   let interrupted = false;
@@ -254,16 +254,16 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
 
     const lossScale = scaler?.scale ?? 1;
     let lossValue: number;
-    if (sampledHead) {
+    if (scaleHead) {
       // Partial FC and shards: the head waits on the host mid-step (it samples the classes of this
       // batch, combines its shards and returns d(loss)/d(embeddings)), so the step is one
       // asynchronous scope. The classes drawn depend on (seed, step) only.
       const headLoss = await tidyAsync(async () => {
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
         const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision });
-        const r = await sampledHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
+        const r = await scaleHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
         // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
-        for (const p of sampledHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
+        for (const p of scaleHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
         backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
         return r.loss;
       });
@@ -320,7 +320,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     // Clip, step and schedule.
     if (config.clipGradNorm) clipGradsToNorm(trainable, config.clipGradNorm, normValue);
     optimizer.step(lr);
-    const sampled = sampledHead ? sampledClasses(sampledHead) : null;
+    const sampled = scaleHead ? sampledClasses(scaleHead) : null;
     optimizer.zeroGrad();
     lastLoss = lossValue;
     step++;

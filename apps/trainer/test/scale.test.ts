@@ -157,7 +157,7 @@ describe('Partial FC', () => {
     const C = 40;
     const partial = { head: { sampleRate: 0.5 }, steps: 20 };
     const initial = buildRun(config('unused', partial), plugins, createCpuBackend(), C);
-    const w0 = await initial.sampledHead!.readWeights();
+    const w0 = await initial.scaleHead!.readWeights();
     // The initial weights are those of the full head (same generator, same order).
     const full0 = buildRun(config('unused'), plugins, createCpuBackend(), C);
     expect(await full0.lossHead!.parameters[0].tensor.data()).toEqual(w0);
@@ -169,7 +169,7 @@ describe('Partial FC', () => {
     const first = steps[0].sampledClasses!;
     expect(first).toHaveLength(sampleBudget(C, 0.5)); // 20 rows: at most 8 classes in a batch of 8
     const run = await loadRun(dir, plugins, createCpuBackend());
-    const w1 = await run.sampledHead!.readWeights();
+    const w1 = await run.scaleHead!.readWeights();
     const momentum = (await run.optimizer.state().find((s) => s.name === 'optim.arcface.weight.momentum')!.tensor.data()) as Float32Array;
     const picked = new Set(first);
     let unchanged = 0;

@@ -115,9 +115,9 @@ describe('head.shards', () => {
     const c = config(await tmp(), { head: { shards: 3 }, data: { train: { name: 'synthetic', identities: 30, imagesPerIdentity: 3, size: 16 }, eval: [{ name: 'synthetic', size: 16, testIdentities: 40, imagesPerIdentity: 4, pairsPerFold: 10 }] } });
     const result = await train(c, { plugins, ...cpuDevices().options, print: silent });
     const run = await loadRun(result.outputDir, plugins, createCpuBackend());
-    expect(run.sampledHead!.shards.map((s) => s.range.count)).toEqual([10, 10, 10]);
+    expect(run.scaleHead!.shards.map((s) => s.range.count)).toEqual([10, 10, 10]);
     const tensors = decodeSafetensors(new Uint8Array(await readFile(join(result.outputDir, CHECKPOINT_FILE)))).tensors;
-    const weights = await run.sampledHead!.readWeights();
+    const weights = await run.scaleHead!.readWeights();
     for (let i = 0; i < 3; i++) {
       expect(Array.from(weights.subarray(i * 10 * 16, (i + 1) * 10 * 16))).toEqual(Array.from(tensors[`head.arcface.weight.shard${i}of3`].data as Float32Array));
     }
