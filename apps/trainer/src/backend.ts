@@ -12,7 +12,11 @@ export interface SelectedBackend {
   openDevice: () => Promise<Backend>;
 }
 
-const openCpu = async (): Promise<Backend> => createCpuBackend();
+/** Further CPU devices are CPU backends on worker threads: shards of a head then compute at once. */
+async function openCpu(): Promise<Backend> {
+  const { createWorkerCpuBackend } = await import('@fr/backend-cpu/node');
+  return createWorkerCpuBackend();
+}
 
 async function openWebGpu(): Promise<Backend> {
   const { createNodeWebGpuBackend } = await import('@fr/backend-webgpu/node');

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { createCpuBackend } from '@fr/backend-cpu';
 import { ConfigError, decodeSafetensors, type Backend } from '@fr/core';
 import { MemoryPlanError, planMemory } from '@fr/scale';
-import { CHECKPOINT_FILE, defaultPlugins, evalCommand, loadRun, measureBackbone, memoryConfigFor, train, type StepInfo, type TrainConfig } from '../src/index.js';
+import { CHECKPOINT_FILE, defaultPlugins, evalCommand, loadRun, measureBackbone, memoryConfigFor, selectBackend, train, type StepInfo, type TrainConfig } from '../src/index.js';
 import { initialBias, sphereface2Params } from '@fr/sphereface2';
 import { tinyTrainConfig } from './tiny-config.js';
 
@@ -68,6 +68,23 @@ describe('head.shards', () => {
       expect(got.memory.deviceTotals).toHaveLength(shards);
       expect(got.memory.deviceTotals.reduce((a, b) => a + b, 0)).toBe(got.memory.total);
     }
+  });
+
+  test('fr train opens CPU shards on worker threads: the run of in-thread shards, bit for bit', async () => {
+    const selected = await selectBackend('cpu');
+    const opened: Backend[] = [];
+    const openDevice = async () => {
+      const d = await selected.openDevice();
+      opened.push(d);
+      return d;
+    };
+    const c = { head: { shards: 2, sampleRate: 0.5 } };
+    const threaded = await train(config(await tmp(), c), { plugins, backend: selected.backend, backendReason: selected.reason, openDevice, print: silent });
+    const inThread = await train(config(await tmp(), c), { plugins, ...cpuDevices().options, print: silent });
+    expect(opened).toHaveLength(1);
+    expect(opened[0].capabilities.description).toContain('worker thread');
+    expect(opened[0].stats().dispatches).toBeGreaterThan(0);
+    expect(threaded.losses.map((l) => [l.loss, l.gradNorm])).toEqual(inThread.losses.map((l) => [l.loss, l.gradNorm]));
   });
 
   test('SphereFace2 over 2 shards trains as its plugin head (one-vs-all: no reduction of logits across shards)', async () => {

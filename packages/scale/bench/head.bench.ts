@@ -4,10 +4,11 @@
  * Peak memory is sampled after every kernel (the kernels block the event loop, so a timer would
  * miss the peaks). Run: node --conditions=@fr/source --import tsx packages/scale/bench/head.bench.ts
  *
- * Shards here are CPU backends in one process: they run one after the other on the same thread,
- * so K = 2 shows the cost of the second kernel pass and the all-reduce, not a parallel speed-up.
+ * Shards are CPU backends in one process. In-thread shards run one after the other, so their K = 2
+ * shows the cost of the second kernel pass and the all-reduce; with `workers`, shard 1 runs on a
+ * worker thread (@fr/backend-cpu/node) while the calling thread runs shard 0.
  */
-import { createCpuBackend } from '@fr/backend-cpu';
+import { createCpuBackend, createWorkerCpuBackend } from '@fr/backend-cpu/node';
 import { createRng, scaledTransform, type Backend, type KernelTable } from '@fr/core';
 import { pathToFileURL } from 'node:url';
 import { createShardedHead, formatBytes, planMemory } from '../src/index.js';
@@ -65,11 +66,12 @@ function labels(seed: number, classes: number): Int32Array {
 }
 
 /** Times `steps` steps of one configuration after a warm-up step; returns seconds per step. */
-async function measure(classes: number, shards: number, rate: number, steps: number): Promise<Omit<BenchRow, 'variant' | 'note'>> {
+async function measure(classes: number, shards: number, rate: number, steps: number, workers = false): Promise<Omit<BenchRow, 'variant' | 'note'>> {
   global.gc?.();
   const peak: Peak = { rss: 0, arrayBuffers: 0 };
   sample(peak);
-  const backends = Array.from({ length: shards }, () => sampledBackend(peak));
+  // With workers, shards 1..K-1 run on worker threads (their memory is this process's too).
+  const backends = Array.from({ length: shards }, (_, i) => (workers && i > 0 ? createWorkerCpuBackend({ maxBufferSize: 2 ** 32 }) : sampledBackend(peak)));
   const head = createShardedHead({
     name: 'bench', backends, numClasses: classes, embeddingDim: D, rng: createRng(1),
     transform: () => scaledTransform(64), reducer: 'softmax-ce', sampleRate: rate, sampleSeed: 1,
@@ -110,13 +112,14 @@ export async function run(o: RunOptions = {}): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const add = (variant: string, r: Omit<BenchRow, 'variant' | 'note'>, note = 'measured') => {
     rows.push({ ...r, variant, note });
-    log(`  ${variant.padEnd(22)} C=${r.classes.toLocaleString('en-US').padStart(9)}  ${r.seconds.toFixed(2).padStart(7)} s/step  rss ${formatBytes(r.peakRss)}  (${note})`);
+    log(`  ${variant.padEnd(32)} C=${r.classes.toLocaleString('en-US').padStart(9)}  ${r.seconds.toFixed(2).padStart(7)} s/step  rss ${formatBytes(r.peakRss)}  (${note})`);
   };
   log(`@fr/scale head benchmark: CPU backend, B=${B}, D=${D}, softmax-ce, forward + backward, ${steps} timed steps after a warm-up`);
   const full100k = await measure(100_000, 1, 1, steps);
   add('full, K=1', full100k);
   add('Partial FC 0.1, K=1', await measure(100_000, 1, 0.1, steps));
   add('full, K=2', await measure(100_000, 2, 1, steps));
+  add('full, K=2 on 2 threads', await measure(100_000, 2, 1, steps, true));
 
   // 1M: the full head is about 10x the 100k one; run it only if that fits the budget.
   const budget = o.fullBudgetSeconds ?? 180;
@@ -135,6 +138,7 @@ export async function run(o: RunOptions = {}): Promise<BenchRow[]> {
   }
   add('Partial FC 0.1, K=1', await measure(1_000_000, 1, 0.1, 1));
   add('Partial FC 0.1, K=2', await measure(1_000_000, 2, 0.1, 1));
+  add('Partial FC 0.1, K=2 on 2 threads', await measure(1_000_000, 2, 0.1, 1, true));
 
   log('');
   log('| C | variant | K | rate | s/step | vs full K=1 | peak rss | peak arrayBuffers | note |');

@@ -198,7 +198,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   const parameters: NamedTensor[] = shards.map((s) => ({ name: s.weight.name, tensor: s.weight }));
   if (bias) parameters.push({ name: bias.name, tensor: bias });
 
-  /** Forward of one shard, through the first (or only) pass of the fused kernel. */
+  /** Forward of one shard up to its logits; the fused kernel's first (or only) pass runs after every shard's. */
   function forwardShard(i: number, host: Float32Array, rows: number, labels: Int32Array, sample: ShardSample | null,
     biasValue: number, transform: MarginTransform, scale: number, rowLse: Tensor | null): ShardWork {
     const s = shards[i];
@@ -247,7 +247,6 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       rowLoss: own(empty(b, [rows])),
       rowLogitGrad: own(empty(b, [rows])),
     };
-    runKernel(work, i, transform, scale, rowLse, null);
     return work;
   }
 
@@ -352,25 +351,31 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       const draw = options.sampleRng ?? sampler;
       const samples = shards.map((s) => (rate < 1 ? sampleShard(labels, s.range, rate, draw) : null));
       const combine = o.reducer === 'softmax-ce' && K > 1;
-      const works: ShardWork[] = [];
+      const works: ShardWork[] = new Array(K);
+      // Work is issued phase by phase (every shard's matmuls, then every shard's loss kernel), last
+      // shard first: shards on worker backends then compute while the calling thread runs shard 0,
+      // which usually shares that thread with the backbone.
+      const issueOrder = [...shards.keys()].reverse();
       try {
         const lses: (Tensor | null)[] = shards.map((s) => (combine ? empty(s.backend, [rows], 'float32', `${o.name}.rowLogSumExp`) : null));
-        for (let i = 0; i < K; i++) {
-          works.push(forwardShard(i, host, rows, labels, samples[i], biasValue, transform, scale, lses[i]));
+        for (const i of issueOrder) {
+          works[i] = forwardShard(i, host, rows, labels, samples[i], biasValue, transform, scale, lses[i]);
           if (lses[i]) works[i].owned.push(lses[i]!);
         }
+        for (const i of issueOrder) runKernel(works[i], i, transform, scale, lses[i], null);
         if (combine) {
           // The all-reduce: B floats from every shard, combined per row on the host.
           const parts = (await Promise.all(lses.map((t) => t!.data()))) as Float32Array[];
           const global = new Float32Array(rows);
           for (let r = 0; r < rows; r++) global[r] = logSumExp(parts.map((p) => p[r]));
-          for (let i = 0; i < K; i++) {
+          for (const i of issueOrder) {
             const g = tensor(shards[i].backend, global, [rows], { name: `${o.name}.globalLogSumExp` });
             works[i].owned.push(g);
             runKernel(works[i], i, transform, scale, null, g);
           }
         }
-        const dxs = works.map((wk, i) => backwardShard(i, wk));
+        const dxs: Tensor[] = new Array(K);
+        for (const i of issueOrder) dxs[i] = backwardShard(i, works[i]);
         const [dxHost, lossHost, logitGradHost] = await Promise.all([
           Promise.all(dxs.map((t) => t.data())),
           Promise.all(works.map((wk) => wk.rowLoss.data())),
@@ -393,7 +398,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
         }
         return { loss, embeddingGrad: Float32Array.from(acc) };
       } finally {
-        for (const wk of works) for (const t of wk.owned) t.dispose();
+        for (const wk of works) if (wk) for (const t of wk.owned) t.dispose();
       }
     },
     clearSampled() {

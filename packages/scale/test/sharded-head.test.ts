@@ -1,7 +1,7 @@
 import { createCpuBackend } from '@fr/backend-cpu';
 import { createRng, sgd, type CosineMarginHeadOptions, type Reducer } from '@fr/core';
 import { describe, expect, it } from 'vitest';
-import { createShardedHead, splitClasses, type ShardedHead } from '../src/index.js';
+import { createShardedHead, partialFcSgd, splitClasses, type ShardedHead } from '../src/index.js';
 import { randomEmbeddings, referenceStep, relError } from './reference.js';
 import { arcLike, sphere2Like } from './transforms.js';
 
@@ -129,5 +129,38 @@ describe('sharded head on K CPU backends equals the unsharded head', () => {
     await expect(head.forwardBackward(new Float32Array(B * D), Int32Array.from([0, 1, 2, 3, 4, 5, 6, 37]))).rejects.toThrow(/label 37 at row 7/);
     await expect(head.forwardBackward(new Float32Array(B * D + 1), LABELS)).rejects.toThrow(/embeddings must be/);
     expect(() => createShardedHead({ name: 'h', backends: [], numClasses: C, embeddingDim: D, rng: createRng(1), transform: () => arcLike(), reducer: 'softmax-ce' })).toThrow(/at least one backend/);
+  });
+});
+
+describe('shards on CPU worker threads', () => {
+  it('compute what in-thread CPU shards compute, bit for bit (softmax with the all-reduce, sigmoid with a bias, Partial FC), and train with partialFcSgd', async () => {
+    const { createWorkerCpuBackend } = await import('@fr/backend-cpu/node');
+    for (const c of cases) {
+      for (const sampleRate of [1, 0.5]) {
+        const main = createCpuBackend();
+        const workers = [createWorkerCpuBackend(), createWorkerCpuBackend()];
+        const make = (backends: ReturnType<typeof createCpuBackend>[]) => createShardedHead({
+          name: 'h', backends, numClasses: C, embeddingDim: D, rng: createRng(SEED), sampleRate, sampleSeed: 5, ...c.options,
+        });
+        const inThread = make([main, createCpuBackend(), createCpuBackend()]);
+        const threaded = make([createCpuBackend(), ...workers]);
+        const x = randomEmbeddings(11, B, D);
+        const optimizers = [partialFcSgd(inThread, { momentum: 0.9 }), partialFcSgd(threaded, { momentum: 0.9 })];
+        for (let step = 0; step < 2; step++) {
+          const a = await inThread.forwardBackward(x, LABELS);
+          const b = await threaded.forwardBackward(x, LABELS);
+          expect(b.loss).toBe(a.loss);
+          expect(Array.from(b.embeddingGrad)).toEqual(Array.from(a.embeddingGrad));
+          expect(Array.from(await weightGrads(threaded))).toEqual(Array.from(await weightGrads(inThread)));
+          for (const opt of optimizers) {
+            opt.step(0.1);
+            opt.zeroGrad();
+          }
+          expect(Array.from(await threaded.readWeights())).toEqual(Array.from(await inThread.readWeights()));
+        }
+        expect(workers.every((w) => w.stats().dispatches > 0)).toBe(true);
+        for (const w of workers) w.dispose();
+      }
+    }
   });
 });
