@@ -90,7 +90,7 @@ const headSchema = z.object({
   sampleRate: z.number().gt(0).max(1).default(1)
     .describe('Partial FC: fraction of the classes whose weights take part in a step (every class of the batch is kept, the rest drawn at random); 1 is the full head'),
   shards: z.number().int().min(1).max(64).default(1)
-    .describe('devices the class weights are split over (contiguous ranges, as insightface); the backbone and the first shard share device 0'),
+    .describe('devices the class weights are split over (contiguous ranges, as insightface); the backbone and the first shard share device 0; on the CPU the other shards run on worker threads'),
   weightPrecision: z.enum(['float32', 'float16']).default('float32')
     .describe('storage of the normalised class weights the head\'s matmuls read; float16 halves that copy and its reads (master weights, gradients and sums stay float32)'),
   logitPrecision: z.enum(['float32', 'float16']).default('float32')
