@@ -1,4 +1,4 @@
-import { BackendError, type DType } from '@fr/core';
+import { BackendError, bytesPerElement, type BackendCapabilities, type DType, type KernelTable } from '@fr/core';
 
 /** A CPU buffer: a typed array and its element type (float16: IEEE binary16 bit patterns). */
 export interface CpuBuffer {
@@ -21,4 +21,29 @@ export function f16(b: CpuBuffer): Uint16Array {
 
 export function i32(b: CpuBuffer): Int32Array {
   return b.data as Int32Array;
+}
+
+/** The typed array of a buffer of `size` elements of `dtype`, over `memory` (a new ArrayBuffer if none). */
+export function typedArray(dtype: DType, size: number, memory?: ArrayBufferLike): CpuBuffer['data'] {
+  const m = memory ?? new ArrayBuffer(size * bytesPerElement(dtype));
+  if (dtype === 'int32') return new Int32Array(m, 0, size);
+  if (dtype === 'float16') return new Uint16Array(m, 0, size);
+  return new Float32Array(m, 0, size);
+}
+
+/** What a CPU backend can do: float16 storage, one buffer limit, no hardware. */
+export function cpuCapabilities(maxBufferSize: number, description: string): BackendCapabilities {
+  return { float16: true, subgroups: false, maxBufferSize, maxStorageBufferBindingSize: maxBufferSize, hardware: false, description };
+}
+
+/** Refuses an allocation over the limit, naming the tensor. */
+export function checkAllocation(who: string, bytes: number, maxBufferSize: number, label: string | undefined): void {
+  if (bytes > maxBufferSize) {
+    throw new BackendError(`${who}: tensor ${label || '(unnamed)'} needs ${bytes} bytes, over the limit of ${maxBufferSize} bytes`);
+  }
+}
+
+/** A kernel table whose every kernel is `wrap(name, kernel)`. */
+export function wrapKernels(table: KernelTable<CpuBuffer>, wrap: (name: string, kernel: (...args: unknown[]) => unknown) => (...args: unknown[]) => unknown): KernelTable<CpuBuffer> {
+  return Object.fromEntries(Object.entries(table).map(([name, fn]) => [name, wrap(name, fn as (...args: unknown[]) => unknown)])) as unknown as KernelTable<CpuBuffer>;
 }

@@ -16,7 +16,7 @@ import {
   type KernelTable,
   type UnaryOp,
 } from '@fr/core';
-import { f16, f32, i32, type CpuBuffer } from './buffer.js';
+import { checkAllocation, cpuCapabilities, f16, f32, i32, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
 import { groupMax } from './group-max.js';
 import { layerKernels } from './layers.js';
 import { marginLoss } from './margin-loss.js';
@@ -222,35 +222,18 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend<CpuBu
   const live = new Set<CpuBuffer>();
   let disposed = false;
   // Count dispatches without touching every kernel: wrap the table once.
-  const kernels = Object.fromEntries(
-    Object.entries(cpuKernels).map(([name, fn]) => [
-      name,
-      (...args: unknown[]) => {
-        if (disposed) throw new BackendError(`cpu backend: kernel ${name} called after dispose`);
-        stats.dispatches++;
-        return (fn as (...a: unknown[]) => unknown)(...args);
-      },
-    ]),
-  ) as unknown as KernelTable<CpuBuffer>;
+  const kernels = wrapKernels(cpuKernels, (name, fn) => (...args) => {
+    if (disposed) throw new BackendError(`cpu backend: kernel ${name} called after dispose`);
+    stats.dispatches++;
+    return fn(...args);
+  });
   return defineBackend<CpuBuffer>({
     name: 'cpu',
-    capabilities: {
-      float16: true,
-      subgroups: false,
-      maxBufferSize,
-      maxStorageBufferBindingSize: maxBufferSize,
-      hardware: false,
-      description: 'CPU (TypeScript kernels)',
-    },
+    capabilities: cpuCapabilities(maxBufferSize, 'CPU (TypeScript kernels)'),
     alloc(size, dtype, o = {}) {
       if (disposed) throw new BackendError('cpu backend: alloc after dispose');
-      const bytes = size * bytesPerElement(dtype);
-      if (bytes > maxBufferSize) {
-        throw new BackendError(
-          `cpu backend: tensor ${o.label || '(unnamed)'} needs ${bytes} bytes, over the limit of ${maxBufferSize} bytes`,
-        );
-      }
-      const data = dtype === 'int32' ? new Int32Array(size) : dtype === 'float16' ? new Uint16Array(size) : new Float32Array(size);
+      checkAllocation('cpu backend', size * bytesPerElement(dtype), maxBufferSize, o.label);
+      const data = typedArray(dtype, size);
       const b: CpuBuffer = { dtype, data, label: o.label ?? '' };
       live.add(b);
       stats.buffersLive++;

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { convertToFloat16 } from '@fr/core';
-import type { CpuBuffer } from './buffer.js';
+import { typedArray, type CpuBuffer } from './buffer.js';
 import { cpuKernels } from './index.js';
 import { DONE, FAILED, type WorkerMessage, type WorkerReply } from './worker-protocol.js';
 
@@ -28,16 +28,10 @@ function resolve(value: unknown): unknown {
   return value;
 }
 
-function view(dtype: CpuBuffer['dtype'], memory: SharedArrayBuffer, size: number): CpuBuffer['data'] {
-  if (dtype === 'int32') return new Int32Array(memory, 0, size);
-  if (dtype === 'float16') return new Uint16Array(memory, 0, size);
-  return new Float32Array(memory, 0, size);
-}
-
 function run(msg: WorkerMessage): WorkerReply | null {
   switch (msg.op) {
     case 'alloc':
-      buffers.set(msg.id, { dtype: msg.dtype, data: view(msg.dtype, msg.memory, msg.size), label: msg.label });
+      buffers.set(msg.id, { dtype: msg.dtype, data: typedArray(msg.dtype, msg.size, msg.memory), label: msg.label });
       return null;
     case 'free':
       buffers.delete(msg.id);

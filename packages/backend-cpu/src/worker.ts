@@ -9,8 +9,8 @@
  * (Atomics.wait). Its share of a head's work is small next to the matmuls around it.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type Transferable } from 'node:worker_threads';
-import { BackendError, bytesPerElement, defineBackend, float16ToFloat32Array, type Backend, type BackendStats, type KernelTable } from '@fr/core';
-import type { CpuBuffer } from './buffer.js';
+import { BackendError, bytesPerElement, defineBackend, float16ToFloat32Array, type Backend, type BackendStats } from '@fr/core';
+import { checkAllocation, cpuCapabilities, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
 import { cpuKernels, type CpuBackendOptions } from './index.js';
 import { DONE, FAILED, type BufferRef, type WorkerMessage, type WorkerReply } from './worker-protocol.js';
 
@@ -101,40 +101,25 @@ export function createWorkerCpuBackend(options: CpuBackendOptions = {}): Backend
     return value;
   }
 
-  const kernels = Object.fromEntries(
-    Object.entries(cpuKernels).map(([name, fn]) => [
-      name,
-      (...args: unknown[]) => {
-        stats.dispatches++;
-        if (CALLING_THREAD_KERNELS.has(name)) {
-          if (disposed) throw new BackendError(`worker cpu backend: kernel ${name} after dispose`);
-          drain();
-          return (fn as (...a: unknown[]) => unknown)(...args);
-        }
-        post({ op: 'kernel', name, args: args.map(ref) });
-        return undefined;
-      },
-    ]),
-  ) as unknown as KernelTable<CpuBuffer>;
+  const kernels = wrapKernels(cpuKernels, (name, fn) => (...args) => {
+    stats.dispatches++;
+    if (CALLING_THREAD_KERNELS.has(name)) {
+      if (disposed) throw new BackendError(`worker cpu backend: kernel ${name} after dispose`);
+      drain();
+      return fn(...args);
+    }
+    post({ op: 'kernel', name, args: args.map(ref) });
+    return undefined;
+  });
 
   return defineBackend<CpuBuffer>({
     name: 'cpu',
-    capabilities: {
-      float16: true,
-      subgroups: false,
-      maxBufferSize,
-      maxStorageBufferBindingSize: maxBufferSize,
-      hardware: false,
-      description: 'CPU (TypeScript kernels on a worker thread)',
-    },
+    capabilities: cpuCapabilities(maxBufferSize, 'CPU (TypeScript kernels on a worker thread)'),
     alloc(size, dtype, o = {}) {
       const bytes = size * bytesPerElement(dtype);
-      if (bytes > maxBufferSize) {
-        throw new BackendError(`worker cpu backend: tensor ${o.label || '(unnamed)'} needs ${bytes} bytes, over the limit of ${maxBufferSize} bytes`);
-      }
+      checkAllocation('worker cpu backend', bytes, maxBufferSize, o.label);
       const memory = new SharedArrayBuffer(bytes);
-      const data = dtype === 'int32' ? new Int32Array(memory) : dtype === 'float16' ? new Uint16Array(memory) : new Float32Array(memory);
-      const b: CpuBuffer = { dtype, data, label: o.label ?? '' };
+      const b: CpuBuffer = { dtype, data: typedArray(dtype, size, memory), label: o.label ?? '' };
       const id = nextId++;
       post({ op: 'alloc', id, dtype, memory, size, label: b.label });
       ids.set(b, id);
