@@ -12,7 +12,7 @@ import { expect, test } from 'vitest';
 const root = resolve(__dirname, '../../..');
 const packages = ['packages/core', 'packages/backend-cpu', 'packages/losses/arcface'];
 
-test('the packed core, CPU backend and ArcFace run an ArcFace head on their own', () => {
+test('the packed core, CPU backend and ArcFace run an ArcFace head on their own, in the calling thread and on a worker thread', () => {
   const work = mkdtempSync(join(tmpdir(), 'fr-pack-'));
   const tarballs = join(work, 'tarballs');
   const app = join(work, 'app');
@@ -44,7 +44,15 @@ const x = tensor(backend, c.inputs.embeddings, [batch, dim], { requiresGrad: tru
 const loss = tidy(() => { const l = head.forward(x, Int32Array.from(c.inputs.labels)); backward(l); return l; });
 const gradEmbeddings = Array.from(await x.grad.data());
 const gradWeights = Array.from(await head.parameters[0].tensor.grad.data());
-console.log(JSON.stringify({ loss: await loss.item(), gradEmbeddings, gradWeights }));
+// The packed worker entry: the same head with its kernels on a worker thread (dist/worker-thread.js).
+const { createWorkerCpuBackend } = await import('@fr/backend-cpu/node');
+const worker = createWorkerCpuBackend();
+const wHead = arcface.createHead({ backend: worker, numClasses: classes, embeddingDim: dim, params: arcface.params.parse(c.params), rng: createRng(0) });
+worker.write(wHead.parameters[0].tensor.buffer(), Float32Array.from(c.inputs.weights));
+const wLoss = tidy(() => wHead.forward(tensor(worker, c.inputs.embeddings, [batch, dim]), Int32Array.from(c.inputs.labels)));
+const workerLoss = await wLoss.item();
+worker.dispose();
+console.log(JSON.stringify({ loss: await loss.item(), gradEmbeddings, gradWeights, workerLoss }));
 `);
   const out = JSON.parse(execFileSync('node', ['main.mjs'], { cwd: app, encoding: 'utf8' }));
   const within = (got: number[], want: number[]) => {
@@ -52,6 +60,7 @@ console.log(JSON.stringify({ loss: await loss.item(), gradEmbeddings, gradWeight
     const err = Math.max(...want.map((w, i) => Math.abs(got[i] - w)));
     return err <= golden.tolerance.atol + golden.tolerance.rtol * maxWant;
   };
+  expect(out.workerLoss).toBe(out.loss);
   expect(Math.abs(out.loss - golden.expected.loss)).toBeLessThan(golden.tolerance.atol + golden.tolerance.rtol * Math.abs(golden.expected.loss));
   expect(within(out.gradEmbeddings, golden.expected.gradEmbeddings)).toBe(true);
   expect(within(out.gradWeights, golden.expected.gradWeights)).toBe(true);
