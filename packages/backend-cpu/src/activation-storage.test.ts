@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { backward, mul, packingScope, roundToFloat16, sum, tensor, tidy } from '@fr/core';
+import { backward, full, mul, packingScope, roundToFloat16, sequential, sum, tensor, tidy, type Layer, type Tensor } from '@fr/core';
 import { ACTIVATION_STORAGE_PACKED_ELEMENTS, compareArrays, runActivationStorageCheck } from '@fr/core/testing';
 import { createCpuBackend } from './index.js';
 
@@ -59,5 +59,30 @@ describe('float16 activation storage', () => {
     const want = [1 / 3, 1 / 7, 1 / 9].map((v) => roundToFloat16(Math.fround(v)));
     expect(Array.from(await w.grad!.data())).toEqual(want);
     expect(want[0]).not.toBe(Math.fround(1 / 3));
+  });
+});
+
+describe('sequential under float16 activation storage', () => {
+  test('packs the outputs it made once the next layer has read them, never a tensor a layer handed on from elsewhere', async () => {
+    const backend = createCpuBackend();
+    const cached = tensor(backend, [0.1, 0.2, 0.3], [1, 3], { name: 'cached', requiresGrad: true });
+    const w = tensor(backend, [1, 2, 3], [1, 3], { requiresGrad: true });
+    const made: Tensor[] = [];
+    const scaleBy = (k: number): Layer => ({ forward: (x) => { const y = mul(x, full(backend, [1, 3], k)); made.push(y); return y; } });
+    const handOn: Layer = { forward: () => cached };
+    const net = sequential(scaleBy(2), handOn, scaleBy(3), scaleBy(5));
+    tidy(() => {
+      const y = net.forward(mul(w, full(backend, [1, 3], 1)), { training: true, activationStorage: 'float16' });
+      // The first output was read by the next layer: packed. The handed-on tensor is not this chain's.
+      expect(made[0].isPacked).toBe(true);
+      expect(cached.isPacked).toBe(false);
+      expect(made[1].isPacked).toBe(true);
+      expect(made[2]).toBe(y);
+      expect(y.isPacked).toBe(false);
+      backward(sum(y));
+      return [];
+    });
+    expect(Array.from(await cached.data())).toEqual([0.1, 0.2, 0.3].map(Math.fround));
+    expect(Array.from(await cached.grad!.data())).toEqual([15, 15, 15]);
   });
 });

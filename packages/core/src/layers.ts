@@ -13,7 +13,7 @@ import { kaimingUniform } from './init.js';
 import { linear as linearOp, prelu as preluOp, reshape } from './ops.js';
 import { pcgHash, type Rng } from './rng.js';
 import { isGradEnabled, record } from './tape.js';
-import { assertDType, assertSameBackend, empty, packingScope, tensor, type Tensor } from './tensor.js';
+import { assertDType, assertSameBackend, empty, nextTensorId, packingScope, tensor, type Tensor } from './tensor.js';
 
 type Pair = number | readonly [number, number];
 
@@ -398,10 +398,12 @@ export function sequential(...layers: readonly Layer[]): Layer {
   return {
     forward(x, mode) {
       if (!packsActivations(mode)) return layers.reduce((h, l) => l.forward(h, mode), x);
+      // Only outputs made in this chain are packed, not a tensor a layer handed on from elsewhere.
+      const firstMade = nextTensorId();
       let h = x;
       for (const l of layers) {
         const next = packingScope(() => l.forward(h, mode));
-        if (h !== x && h !== next && h.rank >= 2) h.packFloat16();
+        if (h.id >= firstMade && h !== next && h.rank >= 2) h.packFloat16();
         h = next;
       }
       return h;

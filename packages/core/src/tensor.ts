@@ -12,6 +12,11 @@ export interface TapeNode {
 
 let nextId = 1;
 
+/** The id the next tensor will get: tensors made after this call have ids at least this. */
+export function nextTensorId(): number {
+  return nextId;
+}
+
 /** An n-dimensional array held by a backend. Dispose it, or create it inside `tidy`. */
 export class Tensor {
   readonly id = nextId++;
