@@ -90,8 +90,8 @@ export type HeadTensors = Pick<LossHead, 'parameters' | 'buffers' | 'dispose'>;
  * `head.shards` > 1, or float16 `head.weightPrecision` or `head.logitPrecision` the head is
  * @fr/scale's (`scaleHead`, driven by `forwardBackward`: Partial FC, shards, float16 storage) and
  * `lossHead` is null; otherwise `lossHead` is the loss plugin's head, as always. `head` is
- * whichever of the two there is. Shard i of the class weights goes to `headBackends[i]`; by default every shard is on
- * `backend` (as when a sharded checkpoint is read for evaluation).
+ * whichever of the two there is. Shard i of the class weights goes to `headBackends[i]`; by
+ * default every shard is on `backend` (as when a sharded checkpoint is read for evaluation).
  */
 export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend, numClasses: number, headBackends?: readonly Backend[]) {
   const rng = createRng(config.seed);
@@ -105,16 +105,15 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
   const inputShape = backbonePlugin.inputShape(bParams);
   const params = parseLossParams(lossPlugin, lossParams);
   const o = config.optimizer;
-  const sampleRate = config.head?.sampleRate ?? 1;
-  const weightPrecision = config.head?.weightPrecision ?? 'float32';
-  const logitPrecision = config.head?.logitPrecision ?? 'float32';
-  const shards = config.head?.shards ?? 1;
-  if (usesScaleHead({ sampleRate, shards, weightPrecision, logitPrecision })) {
-    if (o.name !== 'sgd') throw new ConfigError(headSectionProblem(config.head ?? {}, config.loss, o.name, plugins)?.message ?? `the head section needs optimizer sgd, got ${o.name}`);
-    const backends = headBackends ?? Array.from({ length: shards }, () => backend);
-    if (backends.length !== shards) throw new ConfigError(`head.shards is ${shards}, but ${backends.length} devices were given for the head`);
+  // The defaults of the head section, for configs built without the schema.
+  const h = { sampleRate: 1, shards: 1, weightPrecision: 'float32' as const, logitPrecision: 'float32' as const, ...config.head };
+  if (usesScaleHead(h)) {
+    if (o.name !== 'sgd') throw new ConfigError(headSectionProblem(h, config.loss, o.name, plugins)?.message ?? `the head section needs optimizer sgd, got ${o.name}`);
+    const backends = headBackends ?? Array.from({ length: h.shards }, () => backend);
+    if (backends.length !== h.shards) throw new ConfigError(`head.shards is ${h.shards}, but ${backends.length} devices were given for the head`);
     const scaleHead: ShardedHead = createScaleHead({
-      loss: lossPlugin, params, backends, numClasses, embeddingDim, rng: rng.fork(), sampleRate, weightPrecision, logitPrecision, seed: config.seed,
+      loss: lossPlugin, params, backends, numClasses, embeddingDim, rng: rng.fork(),
+      sampleRate: h.sampleRate, weightPrecision: h.weightPrecision, logitPrecision: h.logitPrecision, seed: config.seed,
     });
     const backbone = module.parameters.filter((p) => p.tensor.requiresGrad);
     const trainable = [...backbone, ...scaleHead.parameters];
@@ -253,6 +252,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     const lr = schedule(step);
 
     const lossScale = scaler?.scale ?? 1;
+    const mode = { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision };
     let lossValue: number;
     if (scaleHead) {
       // Partial FC and shards: the head waits on the host mid-step (it samples the classes of this
@@ -260,7 +260,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       // asynchronous scope. The classes drawn depend on (seed, step) only.
       const headLoss = await tidyAsync(async () => {
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-        const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision });
+        const embeddings = module.forward(x, mode);
         const r = await scaleHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
         // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
         for (const p of scaleHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
@@ -272,7 +272,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
       // Forward, loss, backward: one tidy scope, so nothing of the step outlives it but the loss.
       const loss = tidy(() => {
         const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-        const embeddings = module.forward(x, { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision });
+        const embeddings = module.forward(x, mode);
         const loss = lossHead!.forward(embeddings, batch.labels);
         backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
         return loss;

@@ -1,4 +1,4 @@
-import { BackendError, bytesPerElement, type BackendCapabilities, type DType, type KernelTable } from '@fr/core';
+import { BackendError, bytesPerElement, convertToFloat16, type BackendCapabilities, type DType, type HostArray, type KernelTable } from '@fr/core';
 
 /** A CPU buffer: a typed array and its element type (float16: IEEE binary16 bit patterns). */
 export interface CpuBuffer {
@@ -46,4 +46,18 @@ export function checkAllocation(who: string, bytes: number, maxBufferSize: numbe
 /** A kernel table whose every kernel is `wrap(name, kernel)`. */
 export function wrapKernels(table: KernelTable<CpuBuffer>, wrap: (name: string, kernel: (...args: unknown[]) => unknown) => (...args: unknown[]) => unknown): KernelTable<CpuBuffer> {
   return Object.fromEntries(Object.entries(table).map(([name, fn]) => [name, wrap(name, fn as (...args: unknown[]) => unknown)])) as unknown as KernelTable<CpuBuffer>;
+}
+
+/** Refuses a host write that overflows the buffer or puts int32 values into float16, naming the buffer. */
+export function checkWrite(who: string, b: CpuBuffer, data: HostArray, offset: number): void {
+  if (data.length + offset > b.data.length) {
+    throw new BackendError(`${who}: writing ${data.length} values at ${offset} overflows ${b.label || 'a buffer'} of ${b.data.length}`);
+  }
+  if (b.dtype === 'float16' && data instanceof Int32Array) throw new BackendError(`${who}: writing int32 values into float16 ${b.label || 'buffer'}`);
+}
+
+/** Stores host values at `offset` (rounded to float16 in a float16 buffer). */
+export function storeHost(b: CpuBuffer, data: HostArray, offset: number): void {
+  if (b.dtype === 'float16') convertToFloat16(data as Float32Array, (b.data as Uint16Array).subarray(offset), data.length);
+  else b.data.set(data, offset);
 }

@@ -16,7 +16,7 @@ import {
   type KernelTable,
   type UnaryOp,
 } from '@fr/core';
-import { checkAllocation, cpuCapabilities, f16, f32, i32, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
+import { checkAllocation, checkWrite, cpuCapabilities, f16, f32, i32, storeHost, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
 import { groupMax } from './group-max.js';
 import { layerKernels } from './layers.js';
 import { marginLoss } from './margin-loss.js';
@@ -247,17 +247,9 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend<CpuBu
       }
     },
     write(b, data, offset = 0) {
-      if (data.length + offset > b.data.length) {
-        throw new BackendError(`cpu backend: writing ${data.length} values at ${offset} overflows ${b.label || 'a buffer'} of ${b.data.length}`);
-      }
-      if (b.dtype === 'float16') {
-        if (data instanceof Int32Array) throw new BackendError(`cpu backend: writing int32 values into float16 ${b.label || 'buffer'}`);
-        convertToFloat16(data, (b.data as Uint16Array).subarray(offset), data.length);
-        stats.bytesWritten += data.length * 2;
-        return;
-      }
-      b.data.set(data, offset);
-      stats.bytesWritten += data.byteLength;
+      checkWrite('cpu backend', b, data, offset);
+      storeHost(b, data, offset);
+      stats.bytesWritten += data.length * bytesPerElement(b.dtype);
     },
     async read(b, _dtype, size) {
       // float16 buffers read back as the float32 values they hold.

@@ -3,8 +3,7 @@
  * thread. The first message that throws is kept: later reads and syncs report it.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { convertToFloat16 } from '@fr/core';
-import { typedArray, type CpuBuffer } from './buffer.js';
+import { storeHost, typedArray, type CpuBuffer } from './buffer.js';
 import { cpuKernels } from './index.js';
 import { DONE, FAILED, type WorkerMessage, type WorkerReply } from './worker-protocol.js';
 
@@ -36,12 +35,9 @@ function run(msg: WorkerMessage): WorkerReply | null {
     case 'free':
       buffers.delete(msg.id);
       return null;
-    case 'write': {
-      const b = resolve({ fr_buffer: msg.id }) as CpuBuffer;
-      if (b.dtype === 'float16') convertToFloat16(msg.data as Float32Array, (b.data as Uint16Array).subarray(msg.offset), msg.data.length);
-      else b.data.set(msg.data, msg.offset);
+    case 'write':
+      storeHost(resolve({ fr_buffer: msg.id }) as CpuBuffer, msg.data, msg.offset);
       return null;
-    }
     case 'kernel': {
       const fn = (cpuKernels as unknown as Record<string, (...a: unknown[]) => void>)[msg.name];
       fn(...(msg.args.map(resolve)));

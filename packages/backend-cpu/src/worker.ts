@@ -10,7 +10,7 @@
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type Transferable } from 'node:worker_threads';
 import { BackendError, bytesPerElement, defineBackend, float16ToFloat32Array, type Backend, type BackendStats } from '@fr/core';
-import { checkAllocation, cpuCapabilities, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
+import { checkAllocation, checkWrite, cpuCapabilities, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
 import { cpuKernels, type CpuBackendOptions } from './index.js';
 import { DONE, FAILED, type BufferRef, type WorkerMessage, type WorkerReply } from './worker-protocol.js';
 
@@ -79,15 +79,13 @@ export function createWorkerCpuBackend(options: CpuBackendOptions = {}): Backend
     if (e) throw e;
   }
 
-  function request(msg: WorkerMessage & { token: number }): Promise<WorkerReply> {
-    return new Promise((resolve, reject) => {
+  async function request(msg: WorkerMessage & { token: number }): Promise<WorkerReply> {
+    const reply = await new Promise<WorkerReply>((resolve, reject) => {
       pending.set(msg.token, { resolve, reject });
       post(msg);
-    }).then((reply) => {
-      const r = reply as WorkerReply;
-      if (r.op === 'failed') throw new BackendError(`worker cpu backend: ${r.message}`);
-      return r;
     });
+    if (reply.op === 'failed') throw new BackendError(`worker cpu backend: ${reply.message}`);
+    return reply;
   }
 
   /** Buffer arguments become references the worker resolves; everything else crosses as is. */
@@ -136,10 +134,7 @@ export function createWorkerCpuBackend(options: CpuBackendOptions = {}): Backend
       stats.bytesLive -= b.data.byteLength;
     },
     write(b, data, offset = 0) {
-      if (data.length + offset > b.data.length) {
-        throw new BackendError(`worker cpu backend: writing ${data.length} values at ${offset} overflows ${b.label || 'a buffer'} of ${b.data.length}`);
-      }
-      if (b.dtype === 'float16' && data instanceof Int32Array) throw new BackendError(`worker cpu backend: writing int32 values into float16 ${b.label || 'buffer'}`);
+      checkWrite('worker cpu backend', b, data, offset);
       // A copy, in order with the kernels: one posted before may still read the old contents.
       post({ op: 'write', id: ids.get(b)!, data: data.slice(), offset });
       stats.bytesWritten += data.length * bytesPerElement(b.dtype);

@@ -191,7 +191,11 @@ export async function globalGradNorm(params: readonly NamedTensor[]): Promise<nu
   const withGrad = params.filter((p) => p.tensor.grad);
   if (withGrad.length === 0) throw new ShapeError('globalGradNorm: no parameter has a gradient');
   const byBackend = new Map<Backend, NamedTensor[]>();
-  for (const p of withGrad) byBackend.set(p.tensor.backend, [...(byBackend.get(p.tensor.backend) ?? []), p]);
+  for (const p of withGrad) {
+    const group = byBackend.get(p.tensor.backend) ?? [];
+    group.push(p);
+    byBackend.set(p.tensor.backend, group);
+  }
   const parts = [...byBackend].map(([backend, group]) => sumOfSquares(backend, group, 'gradSumSquares'));
   try {
     const sums = await Promise.all(parts.map((t) => t.item()));

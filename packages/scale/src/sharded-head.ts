@@ -139,6 +139,12 @@ function mergeSorted(a: Int32Array, b: Int32Array): Int32Array {
   return out.slice(0, n);
 }
 
+/** Disposes a tensor of a shard's step before the step ends, and forgets it there. */
+function release(owned: Tensor[], t: Tensor): void {
+  owned.splice(owned.indexOf(t), 1);
+  t.dispose();
+}
+
 /** Numerically stable log(sum_s exp(v_s)). */
 function logSumExp(values: readonly number[]): number {
   let m = -Infinity;
@@ -199,8 +205,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   if (bias) parameters.push({ name: bias.name, tensor: bias });
 
   /** Forward of one shard up to its logits; the fused kernel's first (or only) pass runs after every shard's. */
-  function forwardShard(i: number, host: Float32Array, rows: number, labels: Int32Array, sample: ShardSample | null,
-    biasValue: number, transform: MarginTransform, scale: number, rowLse: Tensor | null): ShardWork {
+  function forwardShard(i: number, host: Float32Array, rows: number, labels: Int32Array, sample: ShardSample | null, biasValue: number): ShardWork {
     const s = shards[i];
     const b = s.backend;
     const k = b.kernels;
@@ -226,8 +231,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       // Only the float16 copy stays until the backward (which recomputes the float32 rows from w).
       const wn16 = own(empty(b, [rowsUsed, D], 'float16', `${o.name}.normalizedWeight16`));
       k.toFloat16(wn.buffer(), wn16.buffer(), rowsUsed * D);
-      owned.splice(owned.indexOf(wn), 1);
-      wn.dispose();
+      release(owned, wn);
       wn = wn16;
     }
     const cos = own(empty(b, [rows, rowsUsed], logitDtype, `${o.name}.cos`));
@@ -283,8 +287,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     const { rows } = wk;
     const used = wk.cos.shape[1];
     // The logits are read by the margin loss only: released before the backward's buffers exist.
-    wk.owned.splice(wk.owned.indexOf(wk.cos), 1);
-    wk.cos.dispose();
+    release(wk.owned, wk.cos);
     const dxn = own(empty(b, [rows, D]));
     k.matmul(wk.grad.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfA: halfLogits, halfB: half });
     const dx = own(empty(b, [rows, D]));
@@ -296,8 +299,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     if (half) {
       // The normalisation's backward needs the float32 rows: recomputed from the unchanged weights
       // once the float16 copy is released, so the head's peak is no higher than in float32.
-      wk.owned.splice(wk.owned.indexOf(wk.wn), 1);
-      wk.wn.dispose();
+      release(wk.owned, wk.wn);
       wn32 = own(empty(b, [used, D]));
       const norms = own(empty(b, [used]));
       k.l2normalizeRows(wk.w.buffer(), wn32.buffer(), norms.buffer(), used, D, EPS);
@@ -359,7 +361,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       try {
         const lses: (Tensor | null)[] = shards.map((s) => (combine ? empty(s.backend, [rows], 'float32', `${o.name}.rowLogSumExp`) : null));
         for (const i of issueOrder) {
-          works[i] = forwardShard(i, host, rows, labels, samples[i], biasValue, transform, scale, lses[i]);
+          works[i] = forwardShard(i, host, rows, labels, samples[i], biasValue);
           if (lses[i]) works[i].owned.push(lses[i]!);
         }
         for (const i of issueOrder) runKernel(works[i], i, transform, scale, lses[i], null);
