@@ -5,6 +5,7 @@
  */
 import type { NamedTensor } from './loss.js';
 import { FormatError } from './errors.js';
+import { float16ToFloat32Array } from './half.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from './safetensors.js';
 
 export interface CheckpointContents {
@@ -28,15 +29,19 @@ export async function serializeCheckpoint(c: CheckpointContents): Promise<Uint8A
 /**
  * Writes saved values into existing tensors. Every tensor must be present with the same shape;
  * the error names the first that is not. Extra tensors in the file are refused too, unless
- * `allowExtra` (loading a backbone out of a full training checkpoint).
+ * `allowExtra` (loading a backbone out of a full training checkpoint). Tensors named in `optional`
+ * may be missing from the file; they keep their values.
  */
 export function restoreCheckpoint(
   bytes: Uint8Array,
   into: readonly NamedTensor[],
-  options: { source?: string; allowExtra?: boolean } = {},
+  options: { source?: string; allowExtra?: boolean; optional?: readonly string[] } = {},
 ): Record<string, string> {
   const source = options.source ?? 'checkpoint';
   const { tensors, metadata } = decodeSafetensors(bytes, source);
+  // Tensors that may be absent keep their values (optimizer state, for a shipped model).
+  const optional = new Set(options.optional ?? []);
+  into = into.filter((t) => tensors[t.name] || !optional.has(t.name));
   for (const { name, tensor } of into) {
     const saved = tensors[name];
     if (!saved) throw new FormatError(`${source}: tensor ${name} is missing (this model needs [${tensor.shape.join(', ')}])`);
@@ -46,14 +51,22 @@ export function restoreCheckpoint(
     }
   }
   if (!options.allowExtra) {
-    const wanted = new Set(into.map((t) => t.name));
+    const wanted = new Set([...into.map((t) => t.name), ...optional]);
     const extra = Object.keys(tensors).find((n) => !wanted.has(n));
     if (extra) throw new FormatError(`${source}: tensor ${extra} is not part of this model (another architecture?)`);
   }
   for (const { name, tensor } of into) {
     const saved = tensors[name];
-    if (saved.data instanceof Uint16Array) throw new FormatError(`${source}: tensor ${name} is float16; convert it to float32`);
-    tensor.backend.write(tensor.buffer(), saved.data);
+    // A value's bits are read as the tensor's dtype: an I32 file tensor in a float32 weight would be garbage.
+    if (tensor.dtype === 'int32' && saved.dtype !== 'I32') {
+      throw new FormatError(`${source}: tensor ${name} is ${saved.dtype}, this model keeps it as I32 (integers)`);
+    }
+    if (tensor.dtype !== 'int32' && saved.dtype === 'I32') {
+      throw new FormatError(`${source}: tensor ${name} is I32 (integers), this model needs floating point (F32, or F16 converted on load)`);
+    }
+    // float16 is widened to float32 exactly; every float16 value is a float32 value.
+    const data = saved.data instanceof Uint16Array ? float16ToFloat32Array(saved.data) : saved.data;
+    tensor.backend.write(tensor.buffer(), data);
   }
   return metadata;
 }

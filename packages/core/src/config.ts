@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { unknownKeys } from './strict-keys.js';
 
 interface NamedPlugin {
   readonly name: string;
@@ -30,6 +31,11 @@ export function pluginUnion<T extends readonly NamedPlugin[]>(kind: string, plug
         ctx.addIssue({ code: 'custom', path: ['name'], message: `unknown ${kind} ${JSON.stringify(name)}; installed: ${names}` });
         return z.NEVER;
       }
+      const { unknown, known } = unknownKeys(plugin.params, params);
+      for (const key of unknown) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `unknown parameter of ${kind} ${name}; valid: ${['name', ...known].join(', ')}` });
+      }
+      if (unknown.length) return z.NEVER;
       const r = plugin.params.safeParse(params);
       if (!r.success) {
         for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', path: issue.path as (string | number)[], message: issue.message });

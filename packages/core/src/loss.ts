@@ -8,7 +8,8 @@ import { z } from 'zod';
 import type { Backend } from './backend.js';
 import type { Reducer } from './kernels.js';
 import type { MarginTransform } from './margin.js';
-import { DataError, ShapeError } from './errors.js';
+import { ConfigError, DataError, ShapeError } from './errors.js';
+import { unknownKeys } from './strict-keys.js';
 import { normalInit } from './init.js';
 import { l2normalize, matmul } from './ops.js';
 import type { Rng } from './rng.js';
@@ -69,6 +70,8 @@ export function defineLoss<P, Name extends string>(loss: Loss<P, Name>): Loss<P,
 
 /** Parses loss parameters, with errors that name the loss and the field. */
 export function parseLossParams<P>(loss: Loss<P>, input: unknown): P {
+  const { unknown, known } = unknownKeys(loss.params, input);
+  if (unknown.length) throw new ConfigError(`${loss.name} params: unknown parameter ${unknown.join(', ')}; valid: ${known.join(', ')}`);
   const r = loss.params.safeParse(input ?? {});
   if (!r.success) {
     const detail = r.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ');
