@@ -2,10 +2,11 @@
 /**
  * The `fr` command line. `pnpm fr <command> --help` from the repository root.
  */
-import { parseArgs } from 'node:util';
-import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FrError } from '@fr/core';
+import { writeFileAtomic } from '@fr/core/node';
+import { parseCommandLine, requiredOption, UsageError } from './cli-args.js';
+import { InterruptedError, RunSignal } from './interrupt.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
 import { loadConfig } from './config.js';
@@ -16,71 +17,32 @@ import { defaultPlugins } from './plugins.js';
 import { train } from './train.js';
 import { demoConfigPath } from './demo.js';
 
-const USAGE = `fr <command> [options]
-
-  train --config <file> [--resume] [--backend auto|cpu|webgpu]
-        train a backbone with a loss; writes log.jsonl, checkpoint.safetensors and report.html
-  eval --checkpoint <dir> [--data synthetic|<file.bin>]
-        verification accuracy (10 folds), AUC, EER and TAR@FAR of a checkpoint
-  embed --checkpoint <dir> --images <folder> [--out embeddings.jsonl]
-        embeddings of every image of a folder (JSON lines: file, embedding)
-  compare --config <file> --losses arcface,cosface,...
-        the same backbone, data and budget with each loss; a table and compare.html
-  conformance <file-or-dir>... [--backend cpu|webgpu] [--json]
-        runs loss reference cases and prints their errors; exit 1 if any fails
-  export --checkpoint <dir> --onnx <file.onnx>
-        writes the trained backbone as an ONNX model (dynamic batch)
-  demo
-        the main job: the small network with ArcFace on the embedded synthetic faces
-`;
-
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string' },
-      resume: { type: 'boolean', default: false },
-      backend: { type: 'string' },
-      checkpoint: { type: 'string' },
-      data: { type: 'string' },
-      images: { type: 'string' },
-      out: { type: 'string' },
-      losses: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      onnx: { type: 'string' },
-      output: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (!command || values.help || command === 'help') {
-    process.stdout.write(USAGE);
-    return command ? 0 : 1;
+  const parsed = parseCommandLine(argv);
+  if (parsed.kind === 'text') {
+    process.stdout.write(parsed.text);
+    return 0;
   }
-  const backendChoice = (values.backend ?? undefined) as BackendChoice | undefined;
-  if (backendChoice && !['auto', 'cpu', 'webgpu'].includes(backendChoice)) {
-    throw new FrError(`--backend ${backendChoice}: allowed values are auto, cpu, webgpu`);
-  }
+  const { command, values, positionals } = parsed;
+  const required = (name: string) => requiredOption(values, name, command);
+  const backendChoice = values.backend as BackendChoice | undefined;
   const plugins = defaultPlugins;
-  const signal = { interrupted: false };
-  process.on('SIGINT', () => {
-    if (signal.interrupted) process.exit(130);
-    signal.interrupted = true;
-    process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit at once)\n');
-  });
+  // Commands that train save a checkpoint on the first Ctrl-C; the others have nothing to keep and
+  // keep the default disposition, which ends them at once even inside a long kernel.
+  const signal = new RunSignal(() => process.exit(130), (line) => process.stderr.write(`${line}\n`));
+  if (['train', 'demo', 'compare'].includes(command)) signal.install();
 
   switch (command) {
     case 'train':
     case 'demo': {
-      const path = command === 'demo' ? demoConfigPath : required(values.config, '--config');
+      const path = command === 'demo' ? demoConfigPath : required('config');
       const overrides: Record<string, unknown> = {};
       if (backendChoice) overrides.backend = backendChoice;
-      if (values.output) overrides.output = values.output;
+      if ((values.output as string | undefined)) overrides.output = (values.output as string | undefined);
       const config = await loadConfig(path, plugins, overrides);
       const { backend, reason, openDevice } = await selectBackend(config.backend);
       const started = performance.now();
-      const result = await train(config, { plugins, backend, backendReason: reason, openDevice, resume: values.resume, signal, baseline: command === 'demo' });
+      const result = await train(config, { plugins, backend, backendReason: reason, openDevice, resume: values.resume === true, overwrite: values.overwrite === true, allowConfigChange: values['allow-config-change'] === true, signal, baseline: command === 'demo' });
       const seconds = ((performance.now() - started) / 1000).toFixed(0);
       const final = result.evaluations.at(-1)?.results ?? [];
       console.log(`\n${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps in ${seconds} s, final loss ${result.finalLoss.toFixed(4)}`);
@@ -90,32 +52,32 @@ async function main(argv: string[]): Promise<number> {
       return result.interrupted ? 130 : 0;
     }
     case 'eval': {
-      const dir = required(values.checkpoint, '--checkpoint');
+      const dir = required('checkpoint');
       const { backend, reason } = await selectBackend(backendChoice ?? 'auto');
       console.error(`backend: ${reason}`);
-      const data = values.data ? parseDataArgument(values.data, (await loadRun(dir, plugins, backend)).config) : null;
+      const data = values.data ? parseDataArgument(values.data as string, (await loadRun(dir, plugins, backend)).config) : null;
       const results = await evalCommand(dir, data, plugins, backend);
       for (const r of results) console.log(formatReport(r));
       return 0;
     }
     case 'embed': {
-      const dir = required(values.checkpoint, '--checkpoint');
+      const dir = required('checkpoint');
       const { backend } = await selectBackend(backendChoice ?? 'auto');
-      const n = await embedFolder(dir, required(values.images, '--images'), values.out ?? 'embeddings.jsonl', plugins, backend);
-      console.log(`wrote ${n} embeddings to ${values.out ?? 'embeddings.jsonl'}`);
+      const n = await embedFolder(dir, required('images'), (values.out as string | undefined) ?? 'embeddings.jsonl', plugins, backend);
+      console.log(`wrote ${n} embeddings to ${(values.out as string | undefined) ?? 'embeddings.jsonl'}`);
       return 0;
     }
     case 'compare': {
-      const config = await loadConfig(required(values.config, '--config'), plugins, backendChoice ? { backend: backendChoice } : {});
+      const config = await loadConfig(required('config'), plugins, backendChoice ? { backend: backendChoice } : {});
       const { backend, reason, openDevice } = await selectBackend(config.backend);
-      const names = required(values.losses, '--losses').split(',').map((s) => s.trim()).filter(Boolean);
-      const { table, reportPath } = await compareCommand(config, names, { plugins, backend, backendReason: reason, openDevice, signal });
+      const names = required('losses').split(',').map((s) => s.trim()).filter(Boolean);
+      const { table, reportPath } = await compareCommand(config, names, { plugins, backend, backendReason: reason, openDevice, signal, overwrite: values.overwrite === true });
       console.log(table);
       console.log(`report: ${resolve(reportPath)}`);
       return 0;
     }
     case 'conformance': {
-      if (positionals.length === 0) throw new FrError('fr conformance: give reference case files or folders');
+      if (positionals.length === 0) throw new UsageError('fr conformance: give reference case files or folders', 'fr conformance <file-or-dir>... [--backend cpu|webgpu] [--json]\n');
       const { backend, reason } = await selectBackend(backendChoice ?? 'cpu');
       if (!values.json) console.error(`backend: ${reason}`);
       const { results, text } = await conformanceCommand(positionals, plugins, backend);
@@ -124,34 +86,28 @@ async function main(argv: string[]): Promise<number> {
       return results.every((r) => r.pass) ? 0 : 1;
     }
     case 'export': {
-      const dir = required(values.checkpoint, '--checkpoint');
-      const file = required(values.onnx, '--onnx');
+      const dir = required('checkpoint');
+      const file = required('onnx');
       const { backend } = await selectBackend('cpu');
       const bytes = await exportOnnxCommand(dir, plugins, backend);
-      await writeFile(file, bytes);
+      await writeFileAtomic(file, bytes);
       console.log(`wrote ${file} (${bytes.length} bytes)`);
       return 0;
     }
     default:
-      process.stderr.write(`unknown command ${command}\n\n${USAGE}`);
-      return 1;
+      throw new UsageError(`unknown command ${command}`, '');
   }
-}
-
-function required(v: string | undefined, flag: string): string {
-  if (!v) throw new FrError(`missing ${flag}`);
-  return v;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
-    // Errors the toolkit raises on purpose are messages for the user, not stack traces.
-    if (e instanceof FrError || (e as Error)?.name?.endsWith('Error') && (e as Error).message && !(e instanceof TypeError)) {
-      process.stderr.write(`error: ${(e as Error).message}\n`);
-    } else {
-      process.stderr.write(`${(e as Error)?.stack ?? String(e)}\n`);
-    }
-    process.exit(1);
+    const error = e as Error;
+    // One line for the user; the stack only on request (FR_DEBUG=1), whatever was thrown.
+    if (process.env.FR_DEBUG === '1') process.stderr.write(`${error?.stack ?? String(e)}\n`);
+    else if (e instanceof UsageError) process.stderr.write(`error: ${error.message}\n\n${e.usage}`);
+    else if (e instanceof FrError) process.stderr.write(`error: ${error.message}\n`);
+    else process.stderr.write(`error: ${error?.message ?? String(e)} (an internal error: FR_DEBUG=1 shows where)\n`);
+    process.exit(e instanceof UsageError ? 2 : e instanceof InterruptedError ? 130 : 1);
   },
 );

@@ -25,7 +25,9 @@ export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
   const numClasses = meta.numClasses !== undefined ? Number(meta.numClasses) : headClasses(bytes, path);
   if (!(Number.isInteger(numClasses) && numClasses > 0)) throw new DataError(`checkpoint ${path}: numClasses ${JSON.stringify(meta.numClasses)} in its metadata is not a positive integer`);
   const run = buildRun(config, plugins, backend, numClasses);
-  restoreCheckpoint(bytes, checkpointTensors(run.module, run.head, run.optimizer), { source: path });
+  // A shipped model may leave out the optimizer state: only training needs it.
+  const optional = run.optimizer.state().map((t) => t.name);
+  restoreCheckpoint(bytes, checkpointTensors(run.module, run.head, run.optimizer), { source: path, optional });
   return { config, ...run, meta };
 }
 
@@ -122,7 +124,9 @@ export async function caseFiles(paths: readonly string[]): Promise<string[]> {
 /** `fr conformance`: runs reference cases of losses on a backend; a bad file fails its case only. */
 export async function conformanceCommand(paths: readonly string[], plugins: Plugins, backend: Backend) {
   const results: LossCaseResult[] = [];
-  for (const file of await caseFiles(paths)) {
+  const files = await caseFiles(paths);
+  if (files.length === 0) throw new ConfigError(`fr conformance: no reference cases (.json files) in ${paths.join(', ')}`);
+  for (const file of files) {
     let raw: unknown;
     try {
       raw = JSON.parse(await readFile(file, 'utf8'));

@@ -27,6 +27,8 @@ export interface VerificationSet {
   readonly pairImages: Int32Array;
   readonly shape: [number, number, number];
   image(i: number): Promise<RgbImage>;
+  /** The file its images are decoded from (each one is checked before training); none when generated. */
+  readonly decodedFrom?: string;
 }
 
 export interface Batch {
@@ -169,5 +171,6 @@ async function openBinSet(path: string, label?: string): Promise<VerificationSet
     pairImages: Int32Array.from(bin.images.keys()),
     shape: [3, first.height, first.width],
     image: (i) => sharpDecoder.decode(bin.images[i], `${path} image ${i}`),
+    decodedFrom: path,
   };
 }

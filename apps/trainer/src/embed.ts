@@ -1,5 +1,6 @@
 /** `fr embed`: embeddings of every image of a folder, written as JSON lines. */
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { writeFileAtomic } from '@fr/core/node';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { DataError, type Backend } from '@fr/core';
@@ -47,6 +48,6 @@ export async function embedFolder(checkpoint: string, folder: string, outFile: s
     file: relative(folder, f),
     embedding: Array.from(embeddings.subarray(i * run.embeddingDim, (i + 1) * run.embeddingDim), (v) => +v.toFixed(6)),
   }));
-  await writeFile(outFile, `${lines.join('\n')}\n`);
+  await writeFileAtomic(outFile, `${lines.join('\n')}\n`);
   return files.length;
 }

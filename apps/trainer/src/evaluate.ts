@@ -27,10 +27,13 @@ export async function embedSet(
   set: VerificationSet,
   embeddingDim: number,
   batchSize = 128,
+  /** Awaited between batches (to yield to the event loop; it may throw to stop). */
+  between?: () => Promise<void>,
 ): Promise<Float32Array> {
   const [c, h, w] = set.shape;
   const out = new Float32Array(set.length * embeddingDim);
   for (let start = 0; start < set.length; start += batchSize) {
+    if (between) await between();
     const n = Math.min(batchSize, set.length - start);
     const plain = new Float32Array(n * c * h * w);
     const mirrored = new Float32Array(n * c * h * w);
@@ -86,8 +89,10 @@ export function pairRows(embeddings: Float32Array, dim: number, pairImages: Int3
   return out;
 }
 
-export async function evaluateModel(backend: Backend, module: Module, set: VerificationSet, dim: number): Promise<VerificationReport> {
-  const embeddings = await embedSet(backend, module, set, dim);
+export async function evaluateModel(
+  backend: Backend, module: Module, set: VerificationSet, dim: number, between?: () => Promise<void>,
+): Promise<VerificationReport> {
+  const embeddings = await embedSet(backend, module, set, dim, 128, between);
   return verificationReport(set.label, pairRows(embeddings, dim, set.pairImages), dim, set.issame);
 }
 

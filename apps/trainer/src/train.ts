@@ -3,10 +3,10 @@
  * schedule, log, evaluate, checkpoint. Everything a step needs is a function of (seed, step)
  * (Partial FC's sampled classes included), so `resume` continues exactly where a checkpoint left off.
  */
-import { mkdir, writeFile, appendFile, readFile, access } from 'node:fs/promises';
+import { mkdir, writeFile, appendFile, readFile, access, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  adamw, backward, clipGradsToNorm, ConfigError, globalGradNorm, createRng, createSchedule, DataError, keep, parseLossParams, decodeSafetensors, restoreCheckpoint, serializeCheckpoint, sgd,
+  adamw, backward, clipGradsToNorm, ConfigError, globalGradNorm, createRng, createSchedule, DataError, keep, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
   scale as scaleOp, tensor, tidy, tidyAsync, type Backend, type LossHead, type Module, type NamedTensor, type Optimizer,
 } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
@@ -18,6 +18,9 @@ import { checkMemory, formatMemoryLines, memoryRecord, type MemoryRecord } from 
 import { createScaleHead, scaleHeadOptimizer, headSectionProblem, sampledClasses, sampleRngFor, usesScaleHead } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 import { Progress } from './progress.js';
+import { checkInterrupted, InterruptedError, yieldToEventLoop, type TrainSignal } from './interrupt.js';
+import { checkOutputFolder, checkResumeConfig, resumeState, trimLog, validateVerificationSets } from './run-guard.js';
+import { checkFiniteState, failedRunError, NonFiniteLossError, NumericGuard } from './run-failure.js';
 import { writeReport } from './report.js';
 
 export interface TrainOptions {
@@ -32,12 +35,16 @@ export interface TrainOptions {
   openDevice?: () => Promise<Backend>;
   /** Continue from the checkpoint in the output folder. */
   resume?: boolean;
+  /** Replace a run the output folder holds (its files are replaced once the new run has a checkpoint). */
+  overwrite?: boolean;
+  /** `resume` with a config that trains differently (the changes are printed). */
+  allowConfigChange?: boolean;
   /** Stop (with a checkpoint) after this many steps of this invocation; for tests of resume. */
   stopAfter?: number;
   /** Printing: defaults to stderr progress; tests pass a silent sink. */
   print?: (line: string) => void;
   /** Set by Ctrl-C: the loop saves a checkpoint and returns. */
-  signal?: { interrupted: boolean };
+  signal?: TrainSignal;
   /** Also evaluate raw-pixel similarity on every verification set, as the baseline. */
   baseline?: boolean;
   /** Called after each optimizer step (for tests and tools that watch a run). */
@@ -76,9 +83,7 @@ export interface TrainResult {
   memory: MemoryRecord;
 }
 
-export class NonFiniteLossError extends DataError {
-  override name = 'NonFiniteLossError';
-}
+export { NonFiniteLossError };
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 
@@ -145,8 +150,11 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   const print = o.print ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { backend } = o;
   const out = config.output;
-  const logPath = join(out, 'log.jsonl');
+  const finalLogPath = join(out, 'log.jsonl');
   const checkpointPath = join(out, CHECKPOINT_FILE);
+  // A run replacing another logs beside the old log until it has a checkpoint of its own.
+  const { replacing } = await checkOutputFolder(out, o);
+  let logPath = replacing ? `${finalLogPath}.new` : finalLogPath;
 
   // Data.
   const trainSet = await openTrainingSet(config);
@@ -174,6 +182,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   if (trainSet.shape[1] !== h || trainSet.shape[2] !== w) {
     throw new DataError(`training images are ${trainSet.shape[2]}x${trainSet.shape[1]}, backbone ${config.backbone.name} takes ${w}x${h}: set the backbone's inputSize or the data size`);
   }
+  await validateVerificationSets(verificationSets, run.inputShape, yieldToEventLoop);
   const schedule = createSchedule(config.schedule, config.optimizer.lr, steps);
   const saved = checkpointTensors(module, head, optimizer);
   let scaler = createScaler(config, null);
@@ -185,13 +194,16 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
     const bytes = await readFile(checkpointPath).catch(() => {
       throw new DataError(`--resume: no checkpoint at ${checkpointPath}`);
     });
-    const written = JSON.parse(decodeSafetensors(bytes, checkpointPath).metadata.config ?? '{}') as Partial<TrainConfig>;
+    const state = resumeState(bytes, checkpointPath);
+    const written = state.config;
     if ((written.head?.shards ?? 1) !== shardCount) {
       throw new DataError(`--resume: ${checkpointPath} was written with head.shards ${written.head?.shards ?? 1}, the config has ${shardCount}; resume with the same head.shards`);
     }
+    checkResumeConfig(checkpointPath, written, config, o.allowConfigChange === true, print);
     const meta = restoreCheckpoint(bytes, saved, { source: checkpointPath });
-    step = Number(meta.step);
-    optimizer.setSteps(Number(meta.optimizerSteps));
+    step = state.step;
+    optimizer.setSteps(state.optimizerSteps);
+    await trimLog(logPath, step);
     losses.push(...(JSON.parse(meta.losses ?? '[]') as LogEntry[]));
     evaluations.push(...(JSON.parse(meta.evaluations ?? '[]') as TrainResult['evaluations']));
     if (meta.lossScale) scaler = createScaler(config, JSON.parse(meta.lossScale) as ScalerState);
@@ -202,6 +214,8 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   await appendFile(logPath, `${JSON.stringify({ step, memory: memoryInfo })}\n`);
 
   const saveCheckpoint = async () => {
+    // Weights that went non-finite are not written over the last good checkpoint.
+    await checkFiniteState(saved, step, checkpointPath);
     const bytes = await serializeCheckpoint({
       tensors: saved,
       metadata: {
@@ -215,13 +229,20 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
         ...(scaler ? { lossScale: JSON.stringify({ scale: scaler.scale, goodSteps: scaler.goodSteps, skippedSteps: scaler.skippedSteps }) } : {}),
       },
     });
-    await writeFileAtomic(checkpointPath, bytes);
+    const write = async () => {
+      await writeFileAtomic(checkpointPath, bytes);
+      if (logPath !== finalLogPath) {
+        await rename(logPath, finalLogPath);
+        logPath = finalLogPath;
+      }
+    };
+    await (o.signal?.guardWrite ? o.signal.guardWrite(write) : write());
   };
 
   const evaluate = async () => {
     const results: VerificationReport[] = [];
     for (const set of verificationSets) {
-      const r = await evaluateModel(backend, module, set, embeddingDim);
+      const r = await evaluateModel(backend, module, set, embeddingDim, () => checkInterrupted(o.signal));
       results.push(r);
       print(`step ${step}: ${formatReport(r)}`);
     }
@@ -243,108 +264,129 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   const stopAt = o.stopAfter !== undefined ? Math.min(steps, step + o.stopAfter) : steps;
   let next: Promise<Batch> | null = step < stopAt ? loadBatch(trainSet, config.seed, step, config.batchSize, config.data.flip) : null;
   let lastLoss = NaN;
+  const startStep = step;
+  const numeric = new NumericGuard(config);
+  if (o.signal) o.signal.training = true;
 
-  while (step < stopAt) {
-    // Data: this step's batch, and start loading the next one.
-    const started = performance.now();
-    const batch = await next!;
-    next = step + 1 < stopAt ? loadBatch(trainSet, config.seed, step + 1, config.batchSize, config.data.flip) : null;
-    const lr = schedule(step);
+  try {
+    while (step < stopAt) {
+      // Let Ctrl-C be seen between steps, even when a step never waits on anything.
+      await yieldToEventLoop();
+      // Data: this step's batch, and start loading the next one.
+      const started = performance.now();
+      const batch = await next!;
+      next = step + 1 < stopAt ? loadBatch(trainSet, config.seed, step + 1, config.batchSize, config.data.flip) : null;
+      // A failure of the next batch is thrown when it is awaited, not as an unhandled rejection.
+      next?.catch(() => {});
+      const lr = schedule(step);
 
-    const lossScale = scaler?.scale ?? 1;
-    const mode = { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision };
-    let lossValue: number;
-    if (scaleHead) {
-      // Partial FC and shards: the head waits on the host mid-step (it samples the classes of this
-      // batch, combines its shards and returns d(loss)/d(embeddings)), so the step is one
-      // asynchronous scope. The classes drawn depend on (seed, step) only.
-      const headLoss = await tidyAsync(async () => {
-        const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-        const embeddings = module.forward(x, mode);
-        const r = await scaleHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
-        // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
-        for (const p of scaleHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
-        backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
-        return r.loss;
-      });
-      lossValue = headLoss / lossScale;
-    } else {
-      // Forward, loss, backward: one tidy scope, so nothing of the step outlives it but the loss.
-      const loss = tidy(() => {
-        const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-        const embeddings = module.forward(x, mode);
-        const loss = lossHead!.forward(embeddings, batch.labels);
-        backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
-        return loss;
-      });
-      lossValue = await loss.item();
-      loss.dispose();
-    }
-    // The norm is read every step even without clipping: a NaN in any gradient shows there, while
-    // the loss alone can stay finite (a max over NaN scores may drop them). It spans every device
-    // of a sharded head, and the clip below reuses it instead of computing it again.
-    let normValue = await globalGradNorm(trainable);
+      const lossScale = scaler?.scale ?? 1;
+      const mode = { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision };
+      let lossValue: number;
+      if (scaleHead) {
+        // Partial FC and shards: the head waits on the host mid-step (it samples the classes of this
+        // batch, combines its shards and returns d(loss)/d(embeddings)), so the step is one
+        // asynchronous scope. The classes drawn depend on (seed, step) only.
+        const headLoss = await tidyAsync(async () => {
+          const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
+          const embeddings = module.forward(x, mode);
+          const r = await scaleHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
+          // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
+          for (const p of scaleHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
+          backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
+          return r.loss;
+        });
+        lossValue = headLoss / lossScale;
+      } else {
+        // Forward, loss, backward: one tidy scope, so nothing of the step outlives it but the loss.
+        const loss = tidy(() => {
+          const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
+          const embeddings = module.forward(x, mode);
+          const loss = lossHead!.forward(embeddings, batch.labels);
+          backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
+          return loss;
+        });
+        lossValue = await loss.item();
+        loss.dispose();
+      }
+      // The norm is read every step even without clipping: a NaN in any gradient shows there, while
+      // the loss alone can stay finite (a max over NaN scores may drop them). It spans every device
+      // of a sharded head, and the clip below reuses it instead of computing it again.
+      let normValue = await globalGradNorm(trainable);
 
-    // Loss scaling: an overflow skips the step (and lowers a dynamic scale) while the scale is
-    // above 1; otherwise the gradients are unscaled, then clipped (as torch's GradScaler).
-    if (scaler) {
-      const overflow = !Number.isFinite(lossValue) || !Number.isFinite(normValue);
-      if (overflow && scaler.scale > 1) {
+      // Loss scaling: an overflow skips the step (and lowers a dynamic scale) while the scale is
+      // above 1; otherwise the gradients are unscaled, then clipped (as torch's GradScaler).
+      if (scaler) {
+        const overflow = !Number.isFinite(lossValue) || !Number.isFinite(normValue);
+        if (overflow && scaler.scale > 1) {
+          optimizer.zeroGrad();
+          scaler.update(true);
+          print(`step ${step}: gradients overflow at loss scale ${lossScale}; step skipped, scale now ${scaler.scale}`);
+          losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true, lossScale });
+          step++;
+          numeric.skipped(`gradients overflow at loss scale ${lossScale}`);
+          continue;
+        }
+        if (!overflow) {
+          scaler.unscale(trainable);
+          normValue /= lossScale;
+          scaler.update(false);
+        }
+      }
+
+      // A NaN or Inf loss: stop with the last good checkpoint, or skip the step.
+      if (!Number.isFinite(lossValue) || !Number.isFinite(normValue)) {
         optimizer.zeroGrad();
-        scaler.update(true);
-        print(`step ${step}: gradients overflow at loss scale ${lossScale}; step skipped, scale now ${scaler.scale}`);
-        losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true, lossScale });
-        step++;
-        continue;
+        const what = `loss ${lossValue}, gradient norm ${normValue} at step ${step}`;
+        if (config.onNonFinite === 'skip') {
+          print(`skipping step ${step}: ${what}`);
+          losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true });
+          step++;
+          numeric.skipped(what);
+          continue;
+        }
+        throw new NonFiniteLossError(`${what}; stopped. The last good checkpoint is ${checkpointPath} (if one was written); lower the learning rate or set onNonFinite: skip`);
       }
-      if (!overflow) {
-        scaler.unscale(trainable);
-        normValue /= lossScale;
-        scaler.update(false);
-      }
-    }
 
-    // A NaN or Inf loss: stop with the last good checkpoint, or skip the step.
-    if (!Number.isFinite(lossValue) || !Number.isFinite(normValue)) {
+      // Clip, step and schedule.
+      if (config.clipGradNorm) clipGradsToNorm(trainable, config.clipGradNorm, normValue);
+      optimizer.step(lr);
+      numeric.applied();
+      const sampled = scaleHead ? sampledClasses(scaleHead) : null;
       optimizer.zeroGrad();
-      const what = `loss ${lossValue}, gradient norm ${normValue} at step ${step}`;
-      if (config.onNonFinite === 'skip') {
-        print(`skipping step ${step}: ${what}`);
-        losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true });
-        step++;
-        continue;
+      lastLoss = lossValue;
+      step++;
+
+      // Log.
+      const imagesPerSecond = (config.batchSize * 1000) / (performance.now() - started);
+      const entry: LogEntry = { step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond, ...(scaler ? { lossScale } : {}) };
+      losses.push(entry);
+      o.onStep?.({ step, loss: lossValue, sampledClasses: sampled });
+      progress.update(step, lossValue, lr, imagesPerSecond);
+      if (step % config.logEvery === 0 || step === steps) await appendFile(logPath, `${JSON.stringify(entry)}\n`);
+
+      // Evaluate and checkpoint at their intervals.
+      if (config.evalEvery && step % config.evalEvery === 0 && step < steps) await evaluate();
+      if (config.checkpointEvery && step % config.checkpointEvery === 0) await saveCheckpoint();
+      if (o.signal?.interrupted) {
+        interrupted = true;
+        break;
       }
-      throw new NonFiniteLossError(`${what}; stopped. The last good checkpoint is ${checkpointPath} (if one was written); lower the learning rate or set onNonFinite: skip`);
     }
+    progress.done();
+    numeric.checkAnyApplied(step - startStep);
 
-    // Clip, step and schedule.
-    if (config.clipGradNorm) clipGradsToNorm(trainable, config.clipGradNorm, normValue);
-    optimizer.step(lr);
-    const sampled = scaleHead ? sampledClasses(scaleHead) : null;
-    optimizer.zeroGrad();
-    lastLoss = lossValue;
-    step++;
-
-    // Log.
-    const imagesPerSecond = (config.batchSize * 1000) / (performance.now() - started);
-    const entry: LogEntry = { step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond, ...(scaler ? { lossScale } : {}) };
-    losses.push(entry);
-    o.onStep?.({ step, loss: lossValue, sampledClasses: sampled });
-    progress.update(step, lossValue, lr, imagesPerSecond);
-    if (step % config.logEvery === 0 || step === steps) await appendFile(logPath, `${JSON.stringify(entry)}\n`);
-
-    // Evaluate and checkpoint at their intervals.
-    if (config.evalEvery && step % config.evalEvery === 0 && step < steps) await evaluate();
-    if (config.checkpointEvery && step % config.checkpointEvery === 0) await saveCheckpoint();
-    if (o.signal?.interrupted) {
-      interrupted = true;
-      break;
+    if (step >= steps && !interrupted) await evaluate();
+  } catch (e) {
+    progress.done();
+    if (!(e instanceof InterruptedError)) {
+      // A run is never lost: the last completed step is saved before the error goes on.
+      throw await failedRunError(e, { step, startStep, checkpointPath, save: saveCheckpoint });
     }
+    interrupted = true;
   }
-  progress.done();
-
-  if (step >= steps && !interrupted) await evaluate();
   await saveCheckpoint();
+  if (o.signal) o.signal.training = false;
   if (interrupted) print(`interrupted: checkpoint saved at step ${step} in ${checkpointPath}; continue with --resume`);
 
   const baseline: VerificationReport[] = [];

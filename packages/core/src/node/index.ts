@@ -1,5 +1,5 @@
 /** Node-only helpers of @fr/core: atomic checkpoint files. */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { serializeCheckpoint, restoreCheckpoint, type CheckpointContents } from '../checkpoint.js';
 import type { NamedTensor } from '../loss.js';
@@ -7,10 +7,17 @@ import { FormatError } from '../errors.js';
 
 /** Writes bytes to `path` atomically: a temporary file in the same folder, then a rename. */
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, path);
+  try {
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
+  } catch (e) {
+    // A full disk or a read-only folder: the previous file stays as it was, and no temporary is left.
+    await rm(tmp, { force: true }).catch(() => {});
+    const error = e as NodeJS.ErrnoException;
+    throw new FormatError(`cannot write ${path}: ${error.code ?? 'error'} (${error.message}); the previous file, if any, is unchanged`, { cause: e });
+  }
 }
 
 /** Saves a checkpoint atomically; a crash mid-write leaves the previous file intact. */
