@@ -21,7 +21,8 @@ export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
   }
   const meta = decodeSafetensors(bytes, path).metadata;
   if (!meta.config) throw new DataError(`checkpoint ${path} has no config in its metadata`);
-  const config = parseConfig(trainConfigSchema(plugins), JSON.parse(meta.config), `${path} (config)`) as TrainConfig;
+  const stored = parseStoredConfig(meta.config, path);
+  const config = parseConfig(trainConfigSchema(plugins), stored, `${path} (config)`) as TrainConfig;
   const numClasses = meta.numClasses !== undefined ? Number(meta.numClasses) : headClasses(bytes, path);
   if (!(Number.isInteger(numClasses) && numClasses > 0)) throw new DataError(`checkpoint ${path}: numClasses ${JSON.stringify(meta.numClasses)} in its metadata is not a positive integer`);
   const run = buildRun(config, plugins, backend, numClasses);
@@ -29,6 +30,23 @@ export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
   const optional = run.optimizer.state().map((t) => t.name);
   restoreCheckpoint(bytes, checkpointTensors(run.module, run.head, run.optimizer), { source: path, optional });
   return { config, ...run, meta };
+}
+
+/** A checkpoint's config, without `data.workers`, a key that did nothing and was removed. */
+function parseStoredConfig(text: string, path: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new DataError(`checkpoint ${path}: its config metadata is not JSON (${(e as Error).message})`);
+  }
+  if (typeof raw !== 'object' || raw === null) throw new DataError(`checkpoint ${path}: its config metadata is not an object`);
+  const config = raw as Record<string, unknown> & { data?: Record<string, unknown> };
+  if (config.data && typeof config.data === 'object') {
+    const { workers: _removed, ...data } = config.data;
+    return { ...config, data };
+  }
+  return config;
 }
 
 /**

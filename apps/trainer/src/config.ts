@@ -3,7 +3,7 @@
  * fields are discriminated unions over the installed plugins), read from JSON or YAML.
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseDocument } from 'yaml';
 import { ConfigError, parseConfig, pluginUnion, scheduleSchema, z } from '@fr/core';
 import { headSectionProblem } from './scale-head.js';
 import type { Plugins } from './plugins.js';
@@ -15,18 +15,18 @@ const syntheticFields = {
 };
 
 export const trainDataSchema = z.discriminatedUnion('name', [
-  z.object({
+  z.strictObject({
     name: z.literal('synthetic'),
     ...syntheticFields,
     identities: z.number().int().positive().default(200).describe('training identities'),
     imagesPerIdentity: z.number().int().positive().default(20).describe('images per training identity'),
   }),
-  z.object({ name: z.literal('folder'), path: z.string().describe('folder with one sub-folder of images per identity') }),
-  z.object({ name: z.literal('recordio'), path: z.string().describe('folder holding insightface train.rec and train.idx') }),
+  z.strictObject({ name: z.literal('folder'), path: z.string().describe('folder with one sub-folder of images per identity') }),
+  z.strictObject({ name: z.literal('recordio'), path: z.string().describe('folder holding insightface train.rec and train.idx') }),
 ]);
 
 export const evalDataSchema = z.discriminatedUnion('name', [
-  z.object({
+  z.strictObject({
     name: z.literal('synthetic'),
     ...syntheticFields,
     label: z.string().default('synthetic').describe('name of the set in logs and reports'),
@@ -34,7 +34,7 @@ export const evalDataSchema = z.discriminatedUnion('name', [
     imagesPerIdentity: z.number().int().min(2).default(10).describe('images per held-out identity'),
     pairsPerFold: z.number().int().positive().default(300).describe('same (and as many different) pairs per fold'),
   }),
-  z.object({
+  z.strictObject({
     name: z.literal('bin'),
     path: z.string().describe('insightface verification file (lfw.bin, cfp_fp.bin, agedb_30.bin)'),
     label: z.string().optional().describe('name in logs; default the file name'),
@@ -42,14 +42,14 @@ export const evalDataSchema = z.discriminatedUnion('name', [
 ]);
 
 const optimizerSchema = z.discriminatedUnion('name', [
-  z.object({
+  z.strictObject({
     name: z.literal('sgd'),
     lr: z.number().positive().default(0.1).describe('base learning rate'),
     momentum: z.number().min(0).max(1).default(0.9),
     weightDecay: z.number().min(0).default(5e-4),
     nesterov: z.boolean().default(false),
   }),
-  z.object({
+  z.strictObject({
     name: z.literal('adamw'),
     lr: z.number().positive().default(1e-3),
     beta1: z.number().min(0).max(1).default(0.9),
@@ -86,7 +86,7 @@ const memorySizeSchema = z.union([z.number().int().positive(), z.string()]).tran
   return bytes;
 });
 
-const headSchema = z.object({
+const headSchema = z.strictObject({
   sampleRate: z.number().gt(0).max(1).default(1)
     .describe('Partial FC: fraction of the classes whose weights take part in a step (every class of the batch is kept, the rest drawn at random); 1 is the full head'),
   shards: z.number().int().min(1).max(64).default(1)
@@ -99,15 +99,14 @@ const headSchema = z.object({
 
 /** The config schema for these plugins. */
 export function trainConfigSchema(plugins: Plugins) {
-  return z.object({
+  return z.strictObject({
     seed: z.number().int().min(0).default(0).describe('seed of initialisation, data order, augmentation and dropout'),
     backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto').describe('auto: a hardware WebGPU adapter if there is one, else the CPU'),
     output: z.string().default('runs/train').describe('folder for the log, checkpoints and report'),
-    data: z.object({
+    data: z.strictObject({
       train: trainDataSchema,
       eval: z.array(evalDataSchema).default([]).describe('verification sets evaluated during and after training'),
       flip: z.boolean().default(true).describe('random horizontal flip'),
-      workers: z.number().int().min(0).max(16).default(1).describe('decoding worker threads (0: decode on the main thread)'),
     }),
     backbone: pluginUnion('backbone', plugins.backbones),
     loss: pluginUnion('loss', plugins.losses),
@@ -123,7 +122,7 @@ export function trainConfigSchema(plugins: Plugins) {
     onNonFinite: z.enum(['stop', 'skip']).default('stop').describe('a NaN or Inf loss stops the run (keeping the last checkpoint) or skips the step'),
     lossScale: z.union([
       z.number().positive().describe('a static scale'),
-      z.object({
+      z.strictObject({
         mode: z.literal('dynamic'),
         initial: z.number().positive().default(65536),
         growthInterval: z.number().int().positive().default(2000),
@@ -164,6 +163,12 @@ export async function loadConfig(path: string, plugins: Plugins, overrides: Reco
     raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
     throw new ConfigError(`config ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
+  }
+  // JSON.parse keeps the last of two equal keys without a word; YAML (a superset of JSON) refuses them.
+  const duplicate = path.endsWith('.json') ? parseDocument(text).errors.find((e) => e.code === 'DUPLICATE_KEY') : undefined;
+  if (duplicate) throw new ConfigError(`config ${path} has a duplicate key: ${duplicate.message}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`config ${path} is ${raw === null || raw === undefined ? 'empty' : 'not a mapping of keys to values'}`);
   }
   return parseConfig(trainConfigSchema(plugins), { ...(raw as object), ...overrides }, path) as TrainConfig;
 }
