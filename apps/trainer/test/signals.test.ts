@@ -1,0 +1,73 @@
+/**
+ * Ctrl-C, as a user sends it: `fr` runs as a child process and gets SIGINT. Training saves a
+ * checkpoint at the current step and exits 130; a second Ctrl-C quits at once; other commands end
+ * within two seconds.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { decodeSafetensors } from '@fr/core';
+import { train } from '../src/index.js';
+import { cpuOptions, runCli, tinyConfig, tmp } from './helpers.js';
+
+/** A run far longer than any test: it only ends by Ctrl-C. */
+async function longConfig(dir: string): Promise<string> {
+  const path = join(dir, 'long.yaml');
+  await writeFile(path, [
+    'seed: 1', 'backend: cpu', `output: ${join(dir, 'run')}`,
+    'data: { train: { name: synthetic, identities: 12, imagesPerIdentity: 4, size: 16 } }',
+    'backbone: { name: smallnet, inputSize: 16, embeddingDim: 16, stages: 2, width: 8 }',
+    'loss: { name: arcface, s: 16, m: 0.2 }', 'batchSize: 8', 'steps: 100000', 'logEvery: 1',
+  ].join('\n'));
+  return path;
+}
+
+/** Sends SIGINT `times` times (`gap` ms apart) once stderr matches `when`; resolves with the run and the ms from the first signal to exit. */
+async function interruptWhen(args: string[], when: RegExp, times = 1, gap = 0) {
+  let sentAt = 0;
+  const r = await runCli(args, {
+    onStderr: (text, child) => {
+      if (sentAt || !when.test(text)) return;
+      sentAt = performance.now();
+      for (let i = 0; i < times; i++) setTimeout(() => child.kill('SIGINT'), i * gap);
+    },
+  });
+  return { ...r, ms: performance.now() - sentAt, sent: sentAt > 0 };
+}
+
+describe('Ctrl-C', () => {
+  test.concurrent('fr train: the first saves a checkpoint at the current step and exits 130 within 2 s', async () => {
+    const dir = await tmp();
+    const r = await interruptWhen(['train', '--config', await longConfig(dir)], /step \d+\/100000/);
+    expect(r.sent).toBe(true);
+    expect(r.code).toBe(130);
+    expect(r.ms).toBeLessThan(2000);
+    const step = Number(/interrupted: checkpoint saved at step (\d+)/.exec(r.stderr)?.[1]);
+    expect(step).toBeGreaterThan(0);
+    const meta = decodeSafetensors(await readFile(join(dir, 'run', 'checkpoint.safetensors'))).metadata;
+    expect(Number(meta.step)).toBe(step);
+  });
+
+  test.concurrent('fr train: a second quits at once, never leaving a half-written checkpoint', async () => {
+    const dir = await tmp();
+    const r = await interruptWhen(['train', '--config', await longConfig(dir)], /step \d+\/100000/, 2, 5);
+    expect(r.code).toBe(130);
+    expect(r.ms).toBeLessThan(2000);
+    // Either no checkpoint yet, or a whole one; never a temporary file.
+    const bytes = await readFile(join(dir, 'run', 'checkpoint.safetensors')).catch(() => null);
+    if (bytes) expect(() => decodeSafetensors(bytes)).not.toThrow();
+    const { readdir } = await import('node:fs/promises');
+    expect((await readdir(join(dir, 'run'))).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  test.concurrent('fr eval ends within 2 s', async () => {
+    const dir = await tmp();
+    await train(tinyConfig(dir, { steps: 1, data: { ...tinyConfig(dir).data, eval: [] } }), cpuOptions());
+    // 6,000 held-out images: several seconds of embedding on the CPU.
+    const r = await interruptWhen(['eval', '--checkpoint', dir, '--data', 'synthetic', '--backend', 'cpu'], /backend: /);
+    expect(r.sent).toBe(true);
+    expect(r.code === 130 || r.signal === 'SIGINT').toBe(true);
+    expect(r.stdout).not.toMatch(/accuracy/);
+    expect(r.ms).toBeLessThan(2000);
+  });
+});
