@@ -16,6 +16,8 @@ export interface TrainingSet {
   readonly shape: [number, number, number];
   /** Image i (0 <= i < length) and its label. */
   sample(i: number): Promise<{ image: RgbImage; label: number }>;
+  /** What the reader left out and why (hidden or empty class folders). */
+  readonly notices?: readonly string[];
 }
 
 export interface VerificationSet {
@@ -130,7 +132,16 @@ async function openDatasetFromFiles(d: Exclude<TrainConfig['data']['train'], { n
   );
   if (source.length === 0) throw new DataError(`training data ${d.path} holds no images`);
   const first = await source.load(0);
-  return { numClasses: source.numClasses, length: source.length, shape: [3, first.image.height, first.image.width], sample: (i) => source.load(i) };
+  const [h, w] = [first.image.height, first.image.width];
+  // Every image must have the first one's size: a batch is one block of [3, h, w] images.
+  const sample = async (i: number) => {
+    const s = await source.load(i);
+    if (s.image.height !== h || s.image.width !== w) {
+      throw new DataError(`training data ${d.path}: image ${i} (${source.describe?.(i) ?? `index ${i}`}) is ${s.image.width}x${s.image.height}, the first is ${w}x${h}; resize the set to one size`);
+    }
+    return s;
+  };
+  return { numClasses: source.numClasses, length: source.length, shape: [3, h, w], sample, notices: source.notices ?? [] };
 }
 
 export async function openVerificationSets(config: TrainConfig): Promise<VerificationSet[]> {

@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import { DataError, type Backend } from '@fr/core';
 import type { RgbImage } from '@fr/data';
+import { MAX_IMAGE_PIXELS } from '@fr/data/node';
 import { loadRun } from './commands.js';
 import { embedSet } from './evaluate.js';
 import type { Plugins } from './plugins.js';
@@ -27,7 +28,7 @@ async function listImages(dir: string): Promise<string[]> {
 /** Decodes and resizes an image file to the network's input (RGB, `size` x `size`). */
 async function readImage(file: string, size: number): Promise<RgbImage> {
   try {
-    const { data, info } = await sharp(file).removeAlpha().resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(file, { limitInputPixels: MAX_IMAGE_PIXELS }).removeAlpha().resize(size, size, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (e) {
     throw new DataError(`fr embed: cannot decode ${file} (${(e as Error).message})`);

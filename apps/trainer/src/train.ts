@@ -253,6 +253,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   };
 
   print(`backend: ${o.backendReason}`);
+  for (const notice of trainSet.notices ?? []) print(`notice: ${notice}`);
   for (const line of memoryLines) print(line);
   const partial = scaleHead && scaleHead.sampleRate < 1 ? ` (Partial FC: ${memoryInfo.sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
   const sharded = shardCount > 1 ? `, class weights over ${shardCount} ${backend.name} devices` : '';

@@ -9,9 +9,17 @@ export interface FolderDataset {
   /** Identity names in label order (sorted sub-folder names). */
   classes: string[];
   files: { path: string; label: number }[];
+  /** What was left out and why (hidden entries, class folders without images), for the user to see. */
+  notices: string[];
 }
 
-/** An image folder: one sub-folder per identity, JPEG/PNG files inside; labels by sorted folder name. */
+const hidden = (name: string) => name.startsWith('.');
+
+/**
+ * An image folder: one sub-folder per identity, JPEG/PNG files inside; labels by sorted folder
+ * name. Hidden entries (`.git`, `.DS_Store`, `._face.jpg`) and class folders without images are
+ * left out, each with a notice, so they take no label.
+ */
 export async function scanImageFolder(root: string): Promise<FolderDataset> {
   let entries;
   try {
@@ -19,14 +27,29 @@ export async function scanImageFolder(root: string): Promise<FolderDataset> {
   } catch (e) {
     throw new DataError(`${root}: cannot list the image folder: ${(e as Error).message}`);
   }
-  const classes = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
-  if (classes.length === 0) throw new DataError(`${root}: no identity sub-folders`);
+  const notices: string[] = [];
+  const hiddenFolders = entries.filter((e) => e.isDirectory() && hidden(e.name)).map((e) => e.name).sort();
+  if (hiddenFolders.length) notices.push(`${root}: skipped hidden folder(s) ${hiddenFolders.join(', ')}`);
+  const folders = entries.filter((e) => e.isDirectory() && !hidden(e.name)).map((e) => e.name).sort();
+  const classes: string[] = [];
   const files: FolderDataset['files'] = [];
-  for (const [label, c] of classes.entries()) {
-    const names = (await readdir(join(root, c))).filter((n) => IMAGE.test(n)).sort();
+  const empty: string[] = [];
+  let hiddenFiles = 0;
+  for (const c of folders) {
+    const all = await readdir(join(root, c));
+    hiddenFiles += all.filter(hidden).length;
+    const names = all.filter((n) => !hidden(n) && IMAGE.test(n)).sort();
+    if (names.length === 0) {
+      empty.push(c);
+      continue;
+    }
+    const label = classes.push(c) - 1;
     for (const n of names) files.push({ path: join(root, c, n), label });
   }
-  return { root, classes, files };
+  if (empty.length) notices.push(`${root}: skipped ${empty.length} class folder(s) without JPEG or PNG images: ${empty.slice(0, 10).join(', ')}${empty.length > 10 ? ', ...' : ''}`);
+  if (hiddenFiles) notices.push(`${root}: skipped ${hiddenFiles} hidden file(s) in class folders`);
+  if (classes.length === 0) throw new DataError(`${root}: no identity sub-folders with JPEG or PNG images`);
+  return { root, classes, files, notices };
 }
 
 export async function readFileBytes(path: string): Promise<Uint8Array> {

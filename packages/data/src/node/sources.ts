@@ -2,7 +2,7 @@
  * Sources the loader can rebuild inside a worker thread from a plain description (workers cannot
  * receive functions or open handles).
  */
-import { DataError } from '@fr/core';
+import { DataError, FormatError } from '@fr/core';
 import type { RgbImage } from '../image.js';
 import { SyntheticFaces, type SyntheticFacesOptions } from '../synthetic.js';
 import { openRecordFile } from './files.js';
@@ -21,6 +21,18 @@ export interface OpenSource {
   load(i: number): Promise<{ image: RgbImage; label: number }>;
   /** Labels without decoding (for class counts and samplers). */
   label(i: number): Promise<number>;
+  /** What the source left out and why (hidden or empty class folders), for the user to see. */
+  notices?: string[];
+  /** The file or record sample i comes from, for messages. */
+  describe?(i: number): string;
+}
+
+/** A label as a class index: finite, an integer, in [0, numClasses); the error names the record. */
+export function checkedLabel(label: number, numClasses: number, where: string): number {
+  if (!(Number.isInteger(label) && label >= 0 && label < numClasses)) {
+    throw new DataError(`${where}: label ${label} is not a class index (an integer in [0, ${numClasses}))`);
+  }
+  return label;
 }
 
 export async function openSource(spec: SourceSpec): Promise<OpenSource> {
@@ -37,14 +49,22 @@ export async function openSource(spec: SourceSpec): Promise<OpenSource> {
     case 'recordio': {
       const ds = await openRecordFile(spec.rec, spec.idx);
       const numClasses = ds.identityRanges.length;
+      if (numClasses === 0) {
+        throw new FormatError(
+          `${spec.rec}: no insightface header record (record 0, flag > 0, with the image and identity ranges), so the number of classes is unknown; write the set with insightface's tools (im2rec with identity records)`,
+        );
+      }
+      const where = (i: number) => `${spec.rec} record ${ds.keys[i]}`;
       return {
         length: ds.length,
         numClasses,
         load: async (i) => {
           const r = await ds.get(i);
-          return { image: await sharpDecoder.decode(r.payload, `${spec.rec} record ${ds.keys[i]}`), label: Math.round(r.header.label) };
+          const label = checkedLabel(r.header.label, numClasses, where(i));
+          return { image: await sharpDecoder.decode(r.payload, where(i)), label };
         },
-        label: async (i) => Math.round((await ds.get(i)).header.label),
+        label: async (i) => checkedLabel((await ds.get(i)).header.label, numClasses, where(i)),
+        describe: where,
       };
     }
     case 'folder': {
@@ -54,6 +74,8 @@ export async function openSource(spec: SourceSpec): Promise<OpenSource> {
         numClasses: f.classes.length,
         load: async (i) => ({ image: await sharpDecoder.decode(await readFileBytes(f.files[i].path), f.files[i].path), label: f.files[i].label }),
         label: async (i) => f.files[i].label,
+        notices: f.notices,
+        describe: (i) => f.files[i].path,
       };
     }
     default:
