@@ -6,6 +6,7 @@ import { formatLossConformance, runLossConformance, type LossCaseResult } from '
 import { trainConfigSchema, type TrainConfig } from './config.js';
 import { openVerificationSets } from './data.js';
 import { evaluateModel, formatReport, type VerificationReport } from './evaluate.js';
+import { InterruptedError } from './interrupt.js';
 import type { Plugins } from './plugins.js';
 import { writeComparisonReport } from './report.js';
 import { buildRun, CHECKPOINT_FILE, checkpointTensors, train, type TrainOptions } from './train.js';
@@ -110,6 +111,7 @@ export async function compareCommand(
     const keep = base.loss.name === name ? base.loss : { name };
     const config = parseConfig(trainConfigSchema(options.plugins), { ...base, loss: keep, output: join(base.output, name) }, `compare ${name}`) as TrainConfig;
     const result = await train(config, options);
+    if (result.interrupted) throw new InterruptedError(`fr compare: interrupted while training ${name}; its checkpoint is in ${config.output} (fr train --resume continues it)`);
     rows.push({ loss: name, report: result.evaluations.at(-1)!.results[0], finalLoss: result.finalLoss });
   }
   const fars = [1e-3, 1e-2, 1e-1];
