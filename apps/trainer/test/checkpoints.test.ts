@@ -185,3 +185,12 @@ describe('a run is never lost', () => {
     expect(resumed.steps).toBe(6);
   });
 });
+
+describe('numbers that never train stop the run', () => {
+  test('a static loss scale that overflows on every step', async () => {
+    const long = tinyConfig(await tmp(), { lossScale: 1e38, steps: 12, data: { ...tinyConfig('').data, eval: [] } });
+    await expect(train(long, cpuOptions())).rejects.toThrow(/10 steps in a row were skipped \(the last: gradients overflow at loss scale 1e\+38\); stopped: lower lossScale \(now 1e\+38\)/);
+    const short = tinyConfig(await tmp(), { lossScale: 1e38, steps: 4, data: { ...tinyConfig('').data, eval: [] } });
+    await expect(train(short, cpuOptions())).rejects.toThrow(/all 4 steps of this run were skipped .*nothing was trained/);
+  });
+});
