@@ -3,7 +3,7 @@
  * continues only from a checkpoint with its training state and the same config, the resumed log
  * has no step twice, and verification sets are checked in full before the first step.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, DataError, decodeSafetensors, FormatError } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
@@ -28,6 +28,17 @@ export async function checkOutputFolder(out: string, o: { resume?: boolean; over
   throw new ConfigError(
     `output folder ${out} holds a run (${held.join(', ')}): continue it with --resume, replace it with --overwrite, or set output to another folder`,
   );
+}
+
+/**
+ * Removes the temporary files of checkpoint and log writes that a killed process left behind
+ * (`checkpoint.safetensors.tmp-<pid>-<time>`); the files they were to replace are whole.
+ */
+export async function removeStaleTemporaries(out: string): Promise<string[]> {
+  const names = await readdir(out).catch(() => [] as string[]);
+  const stale = names.filter((n) => RUN_FILES.some((f) => n.startsWith(`${f}.tmp-`)));
+  for (const n of stale) await rm(join(out, n), { force: true });
+  return stale;
 }
 
 /** The training state a checkpoint's metadata must hold for `--resume`. */

@@ -19,7 +19,7 @@ import { createScaleHead, scaleHeadOptimizer, headSectionProblem, sampledClasses
 import type { Plugins } from './plugins.js';
 import { Progress } from './progress.js';
 import { checkInterrupted, InterruptedError, yieldToEventLoop, type TrainSignal } from './interrupt.js';
-import { checkOutputFolder, checkResumeConfig, resumeState, trimLog, validateVerificationSets } from './run-guard.js';
+import { checkOutputFolder, checkResumeConfig, removeStaleTemporaries, resumeState, trimLog, validateVerificationSets } from './run-guard.js';
 import { checkFiniteState, failedRunError, NonFiniteLossError, NumericGuard } from './run-failure.js';
 import { writeReport } from './report.js';
 
@@ -155,6 +155,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   // A run replacing another logs beside the old log until it has a checkpoint of its own.
   const { replacing } = await checkOutputFolder(out, o);
   let logPath = replacing ? `${finalLogPath}.new` : finalLogPath;
+  for (const name of await removeStaleTemporaries(out)) print(`removed ${join(out, name)}, left by an interrupted write`);
 
   // Data.
   const trainSet = await openTrainingSet(config);

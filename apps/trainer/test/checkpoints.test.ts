@@ -158,6 +158,18 @@ describe('output folders', () => {
   });
 });
 
+describe('temporary files', () => {
+  test('those a killed write left are removed when the run continues', async () => {
+    const dir = await tmp();
+    await train(tinyConfig(dir), cpuOptions({ stopAfter: 2 }));
+    await writeFile(join(dir, `${CHECKPOINT_FILE}.tmp-123-456`), 'half a checkpoint');
+    const lines: string[] = [];
+    await train(tinyConfig(dir), cpuOptions({ resume: true, print: (l) => lines.push(l) }));
+    expect(lines).toContain(`removed ${join(dir, `${CHECKPOINT_FILE}.tmp-123-456`)}, left by an interrupted write`);
+    expect((await readdir(dir)).sort()).toEqual([CHECKPOINT_FILE, 'log.jsonl', 'report.html']);
+  });
+});
+
 describe('failed writes', () => {
   test('name the path and the cause, remove the temporary file and keep the previous file', async () => {
     const dir = await tmp();

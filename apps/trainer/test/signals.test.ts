@@ -25,14 +25,16 @@ async function longConfig(dir: string): Promise<string> {
 /** Sends SIGINT `times` times (`gap` ms apart) once stderr matches `when`; resolves with the run and the ms from the first signal to exit. */
 async function interruptWhen(args: string[], when: RegExp, times = 1, gap = 0) {
   let sentAt = 0;
+  let savedAt = 0;
   const r = await runCli(args, {
     onStderr: (text, child) => {
+      if (sentAt && !savedAt && /interrupted: checkpoint saved/.test(text)) savedAt = performance.now();
       if (sentAt || !when.test(text)) return;
       sentAt = performance.now();
       for (let i = 0; i < times; i++) setTimeout(() => child.kill('SIGINT'), i * gap);
     },
   });
-  return { ...r, ms: performance.now() - sentAt, sent: sentAt > 0 };
+  return { ...r, ms: performance.now() - sentAt, savedMs: savedAt - sentAt, sent: sentAt > 0 };
 }
 
 describe('Ctrl-C', () => {
@@ -41,7 +43,11 @@ describe('Ctrl-C', () => {
     const r = await interruptWhen(['train', '--config', await longConfig(dir)], /step \d+\/100000/);
     expect(r.sent).toBe(true);
     expect(r.code).toBe(130);
-    expect(r.ms).toBeLessThan(2000);
+    // The answer (a checkpoint on disk) within 2 s; the exit follows once the report is written
+    // (about 0.5 s in all on an idle machine, more when the test suite loads both cores).
+    expect(r.savedMs).toBeGreaterThan(0);
+    expect(r.savedMs).toBeLessThan(2000);
+    expect(r.ms).toBeLessThan(5000);
     const step = Number(/interrupted: checkpoint saved at step (\d+)/.exec(r.stderr)?.[1]);
     expect(step).toBeGreaterThan(0);
     const meta = decodeSafetensors(await readFile(join(dir, 'run', 'checkpoint.safetensors'))).metadata;
