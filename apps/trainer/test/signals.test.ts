@@ -37,6 +37,22 @@ async function interruptWhen(args: string[], when: RegExp, times = 1, gap = 0) {
   return { ...r, ms: performance.now() - sentAt, savedMs: savedAt - sentAt, sent: sentAt > 0 };
 }
 
+describe('Ctrl-C inside a run (in process)', () => {
+  test('during an evaluation: the evaluation stops between batches and the step is saved', async () => {
+    const dir = await tmp();
+    const signal = { interrupted: false };
+    const r = await train(tinyConfig(dir, { evalEvery: 2 }), cpuOptions({ signal, onStep: (s) => { if (s.step === 2) signal.interrupted = true; } }));
+    expect(r.interrupted).toBe(true);
+    expect(r.steps).toBe(2);
+    expect(r.evaluations).toEqual([]);
+    const meta = decodeSafetensors(await readFile(join(dir, 'checkpoint.safetensors'))).metadata;
+    expect(meta.step).toBe('2');
+    const resumed = await train(tinyConfig(dir, { evalEvery: 2 }), cpuOptions({ resume: true }));
+    expect(resumed.steps).toBe(6);
+    expect(resumed.evaluations.map((e) => e.step)).toEqual([4, 6]);
+  });
+});
+
 describe('Ctrl-C', () => {
   test.concurrent('fr train: the first saves a checkpoint at the current step and exits 130 within 2 s', async () => {
     const dir = await tmp();
