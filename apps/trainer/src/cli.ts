@@ -99,6 +99,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A failure outside main's chain (a stray rejection, an error in a callback) is one line as well.
+const fatal = (e: unknown) => {
+  process.stderr.write(process.env.FR_DEBUG === '1' ? `${(e as Error)?.stack ?? String(e)}\n` : `error: ${(e as Error)?.message ?? String(e)} (FR_DEBUG=1 shows where)\n`);
+  process.exit(1);
+};
+process.on('unhandledRejection', fatal);
+process.on('uncaughtException', fatal);
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {

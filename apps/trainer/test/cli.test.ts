@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { COMMANDS, parseCommandLine, UsageError } from '../src/cli-args.js';
+import { COMMANDS, parseCommandLine, requiredOption, UsageError } from '../src/cli-args.js';
 import { runCli, tmp } from './helpers.js';
 
 const usageError = (argv: string[]) => {
@@ -34,6 +34,7 @@ describe('parsing', () => {
     expect(usageError(['eval', 'runs/x'])).toBe('fr eval: unexpected argument "runs/x"');
     expect(usageError(['train', '--config', 'a.yaml', '--resume', '--overwrite'])).toBe('fr train: give --resume or --overwrite, not both');
     expect(usageError(['eval', '--checkpoint', 'x', '--backend', 'tpu'])).toBe('fr eval: --backend tpu: allowed values are auto, cpu, webgpu');
+    expect(() => requiredOption({}, 'checkpoint', 'eval')).toThrow(/^fr eval: missing --checkpoint$/);
     expect(usageError(['trian'])).toMatch(/^unknown command "trian"; commands: train, eval, embed, compare, conformance, export, demo$/);
   });
 });

@@ -82,6 +82,17 @@ describe('Ctrl-C', () => {
     expect((await readdir(join(dir, 'run'))).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
+  test.concurrent('fr compare: stops at the first, with the checkpoint of the loss it was training', async () => {
+    const dir = await tmp();
+    const path = await longConfig(dir);
+    await writeFile(path, `${await readFile(path, 'utf8')}\ndata: { train: { name: synthetic, identities: 12, imagesPerIdentity: 4, size: 16 }, eval: [{ name: synthetic, testIdentities: 20, imagesPerIdentity: 4, pairsPerFold: 5, size: 16 }] }\n`.replace(/^data: .*\n/m, ''));
+    const r = await interruptWhen(['compare', '--config', path, '--losses', 'arcface,cosface'], /step \d+\/100000/);
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/error: fr compare: interrupted while training arcface; its checkpoint is in .*run\/arcface/);
+    expect(r.savedMs).toBeLessThan(2000);
+    expect(r.stderr).not.toMatch(/training smallnet with cosface/);
+  });
+
   test.concurrent('fr eval ends within 2 s', async () => {
     const dir = await tmp();
     await train(tinyConfig(dir, { steps: 1, data: { ...tinyConfig(dir).data, eval: [] } }), cpuOptions());
