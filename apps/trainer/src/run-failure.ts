@@ -42,22 +42,29 @@ export class NumericGuard {
   }
 }
 
+/** What `train` needs to save a run that fails: set once training starts, cleared after its last checkpoint. */
+export interface RunFailureState {
+  startStep?: number;
+  step?: () => number;
+  checkpointPath?: string;
+  save?: () => Promise<void>;
+}
+
 /**
  * The error of a run that failed mid-way, after its state was saved: the message says which step
  * the checkpoint holds and where. A run whose numbers went non-finite keeps its last good
  * checkpoint instead (its weights may hold NaN); a run that had not finished a step has nothing new.
  */
-export async function failedRunError(
-  e: unknown,
-  run: { step: number; startStep: number; checkpointPath: string; save: () => Promise<void> },
-): Promise<unknown> {
-  if (!(e instanceof Error) || e instanceof NonFiniteLossError || run.step === run.startStep) return e;
+export async function failedRunError(e: unknown, run: RunFailureState): Promise<unknown> {
+  if (!(e instanceof Error) || e instanceof NonFiniteLossError || !run.save || !run.step) return e;
+  const step = run.step();
+  if (step === run.startStep) return e;
   let note: string;
   try {
     await run.save();
-    note = `the checkpoint of step ${run.step} is saved in ${run.checkpointPath}; continue with --resume`;
+    note = `the checkpoint of step ${step} is saved in ${run.checkpointPath}; continue with --resume`;
   } catch (saveError) {
-    note = `the checkpoint of step ${run.step} could not be saved either: ${(saveError as Error).message}`;
+    note = `the checkpoint of step ${step} could not be saved either: ${(saveError as Error).message}`;
   }
   e.message = `${e.message}\n${note}`;
   return e;

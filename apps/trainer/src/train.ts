@@ -20,7 +20,7 @@ import type { Plugins } from './plugins.js';
 import { Progress } from './progress.js';
 import { checkInterrupted, InterruptedError, yieldToEventLoop, type TrainSignal } from './interrupt.js';
 import { checkOutputFolder, checkResumeConfig, removeStaleTemporaries, resumeState, trimLog, validateVerificationSets } from './run-guard.js';
-import { checkFiniteState, failedRunError, NonFiniteLossError, NumericGuard } from './run-failure.js';
+import { checkFiniteState, failedRunError, NonFiniteLossError, NumericGuard, type RunFailureState } from './run-failure.js';
 import { writeReport } from './report.js';
 
 export interface TrainOptions {
@@ -147,6 +147,16 @@ export function checkpointTensors(module: Module, head: Pick<LossHead, 'paramete
 }
 
 export async function train(config: TrainConfig, o: TrainOptions): Promise<TrainResult> {
+  const failure: RunFailureState = {};
+  try {
+    return await trainRun(config, o, failure);
+  } catch (e) {
+    // A run is never lost: an error after training started saves the last completed step first.
+    throw await failedRunError(e, failure);
+  }
+}
+
+async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailureState): Promise<TrainResult> {
   const print = o.print ?? ((line: string) => process.stderr.write(`${line}\n`));
   const { backend } = o;
   const out = config.output;
@@ -243,7 +253,12 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   const evaluate = async () => {
     const results: VerificationReport[] = [];
     for (const set of verificationSets) {
-      const r = await evaluateModel(backend, module, set, embeddingDim, () => checkInterrupted(o.signal));
+      // Ctrl-C stops an evaluation between batches; the loop then saves the step.
+      const r = await evaluateModel(backend, module, set, embeddingDim, () => checkInterrupted(o.signal)).catch((e: unknown) => {
+        if (e instanceof InterruptedError) return null;
+        throw e;
+      });
+      if (!r) return;
       results.push(r);
       print(`step ${step}: ${formatReport(r)}`);
     }
@@ -266,128 +281,123 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
   const stopAt = o.stopAfter !== undefined ? Math.min(steps, step + o.stopAfter) : steps;
   let next: Promise<Batch> | null = step < stopAt ? loadBatch(trainSet, config.seed, step, config.batchSize, config.data.flip) : null;
   let lastLoss = NaN;
-  const startStep = step;
   const numeric = new NumericGuard(config);
+  const startStep = step;
+  // From here on an error saves the last completed step (see `train`).
+  Object.assign(failure, { startStep, step: () => step, checkpointPath, save: saveCheckpoint });
   if (o.signal) o.signal.training = true;
 
-  try {
-    while (step < stopAt) {
-      // Let Ctrl-C be seen between steps, even when a step never waits on anything.
-      await yieldToEventLoop();
-      // Data: this step's batch, and start loading the next one.
-      const started = performance.now();
-      const batch = await next!;
-      next = step + 1 < stopAt ? loadBatch(trainSet, config.seed, step + 1, config.batchSize, config.data.flip) : null;
-      // A failure of the next batch is thrown when it is awaited, not as an unhandled rejection.
-      next?.catch(() => {});
-      const lr = schedule(step);
+  while (step < stopAt) {
+    // Let Ctrl-C be seen between steps, even when a step never waits on anything.
+    await yieldToEventLoop();
+    // Data: this step's batch, and start loading the next one.
+    const started = performance.now();
+    const batch = await next!;
+    next = step + 1 < stopAt ? loadBatch(trainSet, config.seed, step + 1, config.batchSize, config.data.flip) : null;
+    // A failure of the next batch is thrown when it is awaited, not as an unhandled rejection.
+    next?.catch(() => {});
+    const lr = schedule(step);
 
-      const lossScale = scaler?.scale ?? 1;
-      const mode = { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision };
-      let lossValue: number;
-      if (scaleHead) {
-        // Partial FC and shards: the head waits on the host mid-step (it samples the classes of this
-        // batch, combines its shards and returns d(loss)/d(embeddings)), so the step is one
-        // asynchronous scope. The classes drawn depend on (seed, step) only.
-        const headLoss = await tidyAsync(async () => {
-          const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-          const embeddings = module.forward(x, mode);
-          const r = await scaleHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
-          // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
-          for (const p of scaleHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
-          backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
-          return r.loss;
-        });
-        lossValue = headLoss / lossScale;
-      } else {
-        // Forward, loss, backward: one tidy scope, so nothing of the step outlives it but the loss.
-        const loss = tidy(() => {
-          const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-          const embeddings = module.forward(x, mode);
-          const loss = lossHead!.forward(embeddings, batch.labels);
-          backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
-          return loss;
-        });
-        lossValue = await loss.item();
-        loss.dispose();
-      }
-      // The norm is read every step even without clipping: a NaN in any gradient shows there, while
-      // the loss alone can stay finite (a max over NaN scores may drop them). It spans every device
-      // of a sharded head, and the clip below reuses it instead of computing it again.
-      let normValue = await globalGradNorm(trainable);
+    const lossScale = scaler?.scale ?? 1;
+    const mode = { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision };
+    let lossValue: number;
+    if (scaleHead) {
+      // Partial FC and shards: the head waits on the host mid-step (it samples the classes of this
+      // batch, combines its shards and returns d(loss)/d(embeddings)), so the step is one
+      // asynchronous scope. The classes drawn depend on (seed, step) only.
+      const headLoss = await tidyAsync(async () => {
+        const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
+        const embeddings = module.forward(x, mode);
+        const r = await scaleHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
+        // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
+        for (const p of scaleHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
+        backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
+        return r.loss;
+      });
+      lossValue = headLoss / lossScale;
+    } else {
+      // Forward, loss, backward: one tidy scope, so nothing of the step outlives it but the loss.
+      const loss = tidy(() => {
+        const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
+        const embeddings = module.forward(x, mode);
+        const loss = lossHead!.forward(embeddings, batch.labels);
+        backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
+        return loss;
+      });
+      lossValue = await loss.item();
+      loss.dispose();
+    }
+    // The norm is read every step even without clipping: a NaN in any gradient shows there, while
+    // the loss alone can stay finite (a max over NaN scores may drop them). It spans every device
+    // of a sharded head, and the clip below reuses it instead of computing it again.
+    let normValue = await globalGradNorm(trainable);
 
-      // Loss scaling: an overflow skips the step (and lowers a dynamic scale) while the scale is
-      // above 1; otherwise the gradients are unscaled, then clipped (as torch's GradScaler).
-      if (scaler) {
-        const overflow = !Number.isFinite(lossValue) || !Number.isFinite(normValue);
-        if (overflow && scaler.scale > 1) {
-          optimizer.zeroGrad();
-          scaler.update(true);
-          print(`step ${step}: gradients overflow at loss scale ${lossScale}; step skipped, scale now ${scaler.scale}`);
-          losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true, lossScale });
-          step++;
-          numeric.skipped(`gradients overflow at loss scale ${lossScale}`);
-          continue;
-        }
-        if (!overflow) {
-          scaler.unscale(trainable);
-          normValue /= lossScale;
-          scaler.update(false);
-        }
-      }
-
-      // A NaN or Inf loss: stop with the last good checkpoint, or skip the step.
-      if (!Number.isFinite(lossValue) || !Number.isFinite(normValue)) {
+    // Loss scaling: an overflow skips the step (and lowers a dynamic scale) while the scale is
+    // above 1; otherwise the gradients are unscaled, then clipped (as torch's GradScaler).
+    if (scaler) {
+      const overflow = !Number.isFinite(lossValue) || !Number.isFinite(normValue);
+      if (overflow && scaler.scale > 1) {
         optimizer.zeroGrad();
-        const what = `loss ${lossValue}, gradient norm ${normValue} at step ${step}`;
-        if (config.onNonFinite === 'skip') {
-          print(`skipping step ${step}: ${what}`);
-          losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true });
-          step++;
-          numeric.skipped(what);
-          continue;
-        }
-        throw new NonFiniteLossError(`${what}; stopped. The last good checkpoint is ${checkpointPath} (if one was written); lower the learning rate or set onNonFinite: skip`);
+        scaler.update(true);
+        print(`step ${step}: gradients overflow at loss scale ${lossScale}; step skipped, scale now ${scaler.scale}`);
+        losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true, lossScale });
+        step++;
+        numeric.skipped(`gradients overflow at loss scale ${lossScale}`);
+        continue;
       }
+      if (!overflow) {
+        scaler.unscale(trainable);
+        normValue /= lossScale;
+        scaler.update(false);
+      }
+    }
 
-      // Clip, step and schedule.
-      if (config.clipGradNorm) clipGradsToNorm(trainable, config.clipGradNorm, normValue);
-      optimizer.step(lr);
-      numeric.applied();
-      const sampled = scaleHead ? sampledClasses(scaleHead) : null;
+    // A NaN or Inf loss: stop with the last good checkpoint, or skip the step.
+    if (!Number.isFinite(lossValue) || !Number.isFinite(normValue)) {
       optimizer.zeroGrad();
-      lastLoss = lossValue;
-      step++;
-
-      // Log.
-      const imagesPerSecond = (config.batchSize * 1000) / (performance.now() - started);
-      const entry: LogEntry = { step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond, ...(scaler ? { lossScale } : {}) };
-      losses.push(entry);
-      o.onStep?.({ step, loss: lossValue, sampledClasses: sampled });
-      progress.update(step, lossValue, lr, imagesPerSecond);
-      if (step % config.logEvery === 0 || step === steps) await appendFile(logPath, `${JSON.stringify(entry)}\n`);
-
-      // Evaluate and checkpoint at their intervals.
-      if (config.evalEvery && step % config.evalEvery === 0 && step < steps) await evaluate();
-      if (config.checkpointEvery && step % config.checkpointEvery === 0) await saveCheckpoint();
-      if (o.signal?.interrupted) {
-        interrupted = true;
-        break;
+      const what = `loss ${lossValue}, gradient norm ${normValue} at step ${step}`;
+      if (config.onNonFinite === 'skip') {
+        print(`skipping step ${step}: ${what}`);
+        losses.push({ step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond: 0, skipped: true });
+        step++;
+        numeric.skipped(what);
+        continue;
       }
+      throw new NonFiniteLossError(`${what}; stopped. The last good checkpoint is ${checkpointPath} (if one was written); lower the learning rate or set onNonFinite: skip`);
     }
-    progress.done();
-    numeric.checkAnyApplied(step - startStep);
 
-    if (step >= steps && !interrupted) await evaluate();
-  } catch (e) {
-    progress.done();
-    if (!(e instanceof InterruptedError)) {
-      // A run is never lost: the last completed step is saved before the error goes on.
-      throw await failedRunError(e, { step, startStep, checkpointPath, save: saveCheckpoint });
+    // Clip, step and schedule.
+    if (config.clipGradNorm) clipGradsToNorm(trainable, config.clipGradNorm, normValue);
+    optimizer.step(lr);
+    numeric.applied();
+    const sampled = scaleHead ? sampledClasses(scaleHead) : null;
+    optimizer.zeroGrad();
+    lastLoss = lossValue;
+    step++;
+
+    // Log.
+    const imagesPerSecond = (config.batchSize * 1000) / (performance.now() - started);
+    const entry: LogEntry = { step, loss: lossValue, lr, gradNorm: normValue, imagesPerSecond, ...(scaler ? { lossScale } : {}) };
+    losses.push(entry);
+    o.onStep?.({ step, loss: lossValue, sampledClasses: sampled });
+    progress.update(step, lossValue, lr, imagesPerSecond);
+    if (step % config.logEvery === 0 || step === steps) await appendFile(logPath, `${JSON.stringify(entry)}\n`);
+
+    // Evaluate and checkpoint at their intervals.
+    if (config.evalEvery && step % config.evalEvery === 0 && step < steps) await evaluate();
+    if (config.checkpointEvery && step % config.checkpointEvery === 0) await saveCheckpoint();
+    if (o.signal?.interrupted) {
+      interrupted = true;
+      break;
     }
-    interrupted = true;
   }
+  progress.done();
+  numeric.checkAnyApplied(step - startStep);
+
+  if (step >= steps && !interrupted) await evaluate();
+  interrupted ||= o.signal?.interrupted === true;
   await saveCheckpoint();
+  failure.save = undefined;
   if (o.signal) o.signal.training = false;
   if (interrupted) print(`interrupted: checkpoint saved at step ${step} in ${checkpointPath}; continue with --resume`);
 
