@@ -85,8 +85,10 @@ export function version(): string {
 
 /** Reads `fr <command> [options]`; throws UsageError for anything it cannot take. */
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') return { kind: 'text', text: USAGE };
+  // `pnpm fr -- train ...` and `pnpm demo -- --overwrite` hand on the `--` that npm needs.
+  const [command, ...rest] = argv.filter((a, i) => !(a === '--' && (i === 0 || (i === 1 && argv[0] !== '--'))));
+  if (command === undefined) throw new UsageError('give a command', USAGE);
+  if (command === '--help' || command === '-h' || command === 'help') return { kind: 'text', text: USAGE };
   if (command === '--version' || command === '-v') return { kind: 'text', text: `${version()}\n` };
   const spec = COMMANDS[command];
   if (!spec) {

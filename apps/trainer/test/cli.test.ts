@@ -20,7 +20,10 @@ const STACK = /^\s+at .+[:(]/m;
 
 describe('parsing', () => {
   test('--help, <command> --help and --version are text, for every command', () => {
-    expect(parseCommandLine([])).toMatchObject({ kind: 'text' });
+    expect(usageError([])).toBe('give a command');
+    // The `--` that `pnpm fr -- ...` and `pnpm demo -- ...` pass on.
+    expect(parseCommandLine(['--', '--version'])).toEqual(parseCommandLine(['--version']));
+    expect(parseCommandLine(['demo', '--', '--overwrite'])).toMatchObject({ kind: 'run', command: 'demo', values: { overwrite: true } });
     expect(parseCommandLine(['--help'])).toMatchObject({ kind: 'text', text: expect.stringContaining('fr <command> [options]') });
     expect(parseCommandLine(['--version'])).toEqual({ kind: 'text', text: expect.stringMatching(/^fr \d+\.\d+\.\d+\n$/) });
     for (const command of Object.keys(COMMANDS)) {
