@@ -114,7 +114,7 @@ main(process.argv.slice(2)).then(
     // One line for the user; the stack only on request (FR_DEBUG=1), whatever was thrown.
     if (process.env.FR_DEBUG === '1') process.stderr.write(`${error?.stack ?? String(e)}\n`);
     else if (e instanceof UsageError) process.stderr.write(`error: ${error.message}\n\n${e.usage}`);
-    else if (e instanceof FrError) process.stderr.write(`error: ${error.message}\n`);
+    else if (e instanceof FrError || typeof (e as NodeJS.ErrnoException)?.code === 'string') process.stderr.write(`error: ${error.message}\n`);
     else process.stderr.write(`error: ${error?.message ?? String(e)} (an internal error: FR_DEBUG=1 shows where)\n`);
     process.exit(e instanceof UsageError ? 2 : e instanceof InterruptedError ? 130 : 1);
   },

@@ -158,19 +158,26 @@ export async function loadConfig(path: string, plugins: Plugins, overrides: Reco
   } catch (e) {
     throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}`);
   }
+  // JSON.parse keeps the last of two equal keys without a word; YAML (a superset of JSON) refuses them.
+  const duplicate = parseDocument(text).errors.find((e) => e.code === 'DUPLICATE_KEY');
+  if (duplicate) throw new ConfigError(`config ${path} has a duplicate key ${duplicateKeyName(text, duplicate.linePos?.[0])}: ${duplicate.message}`);
   let raw: unknown;
   try {
     raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
     throw new ConfigError(`config ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`);
   }
-  // JSON.parse keeps the last of two equal keys without a word; YAML (a superset of JSON) refuses them.
-  const duplicate = path.endsWith('.json') ? parseDocument(text).errors.find((e) => e.code === 'DUPLICATE_KEY') : undefined;
-  if (duplicate) throw new ConfigError(`config ${path} has a duplicate key: ${duplicate.message}`);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`config ${path} is ${raw === null || raw === undefined ? 'empty' : 'not a mapping of keys to values'}`);
   }
   return parseConfig(trainConfigSchema(plugins), { ...(raw as object), ...overrides }, path) as TrainConfig;
+}
+
+/** The key at a (1-based) line and column of a config's text, quoted; empty when there is none. */
+function duplicateKeyName(text: string, at: { line: number; col: number } | undefined): string {
+  const rest = at ? (text.split('\n')[at.line - 1] ?? '').slice(at.col - 1) : '';
+  const key = /^\s*(?:"([^"]*)"|'([^']*)'|([^\s:,{}]+))\s*:/.exec(rest);
+  return key ? JSON.stringify(key[1] ?? key[2] ?? key[3]) : '';
 }
 
 /** Total steps of a run. */

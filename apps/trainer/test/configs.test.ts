@@ -53,11 +53,11 @@ describe('unknown keys are errors at every level', () => {
 
 describe('duplicate keys', () => {
   test('in YAML', async () => {
-    expect(await configError(`data: { train: { name: synthetic } }\n${BASE}steps: 3\n`)).toMatch(/not valid YAML: Map keys must be unique at line 5/);
+    expect(await configError(`data: { train: { name: synthetic } }\n${BASE}steps: 3\n`)).toMatch(/config\.yaml has a duplicate key "steps": Map keys must be unique at line 5/);
   });
   test('in JSON, where JSON.parse would keep the last one', async () => {
     const json = '{"data": {"train": {"name": "synthetic"}}, "backbone": {"name": "smallnet"}, "loss": {"name": "arcface", "m": 0.5, "m": 0.2}, "steps": 2}';
-    expect(await configError(json, 'json')).toMatch(/config\.json has a duplicate key: Map keys must be unique at line 1, column \d+/);
+    expect(await configError(json, 'json')).toMatch(/config\.json has a duplicate key "m": Map keys must be unique at line 1, column \d+/);
   });
   test('an empty config or a list is refused as such', async () => {
     expect(await configError('')).toMatch(/config\.yaml is empty/);
