@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { decodeSafetensors } from '@fr/core';
 import { train } from '../src/index.js';
+import { RunSignal } from '../src/interrupt.js';
 import { cpuOptions, runCli, tinyConfig, tmp } from './helpers.js';
 
 /** A run far longer than any test: it only ends by Ctrl-C. */
@@ -36,6 +37,27 @@ async function interruptWhen(args: string[], when: RegExp, times = 1, gap = 0) {
   });
   return { ...r, ms: performance.now() - sentAt, savedMs: savedAt - sentAt, sent: sentAt > 0 };
 }
+
+describe('the Ctrl-C state of a run', () => {
+  test('before training: quit at once; first: save; second: quit, but only after a checkpoint write ends', async () => {
+    const events: string[] = [];
+    const signal = new RunSignal(() => events.push('quit'), (line) => events.push(line.trim()));
+    signal.press();
+    expect(events).toEqual(['quit']);
+    events.length = 0;
+    signal.training = true;
+    signal.press();
+    expect(signal.interrupted).toBe(true);
+    expect(events).toEqual(['interrupt: saving a checkpoint at the current step (Ctrl-C again to quit at once)']);
+    let finish = () => {};
+    const write = signal.guardWrite(() => new Promise<void>((resolve) => { finish = resolve; }).then(() => { events.push('written'); }));
+    signal.press();
+    expect(events.at(-1)).toBe('interrupt: quitting once the checkpoint being written is complete');
+    finish();
+    await write;
+    expect(events.slice(-2)).toEqual(['written', 'quit']);
+  });
+});
 
 describe('Ctrl-C inside a run (in process)', () => {
   test('during an evaluation: the evaluation stops between batches and the step is saved', async () => {
