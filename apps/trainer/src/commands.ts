@@ -7,6 +7,7 @@ import { trainConfigSchema, type TrainConfig } from './config.js';
 import { openVerificationSets } from './data.js';
 import { evaluateModel, formatReport, type VerificationReport } from './evaluate.js';
 import { InterruptedError } from './interrupt.js';
+import { validateVerificationSets } from './run-guard.js';
 import type { Plugins } from './plugins.js';
 import { writeComparisonReport } from './report.js';
 import { buildRun, CHECKPOINT_FILE, checkpointTensors, train, type TrainOptions } from './train.js';
@@ -74,6 +75,7 @@ export async function evalCommand(
   const config = data ? { ...run.config, data: { ...run.config.data, eval: data } } : run.config;
   const sets = await openVerificationSets(config);
   if (sets.length === 0) throw new ConfigError('fr eval: no verification set: pass --data synthetic or --data <file.bin>');
+  await validateVerificationSets(sets, run.inputShape, undefined, { decode: false });
   const results: VerificationReport[] = [];
   for (const set of sets) results.push(await evaluateModel(backend, run.module, set, run.embeddingDim));
   return results;

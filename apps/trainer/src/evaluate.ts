@@ -39,6 +39,9 @@ export async function embedSet(
     const mirrored = new Float32Array(n * c * h * w);
     for (let k = 0; k < n; k++) {
       const img = await set.image(start + k);
+      if (img.width !== w || img.height !== h) {
+        throw new DataError(`verification set ${set.label}${set.decodedFrom ? ` (${set.decodedFrom})` : ''}: image ${start + k} is ${img.width}x${img.height}, the set's images are ${w}x${h}`);
+      }
       writeNormalized(img, plain, k * c * h * w, false);
       writeNormalized(img, mirrored, k * c * h * w, true);
     }

@@ -8,8 +8,9 @@ import { decodeSafetensors } from '@fr/core';
 import { packRecord, writeRecordIO, writeVerificationBin } from '@fr/data';
 import { MAX_IMAGE_PIXELS, openSource, sharpDecoder } from '@fr/data/node';
 import { batchIndices, openTrainingSet } from '../src/data.js';
-import { CHECKPOINT_FILE, train } from '../src/index.js';
-import { cpuOptions, tinyConfig, tmp } from './helpers.js';
+import { createCpuBackend } from '@fr/backend-cpu';
+import { CHECKPOINT_FILE, evalCommand, train } from '../src/index.js';
+import { cpuOptions, plugins, tinyConfig, tmp } from './helpers.js';
 
 /** A JPEG of `size` x `size`, one colour per `seed`. */
 const jpeg = (seed: number, size = 16) =>
@@ -56,6 +57,17 @@ async function recordSet(dir: string, labels: number[], classes: number, header 
   await writeFile(join(dir, 'train.idx'), idx);
   return { rec: join(dir, 'train.rec'), idx: join(dir, 'train.idx') };
 }
+
+describe('fr eval checks its sets too', () => {
+  test('too few pairs before embedding; an image of another size when it is embedded', async () => {
+    const dir = await tmp();
+    await train(tinyConfig(dir, { steps: 1, data: { ...tinyConfig(dir).data, eval: [] } }), cpuOptions());
+    const few = await binFile(await tmp(), 4);
+    await expect(evalCommand(dir, [{ name: 'bin', path: few }], plugins, createCpuBackend())).rejects.toThrow(/verification set pairs: 4 pairs; at least 10 are needed/);
+    const odd = await binFile(await tmp(), 10, async (images) => { images[7] = await jpeg(7, 24); });
+    await expect(evalCommand(dir, [{ name: 'bin', path: odd }], plugins, createCpuBackend())).rejects.toThrow(/verification set pairs \(.*pairs\.bin\): image 7 is 24x24, the set's images are 16x16/);
+  });
+});
 
 describe('RecordIO', () => {
   test('labels must be integers in [0, classes); the error names the record', async () => {
