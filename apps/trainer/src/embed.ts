@@ -18,6 +18,7 @@ async function listImages(dir: string): Promise<string[]> {
     throw new DataError(`fr embed: cannot read folder ${dir} (${e.message})`);
   });
   for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (e.name.startsWith('.')) continue; // .git, .DS_Store, macOS `._face.jpg` metadata files
     const p = join(dir, e.name);
     if (e.isDirectory()) out.push(...(await listImages(p)));
     else if (IMAGE.test(e.name)) out.push(p);

@@ -9,7 +9,7 @@ import { packRecord, writeRecordIO, writeVerificationBin } from '@fr/data';
 import { MAX_IMAGE_PIXELS, openSource, sharpDecoder } from '@fr/data/node';
 import { batchIndices, openTrainingSet } from '../src/data.js';
 import { createCpuBackend } from '@fr/backend-cpu';
-import { CHECKPOINT_FILE, evalCommand, train } from '../src/index.js';
+import { CHECKPOINT_FILE, embedFolder, evalCommand, train } from '../src/index.js';
 import { cpuOptions, plugins, tinyConfig, tmp } from './helpers.js';
 
 /** A JPEG of `size` x `size`, one colour per `seed`. */
@@ -66,6 +66,21 @@ describe('fr eval checks its sets too', () => {
     await expect(evalCommand(dir, [{ name: 'bin', path: few }], plugins, createCpuBackend())).rejects.toThrow(/verification set pairs: 4 pairs; at least 10 are needed/);
     const odd = await binFile(await tmp(), 10, async (images) => { images[7] = await jpeg(7, 24); });
     await expect(evalCommand(dir, [{ name: 'bin', path: odd }], plugins, createCpuBackend())).rejects.toThrow(/verification set pairs \(.*pairs\.bin\): image 7 is 24x24, the set's images are 16x16/);
+  });
+});
+
+describe('fr embed', () => {
+  test('leaves hidden files out (macOS `._face.jpg` is not an image)', async () => {
+    const dir = await tmp();
+    await train(tinyConfig(dir, { steps: 1, data: { ...tinyConfig(dir).data, eval: [] } }), cpuOptions());
+    const photos = join(await tmp(), 'photos');
+    await mkdir(join(photos, '.thumbnails'), { recursive: true });
+    await writeFile(join(photos, 'a.jpg'), await jpeg(1, 40));
+    await writeFile(join(photos, '._a.jpg'), 'AppleDouble');
+    await writeFile(join(photos, '.thumbnails', 'a.jpg'), await jpeg(2, 8));
+    const out = join(dir, 'embeddings.jsonl');
+    expect(await embedFolder(dir, photos, out, plugins, createCpuBackend())).toBe(1);
+    expect((await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l).file)).toEqual(['a.jpg']);
   });
 });
 
