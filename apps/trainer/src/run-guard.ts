@@ -32,11 +32,13 @@ export async function checkOutputFolder(out: string, o: { resume?: boolean; over
 
 /**
  * Removes the temporary files of checkpoint and log writes that a killed process left behind
- * (`checkpoint.safetensors.tmp-<pid>-<time>`); the files they were to replace are whole.
+ * (`checkpoint.safetensors.tmp-<pid>-<time>`; the files they were to replace are whole), and the
+ * log of a replacing run that never reached its first checkpoint.
  */
 export async function removeStaleTemporaries(out: string): Promise<string[]> {
   const names = await readdir(out).catch(() => [] as string[]);
-  const stale = names.filter((n) => RUN_FILES.some((f) => n.startsWith(`${f}.tmp-`)));
+  // log.jsonl.new: the log of an --overwrite run that ended before its first checkpoint.
+  const stale = names.filter((n) => RUN_FILES.some((f) => n.startsWith(`${f}.tmp-`)) || n === 'log.jsonl.new');
   for (const n of stale) await rm(join(out, n), { force: true });
   return stale;
 }

@@ -163,9 +163,11 @@ describe('temporary files', () => {
     const dir = await tmp();
     await train(tinyConfig(dir), cpuOptions({ stopAfter: 2 }));
     await writeFile(join(dir, `${CHECKPOINT_FILE}.tmp-123-456`), 'half a checkpoint');
+    await writeFile(join(dir, 'log.jsonl.new'), '{"step":1,"loss":1}\n');
     const lines: string[] = [];
     await train(tinyConfig(dir), cpuOptions({ resume: true, print: (l) => lines.push(l) }));
     expect(lines).toContain(`removed ${join(dir, `${CHECKPOINT_FILE}.tmp-123-456`)}, left by an interrupted write`);
+    expect(lines).toContain(`removed ${join(dir, 'log.jsonl.new')}, left by an interrupted write`);
     expect((await readdir(dir)).sort()).toEqual([CHECKPOINT_FILE, 'log.jsonl', 'report.html']);
   });
 });
