@@ -3,7 +3,7 @@
  * continues only from a checkpoint with its training state and the same config, the resumed log
  * has no step twice, and verification sets are checked in full before the first step.
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, DataError, decodeSafetensors, FormatError } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
@@ -41,6 +41,20 @@ export async function removeStaleTemporaries(out: string): Promise<string[]> {
   const stale = names.filter((n) => RUN_FILES.some((f) => n.startsWith(`${f}.tmp-`)) || n === 'log.jsonl.new');
   for (const n of stale) await rm(join(out, n), { force: true });
   return stale;
+}
+
+/** Appends to a run's log; a failure (ENOSPC, EROFS) names the log and the cause. */
+export async function appendLog(path: string, text: string): Promise<void> {
+  await appendFile(path, text).catch((e: NodeJS.ErrnoException) => {
+    throw new FormatError(`cannot write the log ${path}: ${e.code ?? 'error'} (${e.message})`, { cause: e });
+  });
+}
+
+/** Starts a run's log; a failure names the log and the cause. */
+export async function writeLog(path: string, text: string): Promise<void> {
+  await writeFile(path, text).catch((e: NodeJS.ErrnoException) => {
+    throw new FormatError(`cannot write the log ${path}: ${e.code ?? 'error'} (${e.message})`, { cause: e });
+  });
 }
 
 /** The training state a checkpoint's metadata must hold for `--resume`. */

@@ -3,7 +3,7 @@
  * schedule, log, evaluate, checkpoint. Everything a step needs is a function of (seed, step)
  * (Partial FC's sampled classes included), so `resume` continues exactly where a checkpoint left off.
  */
-import { mkdir, writeFile, appendFile, readFile, access, rename } from 'node:fs/promises';
+import { mkdir, readFile, access, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   adamw, backward, clipGradsToNorm, ConfigError, globalGradNorm, createRng, createSchedule, DataError, keep, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
@@ -19,7 +19,7 @@ import { createScaleHead, scaleHeadOptimizer, headSectionProblem, sampledClasses
 import type { Plugins } from './plugins.js';
 import { Progress } from './progress.js';
 import { checkInterrupted, InterruptedError, yieldToEventLoop, type TrainSignal } from './interrupt.js';
-import { checkOutputFolder, checkResumeConfig, removeStaleTemporaries, resumeState, trimLog, validateVerificationSets } from './run-guard.js';
+import { appendLog, checkOutputFolder, checkResumeConfig, removeStaleTemporaries, writeLog, resumeState, trimLog, validateVerificationSets } from './run-guard.js';
 import { checkFiniteState, failedRunError, NonFiniteLossError, NumericGuard, type RunFailureState } from './run-failure.js';
 import { writeReport } from './report.js';
 
@@ -220,9 +220,9 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
     if (meta.lossScale) scaler = createScaler(config, JSON.parse(meta.lossScale) as ScalerState);
     print(`resumed at step ${step} from ${checkpointPath}`);
   } else {
-    await writeFile(logPath, '');
+    await writeLog(logPath, '');
   }
-  await appendFile(logPath, `${JSON.stringify({ step, memory: memoryInfo })}\n`);
+  await appendLog(logPath, `${JSON.stringify({ step, memory: memoryInfo })}\n`);
 
   const saveCheckpoint = async () => {
     // Weights that went non-finite are not written over the last good checkpoint.
@@ -264,7 +264,7 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
     }
     if (results.length) {
       evaluations.push({ step, results });
-      await appendFile(logPath, `${JSON.stringify({ step, eval: results.map(slimReport) })}\n`);
+      await appendLog(logPath, `${JSON.stringify({ step, eval: results.map(slimReport) })}\n`);
     }
   };
 
@@ -381,7 +381,7 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
     losses.push(entry);
     o.onStep?.({ step, loss: lossValue, sampledClasses: sampled });
     progress.update(step, lossValue, lr, imagesPerSecond);
-    if (step % config.logEvery === 0 || step === steps) await appendFile(logPath, `${JSON.stringify(entry)}\n`);
+    if (step % config.logEvery === 0 || step === steps) await appendLog(logPath, `${JSON.stringify(entry)}\n`);
 
     // Evaluate and checkpoint at their intervals.
     if (config.evalEvery && step % config.evalEvery === 0 && step < steps) await evaluate();

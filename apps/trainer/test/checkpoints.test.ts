@@ -6,6 +6,7 @@ import { createCpuBackend } from '@fr/backend-cpu';
 import { decodeSafetensors, encodeSafetensors, FormatError, type SafetensorsEntry } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
 import { CHECKPOINT_FILE, evalCommand, train } from '../src/index.js';
+import { appendLog } from '../src/run-guard.js';
 import { cpuOptions, plugins, tinyConfig, tmp } from './helpers.js';
 
 /** A file with `header` as its JSON header (padded as the reference writer does) and `data` after it. */
@@ -183,6 +184,7 @@ describe('failed writes', () => {
     await writeFile(file, 'x');
     await expect(writeFileAtomic(join(file, 'below'), 'y')).rejects.toThrow(new RegExp(`cannot write ${file}/below: (ENOTDIR|EEXIST)`));
     expect(await readFile(file, 'utf8')).toBe('x');
+    await expect(appendLog(join(file, 'log.jsonl'), '{}\n')).rejects.toThrow(new RegExp(`cannot write the log ${file}/log\\.jsonl: ENOTDIR`));
   });
 });
 
