@@ -42,17 +42,25 @@ export function logTicks(lo: number, hi: number): Tick[] {
   return values.map((value) => ({ value, label: formatTick(value) }));
 }
 
-/** Ticks for a linear axis over [lo, hi]: a 1, 2 or 5 times a power of ten step, about `count` of them. */
+/**
+ * Ticks for a linear axis over [lo, hi]: a 1, 2 or 5 times a power of ten step, about `count` of
+ * them, and never fewer than two (the step shrinks until two fit).
+ */
 export function linearTicks(lo: number, hi: number, count = 4): Tick[] {
   if (!(Number.isFinite(lo) && Number.isFinite(hi) && hi >= lo)) throw new Error(`linearTicks: need finite lo <= hi, got ${lo}, ${hi}`);
   if (hi === lo) return [{ value: lo, label: formatTick(lo) }];
   const raw = (hi - lo) / count;
   const power = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) ?? 10 * power;
-  const out: Tick[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
-    const value = Number(v.toPrecision(12));
-    out.push({ value, label: formatTick(value) });
-  }
-  return out;
+  const steps = [0.5, 1, 2, 5, 10].map((m) => m * power);
+  const at = (step: number) => {
+    const out: Tick[] = [];
+    for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) {
+      const value = Number(v.toPrecision(12));
+      out.push({ value, label: formatTick(value) });
+    }
+    return out;
+  };
+  let i = steps.findIndex((s) => s >= raw);
+  while (i > 0 && at(steps[i]).length < 2) i--;
+  return at(steps[i]);
 }

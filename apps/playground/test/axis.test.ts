@@ -18,6 +18,8 @@ describe('loss axis ticks', () => {
     expect(labels(linearTicks(2.179, 17, 3))).toEqual(['5', '10', '15']);
     expect(labels(linearTicks(0.1, 0.45))).toEqual(['0.1', '0.2', '0.3', '0.4']);
     expect(labels(linearTicks(3, 3))).toEqual(['3']);
+    // A step of 10 would leave one tick between 2.2 and 19: the step shrinks to 5.
+    expect(labels(linearTicks(2.179, 19, 3))).toEqual(['5', '10', '15']);
     expect(() => linearTicks(2, 1)).toThrow(/finite lo <= hi, got 2, 1/);
   });
 

@@ -134,7 +134,9 @@ for (const width of [390, 360]) {
       const { page, errors } = await playground.open({ viewport: { width, height: 800 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
       await run(page, { loss: 'arcface', params: { s: 16, m: 0.5 }, steps: 30, panel: 0 });
       const o = await overflow(page);
-      console.log(`${width} px: scrollWidth ${o.scrollWidth}, viewport ${o.viewport}`);
+      const axis = await page.$eval('[data-panel="0"] canvas.curve', (c) => ({ ...(c as HTMLElement).dataset, width: c.clientWidth, height: c.clientHeight }));
+      console.log(`${width} px: scrollWidth ${o.scrollWidth}, viewport ${o.viewport}; loss axis ${JSON.stringify(axis)}`);
+      expect(axis.ticks?.split(' ').length).toBeGreaterThanOrEqual(2);
       expect(o.out).toEqual([]);
       expect(o.scrollWidth).toBeLessThanOrEqual(width);
       const picture = (await page.$('[data-panel="0"] canvas.embedding'))!.boundingBox();
