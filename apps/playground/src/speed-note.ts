@@ -7,7 +7,7 @@ export function speedNote(b: BackendChoice): { kind: 'hardware' | 'software' | '
     return {
       kind: 'cpu',
       text: `${why}, so the speed test runs on @fr/backend-cpu: the TypeScript reference kernels on one thread of the CPU, ` +
-        'far slower than any GPU (seconds per 112x112 image). In a browser with WebGPU the same test runs on the GPU.',
+        'far slower than any GPU. In a browser with WebGPU the same test runs on the GPU.',
     };
   }
   if (b.hardware) return { kind: 'hardware', text: `Adapter: ${b.description}, a hardware GPU (from the adapter's info). The figures below are this GPU's.` };
