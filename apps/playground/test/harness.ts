@@ -32,6 +32,8 @@ export interface Playground {
   browser: Browser;
   /** A new page at the given viewport, with its errors and requests recorded. */
   open(o?: BrowserContextOptions & { query?: string }): Promise<{ page: Page; errors: string[]; requests: string[] }>;
+  /** The page in a second Chromium started without the WebGPU flags (WebGPU disabled), closed by `close()`. */
+  openWithoutWebGpu(): Promise<Page>;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,7 @@ export async function startPlayground(): Promise<Playground> {
   const url = server.resolvedUrls?.local[0];
   if (!url) throw new Error('vite preview did not report a local URL');
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  let plain: Browser | null = null;
   return {
     outDir,
     url,
@@ -59,7 +62,14 @@ export async function startPlayground(): Promise<Playground> {
       await page.evaluate(() => window.frPlayground.ready);
       return { page, errors, requests };
     },
+    async openWithoutWebGpu() {
+      plain ??= await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--disable-features=WebGPU'] });
+      const page = await plain.newPage({ viewport: { width: 1280, height: 760 } });
+      await page.goto(url);
+      return page;
+    },
     async close() {
+      await plain?.close();
       await browser.close();
       await new Promise<void>((resolve, reject) => server.httpServer.close((e) => (e ? reject(e) : resolve())));
       await rm(outDir, { recursive: true, force: true });

@@ -168,7 +168,23 @@ describe('the speed view says what it runs on', () => {
     await page.close();
   });
 
-  it('explains the CPU fallback', async () => {
+  it('explains the fallback to the CPU when the browser has no WebGPU', async () => {
+    const page = await playground.openWithoutWebGpu();
+    const ready = await page.evaluate(() => window.frPlayground.ready);
+    expect(ready.backend).toBe('cpu');
+    expect(ready.fallbackReason).toBeTruthy();
+    expect(await page.isVisible('#fallback-note')).toBe(true);
+    await page.evaluate(() => window.frPlayground.show('speed'));
+    expect(await page.getAttribute('[data-role="adapter"]', 'data-kind')).toBe('cpu');
+    const text = await page.textContent('[data-role="adapter"]');
+    expect(text).toContain(`WebGPU is not available here (${ready.fallbackReason})`);
+    expect(text).toContain('@fr/backend-cpu');
+    console.log(`without WebGPU: ${text}`);
+    await shot(page, 'desktop-no-webgpu-speed.png');
+    await page.close();
+  });
+
+  it('explains the CPU backend chosen with ?backend=cpu', async () => {
     const { page } = await playground.open({ query: '?backend=cpu' });
     await page.evaluate(() => window.frPlayground.show('speed'));
     expect(await page.getAttribute('[data-role="adapter"]', 'data-kind')).toBe('cpu');
