@@ -1,7 +1,8 @@
 /**
  * Install only what you need: @fr/core, @fr/backend-cpu and @fr/arcface are packed with
  * `pnpm pack` (which builds each through its prepack script and rewrites workspace: ranges),
- * installed with npm into an empty project outside the workspace, and run from a plain .mjs file. No other @fr package is present there.
+ * installed with npm into an empty project outside the workspace, and run from a plain .mjs file.
+ * No other @fr package is present there.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
