@@ -1,6 +1,17 @@
 import { defaultClientConditions, defineConfig } from 'vite';
 
+/**
+ * Cross-origin isolation: with these two headers the page gets SharedArrayBuffer, which a wasm
+ * backend needs for threads. The page loads only its own files, so require-corp blocks nothing.
+ */
+export const CROSS_ORIGIN_ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+} as const;
+
 export default defineConfig({
+  server: { headers: CROSS_ORIGIN_ISOLATION },
+  preview: { headers: CROSS_ORIGIN_ISOLATION },
   // Relative asset paths: the build output works from any folder or static host, offline.
   base: './',
   // Workspace packages load from their TypeScript sources; only their browser-safe entries are imported.

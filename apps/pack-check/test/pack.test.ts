@@ -1,7 +1,8 @@
 /**
- * Install only what you need: @fr/core, @fr/backend-cpu and @fr/arcface are built, packed with
- * `pnpm pack` (which rewrites workspace: ranges), installed with npm into an empty project outside
- * the workspace, and run from a plain .mjs file. No other @fr package is present there.
+ * Install only what you need: @fr/core, @fr/backend-cpu and @fr/arcface are packed with
+ * `pnpm pack` (which builds each through its prepack script and rewrites workspace: ranges),
+ * installed with npm into an empty project outside the workspace, and run from a plain .mjs file.
+ * No other @fr package is present there.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,9 +17,7 @@ test('the packed core, CPU backend and ArcFace run an ArcFace head on their own,
   const work = mkdtempSync(join(tmpdir(), 'fr-pack-'));
   const tarballs = join(work, 'tarballs');
   const app = join(work, 'app');
-  const tsc = join(root, 'node_modules/.bin/tsc');
   for (const p of packages) {
-    execFileSync(tsc, ['-p', 'tsconfig.build.json'], { cwd: join(root, p), stdio: 'pipe' });
     execFileSync('pnpm', ['pack', '--pack-destination', tarballs], { cwd: join(root, p), stdio: 'pipe' });
   }
   const files = readdirSync(tarballs).filter((f) => f.endsWith('.tgz')).sort();

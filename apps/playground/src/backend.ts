@@ -8,6 +8,8 @@ export interface BackendChoice {
   kind: 'webgpu' | 'cpu';
   /** What runs, for the badge: the adapter's description. */
   description: string;
+  /** A hardware GPU (false for software adapters such as SwiftShader, and for the CPU). */
+  hardware: boolean;
   /** Set when the page fell back to the CPU: why WebGPU was not used. */
   fallbackReason?: string;
 }
@@ -31,12 +33,12 @@ export async function chooseBackend(prefer: 'webgpu' | 'cpu' = 'webgpu'): Promis
   if (prefer === 'webgpu') {
     try {
       const backend = await webgpu();
-      return { backend, kind: 'webgpu', description: backend.capabilities.description };
+      return { backend, kind: 'webgpu', description: backend.capabilities.description, hardware: backend.capabilities.hardware };
     } catch (e) {
       const backend = createCpuBackend();
-      return { backend, kind: 'cpu', description: backend.capabilities.description, fallbackReason: (e as Error).message };
+      return { backend, kind: 'cpu', description: backend.capabilities.description, hardware: false, fallbackReason: (e as Error).message };
     }
   }
   const backend = createCpuBackend();
-  return { backend, kind: 'cpu', description: 'CPU backend chosen with ?backend=cpu' };
+  return { backend, kind: 'cpu', description: 'CPU backend chosen with ?backend=cpu', hardware: false };
 }

@@ -3,13 +3,13 @@
  * zod schema (defaults, descriptions, bounds, enum options). Slider ranges are the one thing a
  * schema cannot say (s is "positive", not "1 to 64"), so they come from a small table here.
  */
-import type { Loss } from '@fr/core';
-import { arcface } from '@fr/arcface';
-import { cosface } from '@fr/cosface';
+import type { Loss, MarginTransform } from '@fr/core';
+import { arcface, arcfaceTransform, type ArcFaceParams } from '@fr/arcface';
+import { cosface, cosfaceTransform, type CosFaceParams } from '@fr/cosface';
 import { l2softmax, normface, softmax } from '@fr/softmax';
-import { sphereface } from '@fr/sphereface';
-import { sphereface2 } from '@fr/sphereface2';
-import { x2softmax } from '@fr/x2softmax';
+import { sphereface, spherefaceTransform } from '@fr/sphereface';
+import { sphereface2, sphereface2Transform, type SphereFace2Params } from '@fr/sphereface2';
+import { x2softmax, x2softmaxTransform, type X2SoftmaxParams } from '@fr/x2softmax';
 
 export interface LossEntry {
   loss: Loss<unknown>;
@@ -21,14 +21,22 @@ export interface LossEntry {
   normalizedWeights: boolean;
   /** Starting values for the 2-d picture where the paper's differ (s = 64 saturates two dimensions). */
   preset2d?: Record<string, unknown>;
+  /**
+   * The plugin's margin transform for parsed parameters, to draw the decision boundary; absent for
+   * heads whose logits are the plain (scaled) cosine.
+   */
+  transform?: (params: unknown) => MarginTransform;
 }
 
 export const LOSSES: readonly LossEntry[] = [
-  { loss: arcface as Loss<unknown>, label: 'ArcFace', normalizedWeights: true, preset2d: { s: 16 } },
-  { loss: cosface as Loss<unknown>, label: 'CosFace', normalizedWeights: true, preset2d: { s: 16 } },
-  { loss: sphereface as Loss<unknown>, label: 'SphereFace (opensphere)', fixed: { variant: 'opensphere' }, normalizedWeights: true, preset2d: { s: 16 } },
-  { loss: sphereface2 as Loss<unknown>, label: 'SphereFace2', normalizedWeights: true, preset2d: { r: 16 } },
-  { loss: x2softmax as Loss<unknown>, label: 'X2-Softmax', normalizedWeights: true, preset2d: { s: 16 } },
+  { loss: arcface as Loss<unknown>, label: 'ArcFace', normalizedWeights: true, preset2d: { s: 16 }, transform: (p) => arcfaceTransform(p as ArcFaceParams) },
+  { loss: cosface as Loss<unknown>, label: 'CosFace', normalizedWeights: true, preset2d: { s: 16 }, transform: (p) => cosfaceTransform(p as CosFaceParams) },
+  {
+    loss: sphereface as Loss<unknown>, label: 'SphereFace (opensphere)', fixed: { variant: 'opensphere' }, normalizedWeights: true, preset2d: { s: 16 },
+    transform: (p) => spherefaceTransform((p as { s: number }).s, (p as { m: number }).m),
+  },
+  { loss: sphereface2 as Loss<unknown>, label: 'SphereFace2', normalizedWeights: true, preset2d: { r: 16 }, transform: (p) => sphereface2Transform(p as SphereFace2Params) },
+  { loss: x2softmax as Loss<unknown>, label: 'X2-Softmax', normalizedWeights: true, preset2d: { s: 16 }, transform: (p) => x2softmaxTransform(p as X2SoftmaxParams) },
   { loss: normface as Loss<unknown>, label: 'NormFace (s·cos)', normalizedWeights: true, preset2d: { s: 16 } },
   { loss: softmax as Loss<unknown>, label: 'softmax', normalizedWeights: false },
   { loss: l2softmax as Loss<unknown>, label: 'L2-softmax', normalizedWeights: false },

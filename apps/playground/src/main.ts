@@ -5,9 +5,12 @@
 import './style.css';
 import { chooseBackend, type BackendChoice } from './backend.js';
 import { controlsFor, defaultParams, LOSSES, lossEntry, startParams, type Control } from './losses.js';
+import { parseLossParams, type MarginTransform } from '@fr/core';
+import { renderFaceStrip } from './faces.js';
 import { classColor, drawCurves, drawEmbedding } from './plot.js';
 import { SESSION_DEFAULTS, TrainSession, type Snapshot } from './session.js';
 import { BACKBONES, runSpeedTest, type SpeedResult } from './speed.js';
+import { speedNote } from './speed-note.js';
 import type { Spread } from './stats.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(sel: string, root: ParentNode = document): T => root.querySelector<T>(sel)!;
@@ -46,6 +49,8 @@ class Panel {
   private readonly numbers: HTMLElement;
   private readonly status: HTMLElement;
   readonly trainButton: HTMLButtonElement;
+  /** The 3-d view's orientation, changed by dragging the picture. */
+  private view = { yaw: 0.6, pitch: 0.35 };
 
   constructor(readonly index: number, lossName: string, private readonly color: string) {
     this.lossName = lossName;
@@ -53,12 +58,14 @@ class Panel {
     const select = el('select', { 'data-role': 'loss', 'aria-label': 'loss' }, ...LOSSES.map((l) => el('option', { value: l.loss.name }, l.label)));
     select.value = lossName;
     select.addEventListener('change', () => this.setLoss(select.value));
+    select.title = 'the loss this panel trains';
     const reset = el('button', { type: 'button', class: 'small', title: "the paper's defaults from the loss's schema" }, 'paper defaults');
     reset.addEventListener('click', () => this.setParams(defaultParams(lossEntry(this.lossName))));
-    this.trainButton = el('button', { type: 'button', 'data-role': 'train' }, 'Train');
+    this.trainButton = el('button', { type: 'button', 'data-role': 'train', title: 'train this panel alone with the settings above (a fresh network each time)' }, 'Train');
     this.controls = el('div', { class: 'controls' });
     this.picture = el('canvas', { class: 'embedding', 'data-role': 'embedding' });
-    this.curve = el('canvas', { class: 'curve', 'data-role': 'curve' });
+    this.curve = el('canvas', { class: 'curve', 'data-role': 'curve', title: 'training loss per step' });
+    this.dragToRotate();
     this.numbers = el('div', { class: 'numbers', 'data-role': 'numbers' });
     this.status = el('div', { class: 'status', 'data-role': 'status' }, 'not trained yet');
     this.root = el('section', { class: 'panel', 'data-panel': String(index) },
@@ -69,6 +76,38 @@ class Panel {
     );
     this.renderControls();
     this.draw();
+  }
+
+  /** Dragging the 3-d picture turns the sphere (yaw with x, pitch with y). */
+  private dragToRotate(): void {
+    let last: { x: number; y: number } | null = null;
+    this.picture.addEventListener('pointerdown', (e) => {
+      if (this.session?.options.embeddingDim !== 3) return;
+      last = { x: e.clientX, y: e.clientY };
+      this.picture.setPointerCapture(e.pointerId);
+    });
+    this.picture.addEventListener('pointermove', (e) => {
+      if (!last) return;
+      this.view.yaw += (e.clientX - last.x) * 0.01;
+      this.view.pitch = Math.max(-1.5, Math.min(1.5, this.view.pitch + (e.clientY - last.y) * 0.01));
+      last = { x: e.clientX, y: e.clientY };
+      this.draw();
+    });
+    const end = () => { last = null; };
+    this.picture.addEventListener('pointerup', end);
+    this.picture.addEventListener('pointercancel', end);
+  }
+
+  /** The loss's margin transform at the current parameters, for the picture; null for plain cosine logits, undefined to draw none. */
+  private margin(): MarginTransform | null | undefined {
+    const entry = lossEntry(this.lossName);
+    if (!entry.normalizedWeights) return undefined;
+    if (!entry.transform) return null;
+    try {
+      return entry.transform(parseLossParams(entry.loss, { ...this.params, ...entry.fixed }));
+    } catch {
+      return undefined;
+    }
   }
 
   setLoss(name: string): void {
@@ -137,31 +176,58 @@ class Panel {
 
   draw(): void {
     const s = this.session, snap = this.snapshot;
-    drawCurves(this.curve, s ? [{ values: s.losses, color: this.color, label: this.lossName }] : []);
+    const axis = drawCurves(this.curve, s ? [{ values: s.losses, color: this.color, label: this.lossName }] : []);
+    this.curve.dataset.scale = axis?.scale ?? '';
+    this.curve.dataset.ticks = axis ? axis.ticks.map((t) => t.label).join(' ') : '';
     if (!s || !snap) {
       drawEmbedding(this.picture, { embeddings: new Float32Array(0), labels: new Int32Array(0), weights: new Float32Array(0), numClasses: 0, dim: 2 });
       this.numbers.replaceChildren(el('p', { class: 'hint' }, 'Press Train: each dot is a face image, normalised; each ray is a class centre (its normalised class weight).'));
       return;
     }
     const dim = s.options.embeddingDim;
-    drawEmbedding(this.picture, { embeddings: snap.embeddings, labels: snap.labels, weights: snap.weights, numClasses: s.options.identities, dim, yaw: 0.6 + snap.step * 0.01 });
+    const margin = dim === 2 ? this.margin() : undefined;
+    const drawn = drawEmbedding(this.picture, {
+      embeddings: snap.embeddings, labels: snap.labels, weights: snap.weights, numClasses: s.options.identities, dim, ...this.view, margin,
+    });
+    Object.assign(this.picture.dataset, { dim: String(dim), yaw: this.view.yaw.toFixed(3), pitch: this.view.pitch.toFixed(3) });
+    const gap = drawn.gapsDeg.length ? drawn.gapsDeg.reduce((a, b) => a + b, 0) / drawn.gapsDeg.length : NaN;
+    this.picture.dataset.marginGap = Number.isNaN(gap) ? '' : gap.toFixed(2);
+    this.picture.title = dim === 3
+      ? 'the unit sphere: drag to rotate; faded dots and dashed lines are on the far side'
+      : margin === undefined
+        ? 'the unit circle: dots are images, rays are class centres'
+        : `the unit circle: dots are images, rays are class centres; the coloured arc outside is where each class wins with its margin, the gaps between arcs are the margin (mean ${gap.toFixed(1)}°)`;
+    this.picture.style.touchAction = dim === 3 ? 'none' : '';
+    this.picture.classList.toggle('rotatable', dim === 3);
     this.numbers.replaceChildren(spreadTable(snap.spread, snap.step, s.losses[s.losses.length - 1]));
   }
 }
 
 function spreadTable(spread: Spread, step: number, loss: number): HTMLElement {
   const rows = spread.perClass.map((deg, c) =>
-    el('tr', {}, el('td', {}, el('span', { class: 'chip', style: `background:${classColor(c)}` }), `class ${c}`), el('td', { class: 'num' }, `${deg.toFixed(1)}°`)));
+    el('tr', { title: `mean angle between the images of class ${c} and its centre` },
+      el('td', {}, el('span', { class: 'chip', style: `background:${classColor(c)}` }), `class ${c}`), el('td', { class: 'num' }, `${deg.toFixed(1)}°`)));
   return el('div', {},
     el('table', { class: 'spread' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'angle to centre'), el('th', { class: 'num' }, 'mean'))),
+      el('thead', {}, el('tr', { title: "per class, the mean angle between each image's normalised embedding and its class centre (the X2-Softmax paper's statistic): smaller is tighter" },
+        el('th', {}, 'angle to centre'), el('th', { class: 'num' }, 'mean'))),
       el('tbody', {}, ...rows),
       el('tfoot', {},
-        el('tr', {}, el('td', {}, 'all classes'), el('td', { class: 'num', 'data-role': 'mean-spread' }, `${spread.mean.toFixed(2)}°`)),
-        el('tr', {}, el('td', {}, 'nearest centre = own'), el('td', { class: 'num' }, `${(spread.accuracy * 100).toFixed(0)}%`)),
-        el('tr', {}, el('td', {}, 'closest two centres'), el('td', { class: 'num' }, `${spread.minCentreAngle.toFixed(1)}°`)),
-        el('tr', {}, el('td', {}, `loss at step ${step}`), el('td', { class: 'num' }, loss.toFixed(3))),
+        el('tr', { title: 'mean of the per-class angles' }, el('td', {}, 'all classes'), el('td', { class: 'num', 'data-role': 'mean-spread' }, `${spread.mean.toFixed(2)}°`)),
+        el('tr', { title: 'share of images whose nearest class centre (largest cosine) is their own class' },
+          el('td', {}, 'nearest centre = own'), el('td', { class: 'num' }, `${(spread.accuracy * 100).toFixed(0)}%`)),
+        el('tr', { title: 'smallest angle between two class centres: how far apart the classes sit' },
+          el('td', {}, 'closest two centres'), el('td', { class: 'num' }, `${spread.minCentreAngle.toFixed(1)}°`)),
+        el('tr', { title: 'the loss of the last training step' }, el('td', {}, `loss at step ${step}`), el('td', { class: 'num' }, loss.toFixed(3))),
       )));
+}
+
+/** The lead of View 1, which names the picture of the chosen dimension. */
+function embeddingLead(dim: 2 | 3): string {
+  const where = dim === 2 ? 'around the unit circle' : 'over the unit sphere (drag a picture to rotate it)';
+  const margin = dim === 2 ? " The coloured arcs outside the circle are each class's decision region under its loss's margin; the gaps between them are the margin." : '';
+  return `A small conv network (smallnet: two conv3x3 stride-2 stages of 8 and 16 channels, BN, PReLU, a linear layer) maps synthetic face identities to a ${dim}-d embedding, ` +
+    `trained full-batch with SGD. Train two losses side by side and watch the classes spread ${where}: margins pull each class tighter around its centre.${margin}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -208,25 +274,25 @@ declare global {
 async function main(): Promise<void> {
   const app = $('#app');
   const badge = el('span', { id: 'backend', 'data-backend': 'pending' }, 'choosing a backend...');
-  const note = el('p', { id: 'fallback-note', class: 'note', hidden: '' });
+  const fallbackNote = el('p', { id: 'fallback-note', class: 'note', hidden: '' });
   const tabs = el('nav', { class: 'tabs' },
-    el('button', { type: 'button', 'data-view': 'embedding', class: 'active' }, 'Embedding'),
-    el('button', { type: 'button', 'data-view': 'speed' }, 'Speed test'));
-  app.append(el('header', {}, el('h1', {}, '@fr playground'), badge, tabs), note);
+    el('button', { type: 'button', 'data-view': 'embedding', class: 'active', title: 'train two losses side by side and watch the embedding' }, 'Embedding'),
+    el('button', { type: 'button', 'data-view': 'speed', title: 'training speed of a real backbone at 112x112 on this device' }, 'Speed test'));
+  app.append(el('header', {}, el('h1', {}, '@fr playground'), badge, tabs), fallbackNote);
 
   const search = new URLSearchParams(location.search);
   const backend = await chooseBackend(search.get('backend') === 'cpu' ? 'cpu' : 'webgpu');
   badge.dataset.backend = backend.kind;
   badge.textContent = backend.kind === 'webgpu' ? `WebGPU · ${backend.description}` : `CPU · ${backend.description}`;
-  badge.title = backend.description;
+  badge.title = `${backend.description}: ${backend.kind === 'cpu' ? 'the CPU reference backend' : backend.hardware ? 'a hardware GPU' : 'a software adapter (WebGPU emulated on the CPU)'}`;
   if (backend.fallbackReason) {
-    note.hidden = false;
-    note.textContent = `WebGPU is not available here (${backend.fallbackReason}); running on the CPU reference backend, which is much slower.`;
+    fallbackNote.hidden = false;
+    fallbackNote.textContent = `WebGPU is not available here (${backend.fallbackReason}); running on the CPU reference backend, which is much slower.`;
   }
 
   // View 1.
   const settingsForm = el('form', { class: 'settings', onsubmit: 'return false' });
-  const field = (name: string, label: string, input: HTMLElement) => el('label', {}, el('span', { class: 'name' }, label), input);
+  const field = (name: string, label: string, input: HTMLElement, title: string) => el('label', { title }, el('span', { class: 'name' }, label), input);
   const number = (name: string, value: number, min: number, max: number, step = 1) => {
     const i = el('input', { type: 'number', name, min: String(min), max: String(max), step: String(step) });
     i.value = String(value);
@@ -238,16 +304,16 @@ async function main(): Promise<void> {
     return s;
   };
   settingsForm.append(
-    field('identities', 'identities', number('identities', SESSION_DEFAULTS.identities, 2, 16)),
-    field('imagesPerIdentity', 'images each', number('imagesPerIdentity', SESSION_DEFAULTS.imagesPerIdentity, 2, 64)),
-    field('size', 'image size', choice('size', [16, 24, 32], SESSION_DEFAULTS.size)),
-    field('embeddingDim', 'embedding', choice('embeddingDim', [2, 3], SESSION_DEFAULTS.embeddingDim)),
-    field('lr', 'SGD lr', number('lr', SESSION_DEFAULTS.lr, 0.001, 1, 0.001)),
-    field('seed', 'seed', number('seed', SESSION_DEFAULTS.seed, 0, 1e6)),
-    field('steps', 'steps', number('steps', 100, 1, 5000)),
+    field('identities', 'identities', number('identities', SESSION_DEFAULTS.identities, 2, 16), 'number of synthetic identities: the classes of the head'),
+    field('imagesPerIdentity', 'images each', number('imagesPerIdentity', SESSION_DEFAULTS.imagesPerIdentity, 2, 64), 'images rendered per identity (pose, light and expression vary); every step trains on all of them'),
+    field('size', 'image size', choice('size', [16, 24, 32], SESSION_DEFAULTS.size), 'side of the input images in pixels'),
+    field('embeddingDim', 'embedding', choice('embeddingDim', [2, 3], SESSION_DEFAULTS.embeddingDim), 'dimension of the embedding: 2 draws a circle, 3 a sphere you can rotate'),
+    field('lr', 'SGD lr', number('lr', SESSION_DEFAULTS.lr, 0.001, 1, 0.001), 'learning rate of SGD (momentum 0.9, weight decay 5e-4, gradient clipped at norm 5)'),
+    field('seed', 'seed', number('seed', SESSION_DEFAULTS.seed, 0, 1e6), 'seed of the face set, the initial weights and the flips: the same seed gives the same run'),
+    field('steps', 'steps', number('steps', 100, 1, 5000), 'training steps per run (one step sees every image)'),
   );
-  const trainBoth = el('button', { type: 'button', id: 'train-both', class: 'primary' }, 'Train both');
-  const stop = el('button', { type: 'button', id: 'stop' }, 'Stop');
+  const trainBoth = el('button', { type: 'button', id: 'train-both', class: 'primary', title: 'train both panels from scratch, step by step in turn' }, 'Train both');
+  const stop = el('button', { type: 'button', id: 'stop', title: 'stop after the current step' }, 'Stop');
   settingsForm.append(trainBoth, stop);
   const readSettings = (): Settings => {
     const v = (n: string) => Number((settingsForm.elements.namedItem(n) as HTMLInputElement).value);
@@ -260,9 +326,19 @@ async function main(): Promise<void> {
     }
   };
   const panels = [new Panel(0, 'arcface', '#2563eb'), new Panel(1, 'normface', '#db2777')];
+  const lead = el('p', { class: 'lead', 'data-role': 'lead' }, embeddingLead(2));
+  const faces = el('div', { class: 'faces', 'data-role': 'faces' });
   const viewEmbedding = el('main', { id: 'view-embedding', class: 'view' },
-    el('p', { class: 'lead' }, 'A small conv network (smallnet: two conv3x3 stride-2 stages of 8 and 16 channels, BN, PReLU, a linear layer) maps synthetic face identities to a 2-d embedding, trained full-batch with SGD. Train two losses side by side and watch the classes spread around the circle: margins pull each class tighter around its centre.'),
-    settingsForm, el('div', { class: 'panels' }, ...panels.map((p) => p.root)));
+    lead, settingsForm,
+    el('section', { class: 'inputs', title: 'the training images: a few of each identity, under its class colour' }, el('h2', {}, 'Input faces'), faces),
+    el('div', { class: 'panels' }, ...panels.map((p) => p.root)));
+  /** The lead and the face strip follow the settings. */
+  const syncSettings = () => {
+    const s = readSettings();
+    lead.textContent = embeddingLead(s.embeddingDim);
+    renderFaceStrip(faces, s);
+  };
+  settingsForm.addEventListener('change', syncSettings);
 
   let stopRequested = false;
   let busy = false;
@@ -306,17 +382,19 @@ async function main(): Promise<void> {
 
   // View 2.
   const speedForm = el('form', { class: 'settings', onsubmit: 'return false' },
-    field('loss', 'loss', choice('loss', LOSSES.map((l) => l.loss.name), 'arcface')),
-    field('backbone', 'backbone', el('select', { name: 'backbone' }, ...Object.entries(BACKBONES).map(([k, b]) => el('option', { value: k }, b.label)))),
-    field('batch', 'batch', choice('batch', [2, 4, 8, 16, 32], 2)),
-    field('steps', 'timed steps', number('steps', 2, 1, 100)),
+    field('loss', 'loss', choice('loss', LOSSES.map((l) => l.loss.name), 'arcface'), 'the loss head on top of the backbone (64 classes)'),
+    field('backbone', 'backbone', el('select', { name: 'backbone' }, ...Object.entries(BACKBONES).map(([k, b]) => el('option', { value: k }, b.label))), 'the network timed, at 112x112 input'),
+    field('batch', 'batch', choice('batch', [2, 4, 8, 16, 32], 2), 'images per step'),
+    field('steps', 'timed steps', number('steps', 2, 1, 100), 'steps timed after the warm-up step'),
   );
-  const speedButton = el('button', { type: 'button', id: 'run-speed', class: 'primary' }, 'Run speed test');
+  const speedButton = el('button', { type: 'button', id: 'run-speed', class: 'primary', title: 'one warm-up step, then the timed steps' }, 'Run speed test');
   speedForm.append(speedButton);
   const speedLog = el('div', { class: 'speed-log', 'data-role': 'speed-log' });
   const speedResult = el('div', { class: 'speed-result', 'data-role': 'speed-result' });
+  const note = speedNote(backend);
   const viewSpeed = el('main', { id: 'view-speed', class: 'view', hidden: '' },
     el('p', { class: 'lead' }, 'Training speed on this device: the 112x112 pipeline (augmentation, upload, forward, loss, backward, clip at norm 5, SGD) with a real backbone, 64 classes, 512-d embedding. The first step compiles the shaders and is reported apart.'),
+    el('p', { class: `adapter ${note.kind}`, 'data-role': 'adapter', 'data-kind': note.kind }, note.text),
     speedForm, speedResult, speedLog);
   const speed: PlaygroundHook['speed'] = (o) => guarded(async () => {
     const backbone = o.backbone ?? 'mobilefacenet', batch = o.batch ?? 2, steps = o.steps ?? 2;
@@ -352,6 +430,7 @@ async function main(): Promise<void> {
   };
   for (const b of tabs.querySelectorAll<HTMLButtonElement>('button')) b.addEventListener('click', () => show(b.dataset.view as 'embedding'));
   for (const p of panels) p.draw();
+  syncSettings();
 
   const run: PlaygroundHook['run'] = (o) => guarded(async () => {
     show('embedding');
@@ -361,6 +440,7 @@ async function main(): Promise<void> {
     const defaults = readSettings();
     const s: Settings = { ...defaults, ...Object.fromEntries(Object.entries(o).filter(([k, v]) => k in defaults && v !== undefined)), steps: o.steps } as Settings;
     writeSettings(s);
+    syncSettings();
     const msPerStep = await train([panel], s);
     const session = panel.session!;
     return {

@@ -3,71 +3,29 @@
  * Chromium on WebGPU (SwiftShader): the page must report WebGPU and ArcFace's margin must pull the
  * classes tighter around their centres than NormFace's plain scaled cosine does.
  */
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { build } from 'vite';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunResult } from '../src/main.js';
+import { CROSS_ORIGIN_ISOLATION } from '../vite.config.js';
+import { artifacts, startPlayground, type Playground } from './harness.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const artifacts = join(root, 'test-artifacts');
-
-// The flag set packages/backend-webgpu's browser test found: navigator.gpu gets a SwiftShader adapter.
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--enable-features=Vulkan',
-  '--use-angle=swiftshader',
-  '--use-webgpu-adapter=swiftshader',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
-
-const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
-
+let playground: Playground;
 let outDir = '';
-let server: Server;
-let browser: Browser;
-let page: Page;
 let url = '';
-const pageErrors: string[] = [];
-const requests: string[] = [];
+let page: Page;
+let pageErrors: string[] = [];
+let requests: string[] = [];
 
 beforeAll(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'fr-playground-'));
-  await build({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  server = createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    const file = normalize(join(outDir, path.endsWith('/') ? `${path}index.html` : path));
-    if (!file.startsWith(outDir)) return void res.writeHead(403).end();
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' }).end(body);
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-  page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
-  page.on('request', (r) => requests.push(r.url()));
-  await page.goto(url);
+  playground = await startPlayground();
+  ({ outDir, url } = playground);
+  ({ page, errors: pageErrors, requests } = await playground.open());
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((r) => (server ? server.close(r) : r(null)));
-  if (outDir) await rm(outDir, { recursive: true, force: true });
+  await playground?.close();
 });
 
 describe('the built playground', () => {
@@ -82,6 +40,13 @@ describe('the built playground', () => {
     expect(code).toContain('fr_target');
     const html = await readFile(join(outDir, 'index.html'), 'utf8');
     expect(html).toMatch(/src="\.\/assets\/index-[\w-]+\.js"/);
+  });
+
+  it('is served cross-origin isolated (COOP/COEP from vite.config.ts), so a wasm backend can use threads', async () => {
+    const response = await fetch(url);
+    expect(response.headers.get('cross-origin-opener-policy')).toBe(CROSS_ORIGIN_ISOLATION['Cross-Origin-Opener-Policy']);
+    expect(response.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
+    expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
   });
 
   it('runs on WebGPU in Chromium and says so', async () => {

@@ -2,7 +2,9 @@
  * @fr/backend-webgpu: every kernel of the @fr kernel table in WGSL. This entry uses the browser's
  * `navigator.gpu`; `@fr/backend-webgpu/node` gets a device from Dawn (npm `webgpu`) instead.
  */
-import type {} from 'webgpu'; // WebGPU type declarations (@webgpu/types) only
+/// <reference types="@webgpu/types" preserve="true" />
+// The WebGPU globals (GPUDevice, GPUBufferUsage, ...) come from @webgpu/types, a dependency; the
+// directive is kept in the published .d.ts so consumers type-check without skipLibCheck.
 import { BackendError } from '@fr/core';
 import { createWebGpuBackendFromAdapter, type WebGpuBackend, type WebGpuBackendOptions } from './backend.js';
 
