@@ -11,7 +11,8 @@ import { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgu
 import { loadConfig } from './config.js';
 import { embedFolder } from './embed.js';
 import { formatReport } from './evaluate.js';
-import { exportOnnxCommand } from './export.js';
+import { exportOnnxCommand, exportSafetensorsCommand } from './export.js';
+import { importCommand } from './import.js';
 import { defaultPlugins } from './plugins.js';
 import { train } from './train.js';
 import { demoConfigPath } from './demo.js';
@@ -28,8 +29,12 @@ const USAGE = `fr <command> [options]
         the same backbone, data and budget with each loss; a table and compare.html
   conformance <file-or-dir>... [--backend cpu|webgpu] [--json]
         runs loss reference cases and prints their errors; exit 1 if any fails
-  export --checkpoint <dir> --onnx <file.onnx>
-        writes the trained backbone as an ONNX model (dynamic batch)
+  export --checkpoint <dir> (--onnx <file.onnx> | --safetensors <file>)
+        writes the trained backbone as an ONNX model (dynamic batch), or as the state_dict
+        PyTorch loads (insightface names, num_batches_tracked included)
+  import <model.pth|model.onnx> [--config <file>] --out <dir>
+        a PyTorch state_dict (with a config naming its backbone) or an ONNX model as a run
+        folder at step 0, for embed, eval, export and fine-tuning (train --resume)
   demo
         the main job: the small network with ArcFace on the embedded synthetic faces
 `;
@@ -50,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
       losses: { type: 'string' },
       json: { type: 'boolean', default: false },
       onnx: { type: 'string' },
+      safetensors: { type: 'string' },
       output: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -125,11 +131,19 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'export': {
       const dir = required(values.checkpoint, '--checkpoint');
-      const file = required(values.onnx, '--onnx');
+      if (!values.onnx === !values.safetensors) throw new FrError('fr export: give one of --onnx <file> and --safetensors <file>');
+      const file = values.onnx ?? values.safetensors!;
       const { backend } = await selectBackend('cpu');
-      const bytes = await exportOnnxCommand(dir, plugins, backend);
+      const bytes = values.onnx ? await exportOnnxCommand(dir, plugins, backend) : await exportSafetensorsCommand(dir, plugins, backend);
       await writeFile(file, bytes);
       console.log(`wrote ${file} (${bytes.length} bytes)`);
+      return 0;
+    }
+    case 'import': {
+      if (positionals.length !== 1) throw new FrError('fr import: give one model file (.pth, .pt or .onnx)');
+      const { backend } = await selectBackend(backendChoice ?? 'cpu');
+      const r = await importCommand({ file: positionals[0], configPath: values.config, out: required(values.out, '--out'), plugins, backend });
+      console.log(`wrote ${r.checkpointPath}: backbone ${r.config.backbone.name} (${r.tensors} tensors) from ${positionals[0]}, step 0`);
       return 0;
     }
     default:

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, parseConfig, pluginUnion, scheduleSchema, z } from '@fr/core';
+import { backboneField } from './backbone-field.js';
 import { headSectionProblem } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 
@@ -109,7 +110,7 @@ export function trainConfigSchema(plugins: Plugins) {
       flip: z.boolean().default(true).describe('random horizontal flip'),
       workers: z.number().int().min(0).max(16).default(1).describe('decoding worker threads (0: decode on the main thread)'),
     }),
-    backbone: pluginUnion('backbone', plugins.backbones),
+    backbone: backboneField(plugins),
     loss: pluginUnion('loss', plugins.losses),
     optimizer: optimizerSchema.default({ name: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: false }),
     schedule: scheduleSchema.default({ name: 'poly', warmupSteps: 0, power: 2 }),

@@ -5,3 +5,6 @@ export * from './recordio.js';
 export * from './decoder.js';
 export * from './align.js';
 export * from './augment.js';
+export * from './zip.js';
+export * from './torch.js';
+export * from './state-dict.js';
