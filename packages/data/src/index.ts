@@ -8,3 +8,4 @@ export * from './augment.js';
 export * from './zip.js';
 export * from './torch.js';
 export * from './state-dict.js';
+export * from './torch-writer.js';

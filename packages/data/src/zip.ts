@@ -3,8 +3,8 @@
  * writer never deflates), found through the central directory, zip64 records understood. A
  * deflated entry is read only when the caller passes an `inflate` function (Node's
  * zlib.inflateRawSync, for instance), so this module stays free of Node imports. Every
- * inconsistency (truncation, a local header that disagrees with the directory, an unknown method)
- * is a FormatError naming the file.
+ * inconsistency (truncation, a missing local header, an unknown method
+ * or a failed CRC-32) is a FormatError naming the file.
  */
 import { FormatError } from '@fr/core';
 
@@ -17,6 +17,23 @@ export interface ZipEntry {
   name: string;
   /** The entry's bytes (a view into the archive for stored entries). */
   data: Uint8Array;
+}
+
+let table: Uint32Array | null = null;
+
+/** CRC-32 (the zip polynomial) of `bytes`. */
+export function crc32(bytes: Uint8Array): number {
+  if (!table) {
+    table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = table[(c ^ bytes[i]) & 255] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
 }
 
 const EOCD = 0x06054b50, EOCD64 = 0x06064b50, EOCD64_LOCATOR = 0x07064b50, CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
@@ -55,7 +72,7 @@ export function readZip(bytes: Uint8Array, file: string, options: ZipOptions = {
   let p = dirOffset;
   for (let i = 0; i < count; i++) {
     if (p + 46 > dirOffset + dirSize || u32(p) !== CENTRAL) fail(`central directory entry ${i} is missing or damaged`);
-    const flags = u16(p + 8), method = u16(p + 10);
+    const flags = u16(p + 8), method = u16(p + 10), crc = u32(p + 16);
     let compressed = u32(p + 20), size = u32(p + 24);
     const nameLength = u16(p + 28), extraLength = u16(p + 30), commentLength = u16(p + 32);
     let local = u32(p + 42);
@@ -89,6 +106,7 @@ export function readZip(bytes: Uint8Array, file: string, options: ZipOptions = {
     } else {
       data = fail(`entry ${name} uses compression method ${method} (only stored and deflate are read)`);
     }
+    if (crc32(data) !== crc) fail(`entry ${name} fails its CRC-32 check (damaged?)`);
     entries.push({ name, data });
     p += 46 + nameLength + extraLength + commentLength;
   }
