@@ -11,12 +11,14 @@ import { iresnet } from '@fr/iresnet';
 import { magface } from '@fr/magface';
 import { mobilefacenet } from '@fr/mobilefacenet';
 import { multiface } from '@fr/multiface';
+import { onnxBackbone } from '@fr/onnx';
 import { smallnet } from '@fr/smallnet';
 import { l2softmax, normface, softmax } from '@fr/softmax';
 import { sphereface } from '@fr/sphereface';
 import { sphereface2 } from '@fr/sphereface2';
 import { subcenterArcface } from '@fr/subcenter-arcface';
 import { x2softmax } from '@fr/x2softmax';
+import { readFileSync } from 'node:fs';
 import type { Backbone, Loss } from '@fr/core';
 
 export const installedLosses: readonly Loss<any>[] = [
@@ -24,7 +26,7 @@ export const installedLosses: readonly Loss<any>[] = [
   curricularface, elasticface, adaface, magface, subcenterArcface,
 ];
 
-export const installedBackbones: readonly Backbone<any>[] = [smallnet, mobilefacenet, iresnet];
+export const installedBackbones: readonly Backbone<any>[] = [smallnet, mobilefacenet, iresnet, onnxBackbone({ readModel: (path) => readFileSync(path) })];
 
 export interface Plugins {
   losses: readonly Loss<any>[];
