@@ -105,7 +105,10 @@ export function buildOnnxModule(m: OnnxModel, file: string, backend: Backend, rn
       /** x scaled and shifted per channel (dimension 1), through batch norm's kernels with unit statistics. */
       const channelAffine = (x: Tensor, gamma: Tensor | null, beta: Tensor | null): Tensor => {
         const c = x.shape[1];
-        return batchNorm(x, { weight: gamma ?? fill(c, 1), bias: beta ?? fill(c, 0), runningMean: fill(c, 0), runningVar: fill(c, 1) }, { training: false, eps: 0 });
+        const flat = (t: Tensor) => (t.rank === 1 ? t : reshape(t, [c]));
+        return batchNorm(x, {
+          weight: gamma ? flat(gamma) : fill(c, 1), bias: beta ? flat(beta) : fill(c, 0), runningMean: fill(c, 0), runningVar: fill(c, 1),
+        }, { training: false, eps: 0 });
       };
       const perChannel = (x: Tensor, p: Tensor) => x.rank >= 2 && p.size === x.shape[1] && p.rank <= x.rank
         && p.shape.every((d, i) => (p.rank - i === x.rank - 1 ? d === x.shape[1] : d === 1));
