@@ -126,6 +126,23 @@ describe('fine-tuning from backbone.pretrained', () => {
   }, 120_000);
 });
 
+describe('fine-tuning an imported run folder', () => {
+  test('fr train --resume continues an imported ONNX model from step 0', async () => {
+    const out = await tmp();
+    await importCommand({ file: fixture('model.onnx'), configPath: await mbfConfig(), out, plugins, backend: cpu });
+    const before = await loadRun(out, plugins, cpu);
+    expect(before.meta.step).toBe('0');
+    const name = before.module.parameters[0].name;
+    const initial = (await before.module.parameters[0].tensor.data()) as Float32Array;
+    const result = await train(before.config, { plugins, backend: cpu, backendReason: 'cpu', resume: true, print: () => {} });
+    expect(result.steps).toBe(1);
+    const after = await loadRun(out, plugins, cpu);
+    expect(after.meta.step).toBe('1');
+    const trained = (await after.module.parameters.find((p) => p.name === name)!.tensor.data()) as Float32Array;
+    expect(firstDifference(trained, initial)).toBeGreaterThanOrEqual(0);
+  }, 300_000);
+});
+
 describe('iResNet state_dicts and bad files', () => {
   test('an iResNet-18 .pth with a module. prefix imports one to one', async () => {
     const params = iresnet.params.parse({ depth: 18, inputSize: 32, embeddingDim: 16 });
