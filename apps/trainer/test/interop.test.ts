@@ -75,11 +75,11 @@ describe('fr import of insightface MobileFaceNet, fr embed as PyTorch', () => {
     test(`.pth (state_dict into mobilefacenet), ${name}`, async () => {
       const r = await compareEmbeddings(await pthRun, backend);
       console.log(`.pth ${name}: max abs ${r.maxAbs.toExponential(2)}, min cosine ${r.minCosine}`);
-    });
+    }, 300_000);
     test(`.onnx (the onnx backbone), ${name}`, async () => {
       const r = await compareEmbeddings(await onnxRun, backend);
       console.log(`.onnx ${name}: max abs ${r.maxAbs.toExponential(2)}, min cosine ${r.minCosine}`);
-    });
+    }, 300_000);
   }
 });
 
@@ -104,7 +104,7 @@ describe('fr export --safetensors', () => {
         expect(firstDifference(new Float32Array(raw.buffer), t.data as Float32Array), name).toBe(-1);
       }
     }
-  });
+  }, 300_000);
 });
 
 describe('fine-tuning from backbone.pretrained', () => {

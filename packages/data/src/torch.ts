@@ -221,6 +221,8 @@ export function readTorchStateDict(bytes: Uint8Array, file: string, options: Zip
   return out;
 }
 
+const HOST_LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 /** Copies a strided view of a storage into a contiguous tensor. */
 function gather(name: string, ref: TensorRef, raw: Uint8Array, dtype: TorchDType, width: number, little: boolean, file: string): TorchTensor {
   const { shape, stride, offset } = ref;
@@ -229,6 +231,15 @@ function gather(name: string, ref: TensorRef, raw: Uint8Array, dtype: TorchDType
   for (let d = 0; d < shape.length; d++) if (shape[d] > 0) last += (shape[d] - 1) * stride[d];
   if (count > 0 && (offset < 0 || stride.some((s) => s < 0) || last >= ref.storage.numel)) {
     throw new FormatError(`${file}: ${name} (shape [${shape.join(', ')}], stride [${stride.join(', ')}], offset ${offset}) reads outside its storage of ${ref.storage.numel} values`);
+  }
+  // The common case, a contiguous little-endian tensor: one copy of its bytes.
+  let contiguous = true;
+  for (let d = shape.length - 1, step = 1; d >= 0; step *= shape[d], d--) if (shape[d] !== 1 && stride[d] !== step) contiguous = false;
+  if (contiguous && little && HOST_LITTLE_ENDIAN) {
+    // A copy through Uint8Array's slice: a Node Buffer's own slice is a view of the whole file.
+    const bytes = Uint8Array.prototype.slice.call(raw, offset * width, (offset + count) * width).buffer;
+    const data = dtype === 'int64' ? new BigInt64Array(bytes) : dtype === 'float32' ? new Float32Array(bytes) : float16ToFloat32Array(new Uint16Array(bytes));
+    return { dtype, shape: [...shape], data };
   }
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const index = new Int32Array(shape.length);

@@ -1,7 +1,7 @@
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { createCpuBackend } from '@fr/backend-cpu';
 import { createRng, DataError, float32ToFloat16Bits, FormatError, layerBuilder, sequential, type Module } from '@fr/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, test } from 'vitest';
 import {
   loadStateDict, PickleWriter, readTorchStateDict, readZip, statePickle, torchStateDictSafetensors, writeTorchFile, writeZip,
   type TorchFileTensor,
@@ -121,4 +121,9 @@ describe('state_dicts in and out of modules', () => {
     expect(message).toContain('1 unexpected (head.fc.weight)');
     expect(message).toContain('conv.0.weight is [3, 2, 1, 2] in the file, [3, 2, 1, 1] in backbone tiny');
   });
+});
+
+test('reads a file held in a Node Buffer (whose slice is a view, not a copy)', () => {
+  const file = Buffer.concat([Buffer.from([1, 2, 3]), writeTorchFile([weight, { ...weight, name: 'b', storage: [7, 8, 9, 10, 11, 12] }])]).subarray(3);
+  expect(Array.from(readTorchStateDict(file, 'buf.pth').get('b')!.data as Float32Array)).toEqual([7, 8, 9, 10, 11, 12]);
 });
