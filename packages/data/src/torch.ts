@@ -71,7 +71,7 @@ function unpickleStateDict(bytes: Uint8Array, file: string): Map<string, TensorR
     for (let i = 0; i + 1 < items.length; i += 2) (d as Dict).items.set(items[i], items[i + 1]);
   };
   const global = (name: string) => {
-    if (!GLOBALS.has(name)) fail(`refusing to load global ${name} (a state_dict names only ${[...GLOBALS].join(', ')})`);
+    if (!GLOBALS.has(name)) fail(`refusing to load global ${name} (a state_dict names only ${[...GLOBALS].join(', ')}; save net.state_dict(), not the network)`);
     stack.push(new Global(name));
   };
   const reduce = (fn: Value, args: Value): Value => {
