@@ -2,6 +2,7 @@
  * The plugins this program was given. Adding a loss or a backbone to the CLI is one import and one
  * entry here; the config schema, the error messages and `fr compare` follow from these lists.
  */
+import { readFileSync } from 'node:fs';
 import { adaface } from '@fr/adaface';
 import { arcface } from '@fr/arcface';
 import { cosface } from '@fr/cosface';
@@ -18,7 +19,6 @@ import { sphereface } from '@fr/sphereface';
 import { sphereface2 } from '@fr/sphereface2';
 import { subcenterArcface } from '@fr/subcenter-arcface';
 import { x2softmax } from '@fr/x2softmax';
-import { readFileSync } from 'node:fs';
 import type { Backbone, Loss } from '@fr/core';
 
 export const installedLosses: readonly Loss<any>[] = [
