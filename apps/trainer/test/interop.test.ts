@@ -166,7 +166,7 @@ describe('iResNet state_dicts and bad files', () => {
     expect(Object.keys(exported.tensors)).toHaveLength(156);
   }, 300_000);
 
-  test('wrong names, other globals, truncated models and a missing config are errors naming the file', async () => {
+  test('wrong names, truncated models and a missing config are errors naming the file', async () => {
     const dir = await tmp();
     const r18 = join(dir, 'r18.yaml');
     await writeFile(r18, 'data: { train: { name: synthetic, size: 32 } }\nbackbone: { name: iresnet, depth: 18, inputSize: 32 }\nloss: { name: arcface }\nsteps: 1\n');

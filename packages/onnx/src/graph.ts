@@ -103,11 +103,12 @@ export function buildOnnxModule(m: OnnxModel, file: string, backend: Backend, rn
         return v;
       };
       /** x scaled and shifted per channel (dimension 1), through batch norm's kernels with unit statistics. */
-      const channelAffine = (x: Tensor, gamma: Tensor | null, beta: Tensor | null): Tensor => {
+      const channelAffine = (x: Tensor, gamma: Tensor | null, beta: Tensor | null, negateBeta = false): Tensor => {
         const c = x.shape[1];
         const flat = (t: Tensor) => (t.rank === 1 ? t : reshape(t, [c]));
+        const shift = beta ? (negateBeta ? scale(flat(beta), -1) : flat(beta)) : fill(c, 0);
         return batchNorm(x, {
-          weight: gamma ? flat(gamma) : fill(c, 1), bias: beta ? flat(beta) : fill(c, 0), runningMean: fill(c, 0), runningVar: fill(c, 1),
+          weight: gamma ? flat(gamma) : fill(c, 1), bias: shift, runningMean: fill(c, 0), runningVar: fill(c, 1),
         }, { training: false, eps: 0 });
       };
       const perChannel = (x: Tensor, p: Tensor) => x.rank >= 2 && p.size === x.shape[1] && p.rank <= x.rank
@@ -155,7 +156,7 @@ export function buildOnnxModule(m: OnnxModel, file: string, backend: Backend, rn
           if (same) { out = n.opType === 'Add' ? add(a, c) : n.opType === 'Sub' ? sub(a, c) : mul(a, c); break; }
           if (n.opType !== 'Sub' && perChannel(c, a)) [a, c] = [c, a];
           if (perChannel(a, c)) {
-            out = n.opType === 'Mul' ? channelAffine(a, c, null) : channelAffine(a, null, n.opType === 'Add' ? c : scale(c, -1));
+            out = n.opType === 'Mul' ? channelAffine(a, c, null) : channelAffine(a, null, c, n.opType === 'Sub');
           } else if (n.opType === 'Add' && a.rank === 2 && c.size === a.shape[1]) {
             out = addRowVector(a, c.rank === 1 ? c : reshape(c, [c.size]));
           } else out = fail(`broadcasting ${a.describe()} with ${c.describe()} is not supported (same shapes, per-channel or row vectors are)`);

@@ -4,7 +4,7 @@ import { backward, createRng, FormatError, noGrad, sum, tensor, tidy, type Backe
 import { createCpuBackend } from '@fr/backend-cpu';
 import { createNodeWebGpuBackend } from '@fr/backend-webgpu/node';
 import { iresnet } from '@fr/iresnet';
-import { buildOnnxModule, decodeOnnx, exportBackboneOnnx, onnxBackbone, onnxModelShape } from '../src/index.js';
+import { buildOnnxModule, decodeOnnx, exportBackboneOnnx, exportOnnx, onnxBackbone, onnxModelShape } from '../src/index.js';
 import { model, node, ProtoWriter, tensorProto, valueInfo, type AttributeValue } from '../src/protobuf.js';
 
 const cpu = createCpuBackend();
@@ -107,6 +107,15 @@ describe('the onnx backbone runs graphs as onnxruntime does', () => {
       });
     }
   }
+
+  test('an imported graph exports back to ONNX (folded biases as batch norm with unit statistics) and runs in onnxruntime', async () => {
+    const bytes = foldedGraph(11);
+    const module = buildOnnxModule(decodeOnnx(bytes, 'folded.onnx'), 'folded.onnx', cpu, createRng(0));
+    const again = await exportOnnx(module, { inputShape: [3, 8, 8] });
+    const data = random(2 * 3 * 8 * 8, 22);
+    expect(maxDiff(await runOnnx(again, data, [2, 3, 8, 8]), await runOnnx(bytes, data, [2, 3, 8, 8]))).toBeLessThan(2e-5);
+    module.dispose();
+  });
 
   test('an exported iResNet-18 runs as the native module, and its gradients match', async () => {
     const params = iresnet.params.parse({ depth: 18, inputSize: 32, embeddingDim: 16 });
