@@ -58,9 +58,17 @@ export const COMMANDS: Record<string, CommandSpec> = {
     positionals: true,
   },
   export: {
-    usage: `export --checkpoint <dir> --onnx <file.onnx>
-        writes the trained backbone as an ONNX model (dynamic batch)`,
-    options: { checkpoint: { type: 'string' }, onnx: { type: 'string' }, help },
+    usage: `export --checkpoint <dir> (--onnx <file.onnx> | --safetensors <file>)
+        writes the trained backbone as an ONNX model (dynamic batch), or as the state_dict
+        PyTorch loads (insightface names, num_batches_tracked included)`,
+    options: { checkpoint: { type: 'string' }, onnx: { type: 'string' }, safetensors: { type: 'string' }, help },
+  },
+  import: {
+    usage: `import <model.pth|model.onnx> [--config <file>] --out <dir> [--backend auto|cpu|webgpu]
+        a PyTorch state_dict (with a config naming its backbone) or an ONNX model as a run
+        folder at step 0, for embed, eval, export and fine-tuning (train --resume)`,
+    options: { config: { type: 'string' }, out: { type: 'string' }, backend, help },
+    positionals: true,
   },
   demo: {
     usage: `demo [--resume | --overwrite] [--output <dir>] [--backend auto|cpu|webgpu]

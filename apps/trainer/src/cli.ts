@@ -5,14 +5,15 @@
 import { resolve } from 'node:path';
 import { FrError } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
-import { parseCommandLine, requiredOption, UsageError } from './cli-args.js';
+import { COMMANDS, parseCommandLine, requiredOption, UsageError } from './cli-args.js';
 import { InterruptedError, RunSignal } from './interrupt.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
 import { loadConfig } from './config.js';
 import { embedFolder } from './embed.js';
 import { formatReport } from './evaluate.js';
-import { exportOnnxCommand } from './export.js';
+import { exportOnnxCommand, exportSafetensorsCommand } from './export.js';
+import { importCommand } from './import.js';
 import { defaultPlugins } from './plugins.js';
 import { train } from './train.js';
 import { demoConfigPath } from './demo.js';
@@ -87,11 +88,20 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'export': {
       const dir = required('checkpoint');
-      const file = required('onnx');
+      if (!values.onnx === !values.safetensors) throw new UsageError('fr export: give one of --onnx <file> and --safetensors <file>', `fr ${COMMANDS.export.usage}
+`);
+      const file = (values.onnx ?? values.safetensors) as string;
       const { backend } = await selectBackend('cpu');
-      const bytes = await exportOnnxCommand(dir, plugins, backend);
+      const bytes = values.onnx ? await exportOnnxCommand(dir, plugins, backend) : await exportSafetensorsCommand(dir, plugins, backend);
       await writeFileAtomic(file, bytes);
       console.log(`wrote ${file} (${bytes.length} bytes)`);
+      return 0;
+    }
+    case 'import': {
+      if (positionals.length !== 1) throw new UsageError('fr import: give one model file (.pth, .pt or .onnx)', `fr ${COMMANDS.import.usage}\n`);
+      const { backend } = await selectBackend(backendChoice ?? 'cpu');
+      const r = await importCommand({ file: positionals[0]!, configPath: values.config as string | undefined, out: required('out'), plugins, backend });
+      console.log(`wrote ${r.checkpointPath}: backbone ${r.config.backbone.name} (${r.tensors} tensors) from ${positionals[0]}, step 0`);
       return 0;
     }
     default:

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml, parseDocument } from 'yaml';
 import { ConfigError, parseConfig, pluginUnion, scheduleSchema, z } from '@fr/core';
+import { backboneField } from './backbone-field.js';
 import { headSectionProblem } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 
@@ -108,7 +109,7 @@ export function trainConfigSchema(plugins: Plugins) {
       eval: z.array(evalDataSchema).default([]).describe('verification sets evaluated during and after training'),
       flip: z.boolean().default(true).describe('random horizontal flip'),
     }),
-    backbone: pluginUnion('backbone', plugins.backbones),
+    backbone: backboneField(plugins),
     loss: pluginUnion('loss', plugins.losses),
     optimizer: optimizerSchema.default({ name: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4, nesterov: false }),
     schedule: scheduleSchema.default({ name: 'poly', warmupSteps: 0, power: 2 }),

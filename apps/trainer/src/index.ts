@@ -9,7 +9,8 @@ export {
 export { scaleHeadLossNames, headSectionProblem, sampleRngFor } from './scale-head.js';
 export { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
 export { embedFolder } from './embed.js';
-export { exportOnnxCommand } from './export.js';
+export { exportOnnxCommand, exportSafetensorsCommand } from './export.js';
+export { importCommand, loadPretrained, ONNX_MODEL_FILE, type ImportOptions } from './import.js';
 export { selectBackend, type SelectedBackend } from './backend.js';
 export { defaultPlugins, installedLosses, installedBackbones, type Plugins } from './plugins.js';
 export { evaluateModel, rawPixelReport, formatReport, type VerificationReport } from './evaluate.js';

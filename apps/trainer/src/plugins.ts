@@ -2,6 +2,7 @@
  * The plugins this program was given. Adding a loss or a backbone to the CLI is one import and one
  * entry here; the config schema, the error messages and `fr compare` follow from these lists.
  */
+import { readFileSync } from 'node:fs';
 import { adaface } from '@fr/adaface';
 import { arcface } from '@fr/arcface';
 import { cosface } from '@fr/cosface';
@@ -11,6 +12,7 @@ import { iresnet } from '@fr/iresnet';
 import { magface } from '@fr/magface';
 import { mobilefacenet } from '@fr/mobilefacenet';
 import { multiface } from '@fr/multiface';
+import { onnxBackbone } from '@fr/onnx';
 import { smallnet } from '@fr/smallnet';
 import { l2softmax, normface, softmax } from '@fr/softmax';
 import { sphereface } from '@fr/sphereface';
@@ -24,7 +26,7 @@ export const installedLosses: readonly Loss<any>[] = [
   curricularface, elasticface, adaface, magface, subcenterArcface,
 ];
 
-export const installedBackbones: readonly Backbone<any>[] = [smallnet, mobilefacenet, iresnet];
+export const installedBackbones: readonly Backbone<any>[] = [smallnet, mobilefacenet, iresnet, onnxBackbone({ readModel: (path) => readFileSync(path) })];
 
 export interface Plugins {
   losses: readonly Loss<any>[];

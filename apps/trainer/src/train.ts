@@ -17,6 +17,7 @@ import { evaluateModel, formatReport, rawPixelReport, type VerificationReport } 
 import { checkMemory, formatMemoryLines, memoryRecord, type MemoryRecord } from './memory.js';
 import { createScaleHead, scaleHeadOptimizer, headSectionProblem, sampledClasses, sampleRngFor, usesScaleHead } from './scale-head.js';
 import type { Plugins } from './plugins.js';
+import { loadPretrained } from './import.js';
 import { Progress } from './progress.js';
 import { checkInterrupted, InterruptedError, yieldToEventLoop, type TrainSignal } from './interrupt.js';
 import { appendLog, checkOutputFolder, checkResumeConfig, removeStaleTemporaries, writeLog, resumeState, trimLog, validateVerificationSets } from './run-guard.js';
@@ -102,7 +103,7 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
   const rng = createRng(config.seed);
   const backbonePlugin = plugins.backbones.find((b) => b.name === config.backbone.name)!;
   const lossPlugin = plugins.losses.find((l) => l.name === config.loss.name)!;
-  const { name: _b, ...backboneParams } = config.backbone;
+  const { name: _b, pretrained: _p, ...backboneParams } = config.backbone;
   const { name: _l, ...lossParams } = config.loss;
   const bParams = backbonePlugin.params.parse(backboneParams);
   const module: Module = backbonePlugin.build({ backend, params: bParams, rng: rng.fork() });
@@ -189,6 +190,7 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
   // Model, loss head, optimizer, schedule.
   const run = buildRun(config, o.plugins, backend, trainSet.numClasses, [backend, ...extraDevices]);
   const { module, head, lossHead, scaleHead, optimizer, trainable, embeddingDim } = run;
+  if (config.backbone.pretrained && !o.resume) await loadPretrained(module, String(config.backbone.pretrained), config.backbone.name);
   const [c, h, w] = run.inputShape;
   if (trainSet.shape[1] !== h || trainSet.shape[2] !== w) {
     throw new DataError(`training images are ${trainSet.shape[2]}x${trainSet.shape[1]}, backbone ${config.backbone.name} takes ${w}x${h}: set the backbone's inputSize or the data size`);

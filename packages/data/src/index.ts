@@ -5,3 +5,7 @@ export * from './recordio.js';
 export * from './decoder.js';
 export * from './align.js';
 export * from './augment.js';
+export * from './zip.js';
+export * from './torch.js';
+export * from './state-dict.js';
+export * from './torch-writer.js';

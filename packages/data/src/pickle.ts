@@ -22,10 +22,11 @@ const NAMES: Record<number, string> = {
   0x72: 'LONG_BINPUT', 0x68: 'BINGET', 0x6a: 'LONG_BINGET', 0x2e: 'STOP', 0x63: 'GLOBAL', 0x52: 'REDUCE',
   0x58: 'BINUNICODE', 0x8c: 'SHORT_BINUNICODE', 0x93: 'STACK_GLOBAL', 0x81: 'NEWOBJ', 0x62: 'BUILD', 0x69: 'INST',
   0x4b: 'BININT1', 0x4a: 'BININT', 0x4d: 'BININT2', 0x7d: 'EMPTY_DICT', 0x73: 'SETITEM', 0x75: 'SETITEMS', 0x4e: 'NONE',
-  0x47: 'BINFLOAT', 0x8a: 'LONG1', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x6f: 'OBJ',
+  0x47: 'BINFLOAT', 0x8a: 'LONG1', 0x51: 'BINPERSID', 0x87: 'TUPLE3', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER', 0x6f: 'OBJ',
 };
 
-function opName(op: number): string {
+/** The name of a pickle opcode, for error messages. */
+export function opName(op: number): string {
   return NAMES[op] ?? `0x${op.toString(16).padStart(2, '0')}`;
 }
 

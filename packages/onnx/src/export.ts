@@ -57,11 +57,26 @@ class GraphRecorder {
     return this.values.get(buffer);
   }
 
-  /** The graph name of an activation or of a parameter (emitted as an initializer, reshaped if asked). */
-  input(buffer: unknown, kernel: string, shape?: readonly number[]): string {
+  /** Tensors outside the module a kernel read as constants (see `input`), read back after the trace. */
+  readonly constants = new Map<unknown, { name: string; dims: readonly number[] }>();
+
+  /**
+   * The graph name of an activation or of a parameter (emitted as an initializer, reshaped if
+   * asked). With `constantDims`, a tensor that is none of these (a constant the module keeps
+   * outside its named tensors, such as the unit statistics of a per-channel affine map) becomes an
+   * initializer of those dimensions.
+   */
+  input(buffer: unknown, kernel: string, shape?: readonly number[], constantDims?: readonly number[]): string {
     const v = this.values.get(buffer);
     if (v) return v.name;
     const p = this.params.get(buffer);
+    if (!p && constantDims) {
+      const known = this.constants.get(buffer);
+      if (known) return known.name;
+      const name = `constant_${this.count++}`;
+      this.constants.set(buffer, { name, dims: constantDims });
+      return name;
+    }
     if (!p) throw new FormatError(`onnx export: ${kernel} reads a tensor that is neither the input, a module tensor nor an earlier result`);
     const dims = shape ?? p.shape;
     const name = shape && shape.join(',') !== p.shape.join(',') ? `${p.name}:${dims.join('x')}` : p.name;
@@ -125,7 +140,11 @@ function recordingKernels(g: GraphRecorder): Partial<AnyKernels> {
     batchNorm(x, gamma, beta, mean, variance, out, p: BatchNormParams) {
       if (p.training) throw new FormatError('onnx export: batch norm ran in training mode; export traces an evaluation forward');
       const rank = g.rankOf(x, 'batchNorm');
-      g.add('BatchNormalization', [g.input(x, 'batchNorm'), g.input(gamma, 'batchNorm'), g.input(beta, 'batchNorm'), g.input(mean, 'batchNorm'), g.input(variance, 'batchNorm')], out, rank, {
+      const c = [p.channels];
+      g.add('BatchNormalization', [
+        g.input(x, 'batchNorm'), g.input(gamma, 'batchNorm', undefined, c), g.input(beta, 'batchNorm', undefined, c),
+        g.input(mean, 'batchNorm', undefined, c), g.input(variance, 'batchNorm', undefined, c),
+      ], out, rank, {
         epsilon: { float: p.eps },
       });
     },
@@ -163,7 +182,9 @@ function recordingKernels(g: GraphRecorder): Partial<AnyKernels> {
       // In a backbone a whole-tensor copy is a reshape, and the only reshape is flatten to [N, -1].
       const rank = g.rankOf(src, 'copy');
       void n;
-      if (rank > 2) g.add('Flatten', [g.input(src, 'copy')], dst, 2, { axis: 1 });
+      // A copy of a module tensor views a parameter as a vector (the onnx backbone's per-channel operands).
+      if (g.isParam(src)) g.add('Reshape', [g.input(src, 'copy'), g.constant('vector', [1], BigInt64Array.of(-1n))], dst, 1);
+      else if (rank > 2) g.add('Flatten', [g.input(src, 'copy')], dst, 2, { axis: 1 });
       else g.add('Identity', [g.input(src, 'copy')], dst, rank);
     },
     globalAvgPool(x, out) {
@@ -225,6 +246,10 @@ export async function exportOnnx(module: Module, options: OnnxExportOptions): Pr
     throw e;
   } finally {
     Object.assign(kernels, saved);
+  }
+  for (const [buffer, c] of g.constants) {
+    const data = await backend.read(buffer as never, 'float32', c.dims.reduce((a, b) => a * b, 1));
+    g.initializers.push(tensorProto(c.name, c.dims, data as Float32Array));
   }
   // Name the graph output as asked.
   g.nodes.push(node({ opType: 'Identity', inputs: [outName], outputs: [outputName], name: '/output' }));
