@@ -3,20 +3,22 @@
  * The `fr` command line. `pnpm fr <command> --help` from the repository root.
  */
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FrError } from '@fr/core';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
-import { loadConfig } from './config.js';
 import { embedFolder } from './embed.js';
 import { formatReport } from './evaluate.js';
 import { exportOnnxCommand } from './export.js';
+import { commandLinePlugins, loadConfigWithPlugins } from './plugin-config.js';
+import { loadPlugins } from './plugin-loader.js';
 import { defaultPlugins } from './plugins.js';
 import { train } from './train.js';
 import { demoConfigPath } from './demo.js';
 
-const USAGE = `fr <command> [options]
+const USAGE = `fr <command> [options] [--plugin <module>]...
 
   train --config <file> [--resume] [--backend auto|cpu|webgpu]
         train a backbone with a loss; writes log.jsonl, checkpoint.safetensors and report.html
@@ -32,6 +34,12 @@ const USAGE = `fr <command> [options]
         writes the trained backbone as an ONNX model (dynamic batch)
   demo
         the main job: the small network with ArcFace on the embedded synthetic faces
+  --version
+        the version of fr
+
+  --plugin <module> (repeatable, every command) loads the losses and backbones a module exports
+  (a package name or a path, resolved from the working directory), beside a config's plugins: list
+  and the plugins a checkpoint records.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -52,8 +60,15 @@ async function main(argv: string[]): Promise<number> {
       onnx: { type: 'string' },
       output: { type: 'string' },
       help: { type: 'boolean', default: false },
+      plugin: { type: 'string', multiple: true },
+      version: { type: 'boolean', default: false },
     },
   });
+  if (command === '--version' || command === '-v' || values.version) {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`fr ${pkg.version}\n`);
+    return 0;
+  }
   if (!command || values.help || command === 'help') {
     process.stdout.write(USAGE);
     return command ? 0 : 1;
@@ -62,7 +77,11 @@ async function main(argv: string[]): Promise<number> {
   if (backendChoice && !['auto', 'cpu', 'webgpu'].includes(backendChoice)) {
     throw new FrError(`--backend ${backendChoice}: allowed values are auto, cpu, webgpu`);
   }
-  const plugins = defaultPlugins;
+  const extra = commandLinePlugins(values.plugin);
+  // Commands without a config get the built-in plugins and those of --plugin; the others also
+  // load the plugins of their config.
+  const plugins = command === 'train' || command === 'demo' || command === 'compare' ? defaultPlugins : await loadPlugins(defaultPlugins, extra);
+  const notes = (line: string) => console.error(line);
   const signal = { interrupted: false };
   process.on('SIGINT', () => {
     if (signal.interrupted) process.exit(130);
@@ -77,10 +96,11 @@ async function main(argv: string[]): Promise<number> {
       const overrides: Record<string, unknown> = {};
       if (backendChoice) overrides.backend = backendChoice;
       if (values.output) overrides.output = values.output;
-      const config = await loadConfig(path, plugins, overrides);
+      const loaded = await loadConfigWithPlugins(path, plugins, { extra, overrides, resume: values.resume, notes });
+      const config = loaded.config;
       const { backend, reason, openDevice } = await selectBackend(config.backend);
       const started = performance.now();
-      const result = await train(config, { plugins, backend, backendReason: reason, openDevice, resume: values.resume, signal, baseline: command === 'demo' });
+      const result = await train(config, { plugins: loaded.plugins, backend, backendReason: reason, openDevice, resume: values.resume, signal, baseline: command === 'demo' });
       const seconds = ((performance.now() - started) / 1000).toFixed(0);
       const final = result.evaluations.at(-1)?.results ?? [];
       console.log(`\n${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps in ${seconds} s, final loss ${result.finalLoss.toFixed(4)}`);
@@ -106,10 +126,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'compare': {
-      const config = await loadConfig(required(values.config, '--config'), plugins, backendChoice ? { backend: backendChoice } : {});
+      const loaded = await loadConfigWithPlugins(required(values.config, '--config'), plugins, { extra, overrides: backendChoice ? { backend: backendChoice } : {} });
+      const config = loaded.config;
       const { backend, reason, openDevice } = await selectBackend(config.backend);
       const names = required(values.losses, '--losses').split(',').map((s) => s.trim()).filter(Boolean);
-      const { table, reportPath } = await compareCommand(config, names, { plugins, backend, backendReason: reason, openDevice, signal });
+      const { table, reportPath } = await compareCommand(config, names, { plugins: loaded.plugins, backend, backendReason: reason, openDevice, signal });
       console.log(table);
       console.log(`report: ${resolve(reportPath)}`);
       return 0;

@@ -6,12 +6,17 @@ import { formatLossConformance, runLossConformance, type LossCaseResult } from '
 import { trainConfigSchema, type TrainConfig } from './config.js';
 import { openVerificationSets } from './data.js';
 import { evaluateModel, formatReport, type VerificationReport } from './evaluate.js';
+import { recordedPlugins, reloadPlugins } from './plugin-loader.js';
 import type { Plugins } from './plugins.js';
 import { writeComparisonReport } from './report.js';
 import { buildRun, CHECKPOINT_FILE, checkpointTensors, train, type TrainOptions } from './train.js';
 
-/** Reads a run folder's checkpoint: its config and the model rebuilt with the saved weights. */
-export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
+/**
+ * Reads a run folder's checkpoint: its config and the model rebuilt with the saved weights. The
+ * plugins it was trained with are loaded again on top of `given` (see `reloadPlugins`); `notes`
+ * gets a line when one's version changed.
+ */
+export async function loadRun(dir: string, given: Plugins, backend: Backend, notes: (line: string) => void = (l) => console.error(l)) {
   const path = dir.endsWith('.safetensors') ? dir : join(dir, CHECKPOINT_FILE);
   let bytes: Uint8Array;
   try {
@@ -21,12 +26,13 @@ export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
   }
   const meta = decodeSafetensors(bytes, path).metadata;
   if (!meta.config) throw new DataError(`checkpoint ${path} has no config in its metadata`);
+  const plugins = await reloadPlugins(given, recordedPlugins(meta, path), path, notes);
   const config = parseConfig(trainConfigSchema(plugins), JSON.parse(meta.config), `${path} (config)`) as TrainConfig;
   const numClasses = meta.numClasses !== undefined ? Number(meta.numClasses) : headClasses(bytes, path);
   if (!(Number.isInteger(numClasses) && numClasses > 0)) throw new DataError(`checkpoint ${path}: numClasses ${JSON.stringify(meta.numClasses)} in its metadata is not a positive integer`);
   const run = buildRun(config, plugins, backend, numClasses);
   restoreCheckpoint(bytes, checkpointTensors(run.module, run.head, run.optimizer), { source: path });
-  return { config, ...run, meta };
+  return { config, ...run, meta, plugins };
 }
 
 /**

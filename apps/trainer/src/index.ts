@@ -1,4 +1,4 @@
-export { trainConfigSchema, loadConfig, totalSteps, parseBytes, type TrainConfig } from './config.js';
+export { trainConfigSchema, loadConfig, readConfigFile, totalSteps, parseBytes, DEFAULT_OUTPUT, type TrainConfig } from './config.js';
 export {
   train, buildRun, checkpointTensors, NonFiniteLossError, CHECKPOINT_FILE, type TrainOptions, type TrainResult, type LogEntry, type StepInfo, type HeadTensors,
 } from './train.js';
@@ -11,5 +11,10 @@ export { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgu
 export { embedFolder } from './embed.js';
 export { exportOnnxCommand } from './export.js';
 export { selectBackend, type SelectedBackend } from './backend.js';
-export { defaultPlugins, installedLosses, installedBackbones, type Plugins } from './plugins.js';
+export { defaultPlugins, installedLosses, installedBackbones, builtinOrigin, type Plugins } from './plugins.js';
+export {
+  resolvePlugin, importPlugin, loadPlugin, loadPlugins, combinePlugins, recordedPlugins, reloadPlugins,
+  type PluginSource, type PluginRequest, type LoadedPlugin,
+} from './plugin-loader.js';
+export { loadConfigWithPlugins, commandLinePlugins, type LoadedConfig } from './plugin-config.js';
 export { evaluateModel, rawPixelReport, formatReport, type VerificationReport } from './evaluate.js';

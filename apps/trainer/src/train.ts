@@ -209,6 +209,7 @@ export async function train(config: TrainConfig, o: TrainOptions): Promise<Train
         numClasses: String(trainSet.numClasses),
         optimizerSteps: String(optimizer.steps),
         config: JSON.stringify(config),
+        plugins: JSON.stringify(o.plugins.sources ?? []),
         losses: JSON.stringify(losses),
         evaluations: JSON.stringify(evaluations.map((e) => ({ step: e.step, results: e.results.map(slimReport) }))),
         memory: JSON.stringify(memoryInfo),

@@ -10,6 +10,7 @@ import type { Reducer } from './kernels.js';
 import type { MarginTransform } from './margin.js';
 import { DataError, ShapeError } from './errors.js';
 import { normalInit } from './init.js';
+import { markPlugin } from './plugin.js';
 import { l2normalize, matmul } from './ops.js';
 import type { Rng } from './rng.js';
 import { isGradEnabled, record } from './tape.js';
@@ -64,7 +65,7 @@ export function defineLoss<P, Name extends string>(loss: Loss<P, Name>): Loss<P,
   if (!/^[a-z0-9][a-z0-9-]*$/.test(loss.name)) {
     throw new Error(`defineLoss: name "${loss.name}" must be lower-case letters, digits and dashes`);
   }
-  return loss;
+  return markPlugin(loss, 'loss');
 }
 
 /** Parses loss parameters, with errors that name the loss and the field. */
