@@ -4,12 +4,13 @@
  * checkpoint with `fr eval`, and checked on the reference cases this package ships with
  * `fr conformance cases --plugin @fr-example/quadface`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
 import { decodeSafetensors } from '@fr/core';
 
@@ -19,16 +20,17 @@ const require = createRequire(import.meta.url);
 const cli = join(realpathSync(join(here, 'node_modules/@fr/trainer')), 'src/cli.ts');
 const tsx = pathToFileURL(require.resolve('tsx')).href;
 
-function fr(cwd: string, ...args: string[]): string {
+/** Runs fr asynchronously, so the test worker keeps answering its runner meanwhile. */
+async function fr(cwd: string, ...args: string[]): Promise<string> {
   try {
-    return execFileSync('node', ['--conditions=@fr/source', '--import', tsx, cli, ...args], { cwd, encoding: 'utf8', stdio: 'pipe' });
+    return (await promisify(execFile)('node', ['--conditions=@fr/source', '--import', tsx, cli, ...args], { cwd, encoding: 'utf8' })).stdout;
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string; message: string };
     throw new Error(`fr ${args.join(' ')} failed: ${err.stderr || err.message}\n${err.stdout ?? ''}`);
   }
 }
 
-test('fr train, fr eval and fr conformance load the plugin from a config and from --plugin outside the workspace', () => {
+test('fr train, fr eval and fr conformance load the plugin from a config and from --plugin outside the workspace', async () => {
   const project = mkdtempSync(join(tmpdir(), 'fr-quadface-'));
   mkdirSync(join(project, 'node_modules/@fr-example'), { recursive: true });
   symlinkSync(here, join(project, 'node_modules/@fr-example/quadface'), 'dir');
@@ -49,7 +51,7 @@ batchSize: 8
 steps: 4
 logEvery: 1
 `);
-  const trained = fr(project, 'train', '--config', 'configs/quadface.yaml');
+  const trained = await fr(project, 'train', '--config', 'configs/quadface.yaml');
   expect(trained).toMatch(/done: 4 steps/);
   const checkpoint = join(project, 'runs/quadface/checkpoint.safetensors');
   const meta = decodeSafetensors(readFileSync(checkpoint), checkpoint).metadata;
@@ -58,12 +60,12 @@ logEvery: 1
   expect(Object.keys(decodeSafetensors(readFileSync(checkpoint), checkpoint).tensors)).toContain('head.quadface.weight');
 
   // fr eval loads the plugin the checkpoint records, with no config and no --plugin.
-  const evaluated = fr(project, 'eval', '--checkpoint', 'runs/quadface', '--backend', 'cpu');
+  const evaluated = await fr(project, 'eval', '--checkpoint', 'runs/quadface', '--backend', 'cpu');
   const final = /held-out: accuracy ([\d.]+)%/.exec(trained)![1];
   expect(evaluated).toContain(`held-out: accuracy ${final}%`);
 
   // Without --plugin, the reference cases name a loss fr does not have; with it, they pass.
-  expect(() => fr(project, 'conformance', join(here, 'cases'))).toThrow(/no loss named "quadface"/);
-  const conformance = fr(project, 'conformance', join(here, 'cases'), '--plugin', '@fr-example/quadface');
+  await expect(fr(project, 'conformance', join(here, 'cases'))).rejects.toThrow(/no loss named "quadface"/);
+  const conformance = await fr(project, 'conformance', join(here, 'cases'), '--plugin', '@fr-example/quadface');
   expect(conformance.trim().split('\n').at(-1)).toBe('2 passed, 0 failed');
 });
