@@ -3,6 +3,10 @@ import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const roots = ['packages', 'packages/losses', 'packages/backbones', 'apps', 'examples'];
+/** No source file over this many lines: split it by family (see CONTRIBUTING.md). */
+const MAX_FILE_LINES = 500;
+/** @fr/core without its tests and its testing kit stays small enough to read in a sitting. */
+const MAX_CORE_LINES = 3000;
 const problems = [];
 const packages = [];
 for (const root of roots) {
@@ -35,9 +39,13 @@ for (const dir of packages) {
     const usesCore = pkg.name !== '@fr/core';
     if (usesCore && pkg.dependencies?.['@fr/core']) problems.push(`${dir}/package.json: @fr/core must be a peerDependency, not a dependency`);
   }
+  let coreLines = 0;
   for (const file of walk(dir)) {
     const text = readFileSync(file, 'utf8');
     const lines = text.split('\n');
+    const count = text.endsWith('\n') ? lines.length - 1 : lines.length;
+    if (count > MAX_FILE_LINES) problems.push(`${file}: ${count} lines, over ${MAX_FILE_LINES}: split it into files by family`);
+    if (pkg.name === '@fr/core' && !file.includes('/src/testing/') && !file.endsWith('.test.ts') && file.includes('/src/')) coreLines += count;
     lines.forEach((line, i) => {
       const at = `${file}:${i + 1}`;
       if (/\b(describe|it|test)\.(skip|only|todo)\b/.test(line) || /\b(xit|xtest|xdescribe)\(/.test(line)) problems.push(`${at}: skipped or focused test`);
@@ -45,6 +53,7 @@ for (const dir of packages) {
       if (/from ['"]@fr\/[^'"]+\/src\//.test(line)) problems.push(`${at}: import of another package's src (use its public entry)`);
     });
   }
+  if (coreLines > MAX_CORE_LINES) problems.push(`${dir}: @fr/core has ${coreLines} lines without its tests and src/testing, over ${MAX_CORE_LINES}`);
 }
 if (problems.length) {
   console.error(problems.join('\n'));

@@ -4,27 +4,32 @@
  * installed with npm into an empty project outside the workspace, and run from a plain .mjs file.
  * No other @fr package is present there.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
+
+// Asynchronous, so the test worker keeps answering its runner during the builds and the install.
+const run = async (command: string, args: string[], cwd: string) =>
+  (await promisify(execFile)(command, args, { cwd, encoding: 'utf8', maxBuffer: 64 << 20 })).stdout;
 
 const root = resolve(__dirname, '../../..');
 const packages = ['packages/core', 'packages/backend-cpu', 'packages/losses/arcface'];
 
-test('the packed core, CPU backend and ArcFace run an ArcFace head on their own, in the calling thread and on a worker thread', () => {
+test('the packed core, CPU backend and ArcFace run an ArcFace head on their own, in the calling thread and on a worker thread', async () => {
   const work = mkdtempSync(join(tmpdir(), 'fr-pack-'));
   const tarballs = join(work, 'tarballs');
   const app = join(work, 'app');
   for (const p of packages) {
-    execFileSync('pnpm', ['pack', '--pack-destination', tarballs], { cwd: join(root, p), stdio: 'pipe' });
+    await run('pnpm', ['pack', '--pack-destination', tarballs], join(root, p));
   }
   const files = readdirSync(tarballs).filter((f) => f.endsWith('.tgz')).sort();
   expect(files).toEqual(['fr-arcface-0.1.0.tgz', 'fr-backend-cpu-0.1.0.tgz', 'fr-core-0.1.0.tgz']);
-  execFileSync('mkdir', ['-p', app]);
+  mkdirSync(app, { recursive: true });
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', ...files.map((f) => join(tarballs, f))], { cwd: app, stdio: 'pipe' });
+  await run('npm', ['install', '--no-audit', '--no-fund', ...files.map((f) => join(tarballs, f))], app);
   expect(readdirSync(join(app, 'node_modules/@fr')).sort()).toEqual(['arcface', 'backend-cpu', 'core']);
 
   const golden = JSON.parse(readFileSync(join(__dirname, 'arcface-small.json'), 'utf8'));
@@ -53,7 +58,7 @@ const workerLoss = await wLoss.item();
 worker.dispose();
 console.log(JSON.stringify({ loss: await loss.item(), gradEmbeddings, gradWeights, workerLoss }));
 `);
-  const out = JSON.parse(execFileSync('node', ['main.mjs'], { cwd: app, encoding: 'utf8' }));
+  const out = JSON.parse(await run('node', ['main.mjs'], app));
   const within = (got: number[], want: number[]) => {
     const maxWant = Math.max(...want.map(Math.abs));
     const err = Math.max(...want.map((w, i) => Math.abs(got[i] - w)));

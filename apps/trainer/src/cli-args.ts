@@ -24,6 +24,8 @@ interface CommandSpec {
 
 const backend = { type: 'string' } as const;
 const help = { type: 'boolean', short: 'h' } as const;
+// Every command takes --plugin: the losses and backbones a module exports join the built-in ones.
+const plugin = { type: 'string', multiple: true } as const;
 
 export const COMMANDS: Record<string, CommandSpec> = {
   train: {
@@ -33,58 +35,62 @@ export const COMMANDS: Record<string, CommandSpec> = {
         --resume refuses a changed config unless --allow-config-change`,
     options: {
       config: { type: 'string' }, resume: { type: 'boolean' }, overwrite: { type: 'boolean' },
-      'allow-config-change': { type: 'boolean' }, output: { type: 'string' }, backend, help,
+      'allow-config-change': { type: 'boolean' }, output: { type: 'string' }, backend, help, plugin,
     },
   },
   eval: {
     usage: `eval --checkpoint <dir|file.safetensors> [--data synthetic|<file.bin>] [--backend auto|cpu|webgpu]
         verification accuracy (10 folds), AUC, EER and TAR@FAR of a checkpoint`,
-    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, backend, help },
+    options: { checkpoint: { type: 'string' }, data: { type: 'string' }, backend, help, plugin },
   },
   embed: {
     usage: `embed --checkpoint <dir> --images <folder> [--out embeddings.jsonl] [--backend auto|cpu|webgpu]
         embeddings of every image of a folder (JSON lines: file, embedding)`,
-    options: { checkpoint: { type: 'string' }, images: { type: 'string' }, out: { type: 'string' }, backend, help },
+    options: { checkpoint: { type: 'string' }, images: { type: 'string' }, out: { type: 'string' }, backend, help, plugin },
   },
   compare: {
     usage: `compare --config <file> --losses arcface,cosface,... [--overwrite] [--backend auto|cpu|webgpu]
         the same backbone, data and budget with each loss; a table and compare.html`,
-    options: { config: { type: 'string' }, losses: { type: 'string' }, overwrite: { type: 'boolean' }, backend, help },
+    options: { config: { type: 'string' }, losses: { type: 'string' }, overwrite: { type: 'boolean' }, backend, help, plugin },
   },
   conformance: {
     usage: `conformance <file-or-dir>... [--backend cpu|webgpu] [--json]
         runs loss reference cases and prints their errors; exit 1 if any fails or there is none`,
-    options: { backend, json: { type: 'boolean' }, help },
+    options: { backend, json: { type: 'boolean' }, help, plugin },
     positionals: true,
   },
   export: {
     usage: `export --checkpoint <dir> (--onnx <file.onnx> | --safetensors <file>)
         writes the trained backbone as an ONNX model (dynamic batch), or as the state_dict
         PyTorch loads (insightface names, num_batches_tracked included)`,
-    options: { checkpoint: { type: 'string' }, onnx: { type: 'string' }, safetensors: { type: 'string' }, help },
+    options: { checkpoint: { type: 'string' }, onnx: { type: 'string' }, safetensors: { type: 'string' }, help, plugin },
   },
   import: {
     usage: `import <model.pth|model.onnx> [--config <file>] --out <dir> [--backend auto|cpu|webgpu]
         a PyTorch state_dict (with a config naming its backbone) or an ONNX model as a run
         folder at step 0, for embed, eval, export and fine-tuning (train --resume)`,
-    options: { config: { type: 'string' }, out: { type: 'string' }, backend, help },
+    options: { config: { type: 'string' }, out: { type: 'string' }, backend, help, plugin },
     positionals: true,
   },
   demo: {
     usage: `demo [--resume | --overwrite] [--output <dir>] [--backend auto|cpu|webgpu]
         the main job: the small network with ArcFace on the embedded synthetic faces`,
-    options: { resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, output: { type: 'string' }, backend, help },
+    options: { resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, output: { type: 'string' }, backend, help, plugin },
   },
 };
 
-export const USAGE = `fr <command> [options]     (fr <command> --help, fr --version)
+export const USAGE = `fr <command> [options] [--plugin <module>]...     (fr <command> --help, fr --version)
 
 ${Object.values(COMMANDS).map((c) => `  ${c.usage}`).join('\n')}
+
+  --plugin <module> (repeatable, every command) loads the losses and backbones a module exports
+  (a package name or a path, resolved from the working directory), beside a config's plugins: list
+  and the plugins a checkpoint records.
 `;
 
 export type ParsedCommandLine =
   | { kind: 'text'; text: string }
-  | { kind: 'run'; command: string; values: Record<string, string | boolean | undefined>; positionals: string[] };
+  | { kind: 'run'; command: string; values: Record<string, string | string[] | boolean | undefined>; positionals: string[] };
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -119,7 +125,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   if (values.backend !== undefined && !['auto', 'cpu', 'webgpu'].includes(values.backend as string)) {
     throw new UsageError(`fr ${command}: --backend ${values.backend}: allowed values are auto, cpu, webgpu`, usage);
   }
-  return { kind: 'run', command, values: values as Record<string, string | boolean | undefined>, positionals };
+  return { kind: 'run', command, values: values as Record<string, string | string[] | boolean | undefined>, positionals };
 }
 
 /** Node's parseArgs messages, as one line naming the option. */

@@ -9,11 +9,12 @@ import { COMMANDS, parseCommandLine, requiredOption, UsageError } from './cli-ar
 import { InterruptedError, RunSignal } from './interrupt.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
-import { loadConfig } from './config.js';
 import { embedFolder } from './embed.js';
 import { formatReport } from './evaluate.js';
 import { exportOnnxCommand, exportSafetensorsCommand } from './export.js';
 import { importCommand } from './import.js';
+import { commandLinePlugins, loadConfigWithPlugins } from './plugin-config.js';
+import { loadPlugins } from './plugin-loader.js';
 import { defaultPlugins } from './plugins.js';
 import { train } from './train.js';
 import { demoConfigPath } from './demo.js';
@@ -27,7 +28,11 @@ async function main(argv: string[]): Promise<number> {
   const { command, values, positionals } = parsed;
   const required = (name: string) => requiredOption(values, name, command);
   const backendChoice = values.backend as BackendChoice | undefined;
-  const plugins = defaultPlugins;
+  const extra = commandLinePlugins(values.plugin as string[] | undefined);
+  // Commands without a config get the built-in plugins and those of --plugin; the others also
+  // load the plugins of their config.
+  const plugins = command === 'train' || command === 'demo' || command === 'compare' ? defaultPlugins : await loadPlugins(defaultPlugins, extra);
+  const notes = (line: string) => console.error(line);
   // Commands that train save a checkpoint on the first Ctrl-C; the others have nothing to keep and
   // keep the default disposition, which ends them at once even inside a long kernel.
   const signal = new RunSignal(() => process.exit(130), (line) => process.stderr.write(`${line}\n`));
@@ -40,10 +45,11 @@ async function main(argv: string[]): Promise<number> {
       const overrides: Record<string, unknown> = {};
       if (backendChoice) overrides.backend = backendChoice;
       if ((values.output as string | undefined)) overrides.output = (values.output as string | undefined);
-      const config = await loadConfig(path, plugins, overrides);
+      const loaded = await loadConfigWithPlugins(path, plugins, { extra, overrides, resume: values.resume === true, notes });
+      const config = loaded.config;
       const { backend, reason, openDevice } = await selectBackend(config.backend);
       const started = performance.now();
-      const result = await train(config, { plugins, backend, backendReason: reason, openDevice, resume: values.resume === true, overwrite: values.overwrite === true, allowConfigChange: values['allow-config-change'] === true, signal, baseline: command === 'demo' });
+      const result = await train(config, { plugins: loaded.plugins, backend, backendReason: reason, openDevice, resume: values.resume === true, overwrite: values.overwrite === true, allowConfigChange: values['allow-config-change'] === true, signal, baseline: command === 'demo' });
       const seconds = ((performance.now() - started) / 1000).toFixed(0);
       const final = result.evaluations.at(-1)?.results ?? [];
       console.log(`\n${result.interrupted ? 'interrupted' : 'done'}: ${result.steps} steps in ${seconds} s, final loss ${result.finalLoss.toFixed(4)}`);
@@ -69,10 +75,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'compare': {
-      const config = await loadConfig(required('config'), plugins, backendChoice ? { backend: backendChoice } : {});
+      const loaded = await loadConfigWithPlugins(required('config'), plugins, { extra, overrides: backendChoice ? { backend: backendChoice } : {} });
+      const config = loaded.config;
       const { backend, reason, openDevice } = await selectBackend(config.backend);
       const names = required('losses').split(',').map((s) => s.trim()).filter(Boolean);
-      const { table, reportPath } = await compareCommand(config, names, { plugins, backend, backendReason: reason, openDevice, signal, overwrite: values.overwrite === true });
+      const { table, reportPath } = await compareCommand(config, names, { plugins: loaded.plugins, backend, backendReason: reason, openDevice, signal, overwrite: values.overwrite === true });
       console.log(table);
       console.log(`report: ${resolve(reportPath)}`);
       return 0;

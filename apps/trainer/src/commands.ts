@@ -8,12 +8,17 @@ import { openVerificationSets } from './data.js';
 import { evaluateModel, formatReport, type VerificationReport } from './evaluate.js';
 import { InterruptedError } from './interrupt.js';
 import { validateVerificationSets } from './run-guard.js';
+import { recordedPlugins, reloadPlugins } from './plugin-loader.js';
 import type { Plugins } from './plugins.js';
 import { writeComparisonReport } from './report.js';
 import { buildRun, CHECKPOINT_FILE, checkpointTensors, train, type TrainOptions } from './train.js';
 
-/** Reads a run folder's checkpoint: its config and the model rebuilt with the saved weights. */
-export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
+/**
+ * Reads a run folder's checkpoint: its config and the model rebuilt with the saved weights. The
+ * plugins it was trained with are loaded again on top of `given` (see `reloadPlugins`); `notes`
+ * gets a line when one's version changed.
+ */
+export async function loadRun(dir: string, given: Plugins, backend: Backend, notes: (line: string) => void = (l) => console.error(l)) {
   const path = dir.endsWith('.safetensors') ? dir : join(dir, CHECKPOINT_FILE);
   let bytes: Uint8Array;
   try {
@@ -23,6 +28,7 @@ export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
   }
   const meta = decodeSafetensors(bytes, path).metadata;
   if (!meta.config) throw new DataError(`checkpoint ${path} has no config in its metadata`);
+  const plugins = await reloadPlugins(given, recordedPlugins(meta, path), path, notes);
   const stored = parseStoredConfig(meta.config, path);
   const config = parseConfig(trainConfigSchema(plugins), stored, `${path} (config)`) as TrainConfig;
   const numClasses = meta.numClasses !== undefined ? Number(meta.numClasses) : headClasses(bytes, path);
@@ -31,7 +37,7 @@ export async function loadRun(dir: string, plugins: Plugins, backend: Backend) {
   // A shipped model may leave out the optimizer state: only training needs it.
   const optional = run.optimizer.state().map((t) => t.name);
   restoreCheckpoint(bytes, checkpointTensors(run.module, run.head, run.optimizer), { source: path, optional });
-  return { config, ...run, meta };
+  return { config, ...run, meta, plugins };
 }
 
 /** A checkpoint's config, without `data.workers`, a key that did nothing and was removed. */

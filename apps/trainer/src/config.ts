@@ -98,12 +98,17 @@ const headSchema = z.strictObject({
     .describe('storage of the head\'s logits and their gradient (batch x classes); float16 halves them (computed and summed in float32, rounded once when stored)'),
 });
 
+/** The output folder of a config that names none. */
+export const DEFAULT_OUTPUT = 'runs/train';
+
 /** The config schema for these plugins. */
 export function trainConfigSchema(plugins: Plugins) {
   return z.strictObject({
     seed: z.number().int().min(0).default(0).describe('seed of initialisation, data order, augmentation and dropout'),
     backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto').describe('auto: a hardware WebGPU adapter if there is one, else the CPU'),
-    output: z.string().default('runs/train').describe('folder for the log, checkpoints and report'),
+    plugins: z.array(z.string().min(1)).default([])
+      .describe('modules whose losses and backbones (made by defineLoss and defineBackbone) join the built-in ones: package names or paths, resolved from the config file\'s folder as an import written there'),
+    output: z.string().default(DEFAULT_OUTPUT).describe('folder for the log, checkpoints and report'),
     data: z.strictObject({
       train: trainDataSchema,
       eval: z.array(evalDataSchema).default([]).describe('verification sets evaluated during and after training'),
@@ -151,8 +156,17 @@ export type TrainConfig = Omit<z.infer<ReturnType<typeof trainConfigSchema>>, 'l
   backbone: PluginConfig;
 };
 
-/** Reads a JSON or YAML config file and validates it; errors name the file and every bad field. */
+/**
+ * Reads a JSON or YAML config file and validates it against the given plugins; errors name the file
+ * and every bad field. (`loadConfigWithPlugins` also loads the modules of its `plugins:` list.)
+ */
 export async function loadConfig(path: string, plugins: Plugins, overrides: Record<string, unknown> = {}): Promise<TrainConfig> {
+  const raw = await readConfigFile(path);
+  return parseConfig(trainConfigSchema(plugins), { ...(raw as object), ...overrides }, path) as TrainConfig;
+}
+
+/** The content of a JSON or YAML config file, not yet validated. */
+export async function readConfigFile(path: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -171,7 +185,7 @@ export async function loadConfig(path: string, plugins: Plugins, overrides: Reco
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`config ${path} is ${raw === null || raw === undefined ? 'empty' : 'not a mapping of keys to values'}`);
   }
-  return parseConfig(trainConfigSchema(plugins), { ...(raw as object), ...overrides }, path) as TrainConfig;
+  return raw;
 }
 
 /** The key at a (1-based) line and column of a config's text, quoted; empty when there is none. */

@@ -1,4 +1,4 @@
-export { trainConfigSchema, loadConfig, totalSteps, parseBytes, type TrainConfig } from './config.js';
+export { trainConfigSchema, loadConfig, readConfigFile, totalSteps, parseBytes, DEFAULT_OUTPUT, type TrainConfig } from './config.js';
 export {
   train, buildRun, checkpointTensors, NonFiniteLossError, CHECKPOINT_FILE, type TrainOptions, type TrainResult, type LogEntry, type StepInfo, type HeadTensors,
 } from './train.js';
@@ -12,5 +12,10 @@ export { embedFolder } from './embed.js';
 export { exportOnnxCommand, exportSafetensorsCommand } from './export.js';
 export { importCommand, loadPretrained, ONNX_MODEL_FILE, type ImportOptions } from './import.js';
 export { selectBackend, type SelectedBackend } from './backend.js';
-export { defaultPlugins, installedLosses, installedBackbones, type Plugins } from './plugins.js';
+export { defaultPlugins, installedLosses, installedBackbones, builtinOrigin, type Plugins } from './plugins.js';
+export {
+  resolvePlugin, importPlugin, loadPlugin, loadPlugins, combinePlugins, recordedPlugins, reloadPlugins,
+  type PluginSource, type PluginRequest, type LoadedPlugin,
+} from './plugin-loader.js';
+export { loadConfigWithPlugins, commandLinePlugins, type LoadedConfig } from './plugin-config.js';
 export { evaluateModel, rawPixelReport, formatReport, type VerificationReport } from './evaluate.js';

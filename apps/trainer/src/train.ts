@@ -236,6 +236,7 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
         numClasses: String(trainSet.numClasses),
         optimizerSteps: String(optimizer.steps),
         config: JSON.stringify(config),
+        plugins: JSON.stringify(o.plugins.sources ?? []),
         losses: JSON.stringify(losses),
         evaluations: JSON.stringify(evaluations.map((e) => ({ step: e.step, results: e.results.map(slimReport) }))),
         memory: JSON.stringify(memoryInfo),

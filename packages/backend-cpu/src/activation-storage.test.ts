@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { backward, full, mul, packingScope, roundToFloat16, sequential, sum, tensor, tidy, type Layer, type Tensor } from '@fr/core';
-import { ACTIVATION_STORAGE_PACKED_ELEMENTS, compareArrays, runActivationStorageCheck } from '@fr/core/testing';
+import { ACTIVATION_STORAGE_PACKED_ELEMENTS, compareTolerance, runActivationStorageCheck } from '@fr/core/testing';
 import { createCpuBackend } from './index.js';
 
 describe('float16 activation storage', () => {
@@ -10,8 +10,8 @@ describe('float16 activation storage', () => {
     expect(float32.forwardBytes - float16.forwardBytes).toBe(2 * ACTIVATION_STORAGE_PACKED_ELEMENTS);
     expect(float16.forwardBytes / float32.forwardBytes).toBeLessThan(0.55);
     // Float16-close (relative to the largest gradient), and not equal: the backward read rounded values.
-    const close = compareArrays(float16.grads, float32.grads, 5e-3, 0);
-    expect(close.ok, `max error ${close.maxError} over ${close.allowed}`).toBe(true);
+    const close = compareTolerance(float16.grads, float32.grads, { rtol: 5e-3, atol: 0 });
+    expect(close.pass, `max error ${close.maxError} over ${close.limit}`).toBe(true);
     expect(close.maxError).toBeGreaterThan(0);
     expect(float32.leakedBuffers).toBe(0);
     expect(float16.leakedBuffers).toBe(0);

@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
+import { expectClose } from '@fr/core/testing';
 import {
   backward, batchNorm, conv2d, empty, hashUniform, l2normalize, linear, mul, prelu, sum, tensor, tidy, type Tensor,
 } from '@fr/core';
@@ -30,17 +31,6 @@ interface Golden {
 }
 
 const values = (v: { data: number[] } | number[]): number[] => (Array.isArray(v) ? v : v.data);
-
-/** max|got - want| <= atol + rtol * max|want|, as the fixtures define it. */
-function expectClose(got: ArrayLike<number>, want: number[], tol: Golden['tolerance'], what: string): void {
-  expect(got.length, `${what}: length`).toBe(want.length);
-  let err = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  expect(err, `${what}: max error`).toBeLessThanOrEqual(tol.atol + tol.rtol * scale);
-}
 
 function apply(d: Golden, t: Record<string, Tensor>): Tensor {
   const a = d.attrs as { stride?: number; padding?: number; groups?: number; training?: boolean; momentum?: number; eps?: number };

@@ -7,6 +7,7 @@ import type { Backend } from './backend.js';
 import type { NamedTensor } from './loss.js';
 import type { Rng } from './rng.js';
 import type { Tensor } from './tensor.js';
+import { markPlugin } from './plugin.js';
 
 export interface ForwardMode {
   /** Training mode: batch statistics, dropout active, running averages updated. */
@@ -57,7 +58,7 @@ export interface Backbone<P = unknown, Name extends string = string> {
 
 /** Types a backbone plugin. */
 export function defineBackbone<P, Name extends string>(backbone: Backbone<P, Name>): Backbone<P, Name> {
-  return backbone;
+  return markPlugin(backbone, 'backbone');
 }
 
 /** Number of scalars in a module's parameters and buffers, as PyTorch's state_dict counts them. */

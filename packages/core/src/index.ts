@@ -9,6 +9,7 @@ export * from './ops.js';
 export * from './margin.js';
 export * from './loss.js';
 export * from './backbone.js';
+export * from './plugin.js';
 export * from './rng.js';
 export * from './init.js';
 export * from './optim.js';

@@ -11,6 +11,7 @@ import type { MarginTransform } from './margin.js';
 import { ConfigError, DataError, ShapeError } from './errors.js';
 import { unknownKeys } from './strict-keys.js';
 import { normalInit } from './init.js';
+import { markPlugin } from './plugin.js';
 import { l2normalize, matmul } from './ops.js';
 import type { Rng } from './rng.js';
 import { isGradEnabled, record } from './tape.js';
@@ -65,7 +66,7 @@ export function defineLoss<P, Name extends string>(loss: Loss<P, Name>): Loss<P,
   if (!/^[a-z0-9][a-z0-9-]*$/.test(loss.name)) {
     throw new Error(`defineLoss: name "${loss.name}" must be lower-case letters, digits and dashes`);
   }
-  return loss;
+  return markPlugin(loss, 'loss');
 }
 
 /** Parses loss parameters, with errors that name the loss and the field. */

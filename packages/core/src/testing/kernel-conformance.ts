@@ -3,6 +3,7 @@
  * reference backend (the CPU backend) with the same random inputs, edge shapes included (one row,
  * odd sizes, sizes that do not divide a workgroup). A backend passes when every output agrees.
  */
+import { compareTolerance } from './tolerance.js';
 import type { Backend, DType, HostArray } from '../backend.js';
 import type { KernelTable, MatmulParams, Conv2dParams, ChannelLayout } from '../kernels.js';
 import { identityTransform, scaledTransform, defineTransform, clampedAcos, type MarginTransform } from '../margin.js';
@@ -37,7 +38,7 @@ export async function runKernelCase(c: KernelCase, subject: Backend, reference: 
     let passed = true;
     for (const [output, w] of Object.entries(want)) {
       const g = got[output];
-      const { maxError, allowed, ok } = compareArrays(g, w, c.rtol, c.atol);
+      const { maxError, limit: allowed, pass: ok } = compareTolerance(g, w, c);
       if (!ok) passed = false;
       if (!ok || maxError / (allowed || 1) > worst.maxError / (worst.allowed || 1)) worst = { output, maxError, allowed };
     }
@@ -45,23 +46,6 @@ export async function runKernelCase(c: KernelCase, subject: Backend, reference: 
   } catch (e) {
     return { name: c.name, kernel: c.kernel, passed: false, worst: { output: '', maxError: NaN, allowed: 0 }, error: (e as Error).message };
   }
-}
-
-/** max|got - want| against atol + rtol * max|want|; NaN where want is finite fails. */
-export function compareArrays(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, atol: number) {
-  if (got.length !== want.length) return { maxError: Infinity, allowed: 0, ok: false };
-  let maxError = 0;
-  let maxWant = 0;
-  for (let i = 0; i < want.length; i++) {
-    if (got[i] === want[i]) continue; // equal infinities too
-    const e = Math.abs(got[i] - want[i]);
-    if (Number.isNaN(e)) {
-      if (!(Number.isNaN(got[i]) && Number.isNaN(want[i]))) maxError = Infinity;
-    } else if (e > maxError) maxError = e;
-    if (Math.abs(want[i]) > maxWant && Number.isFinite(want[i])) maxWant = Math.abs(want[i]);
-  }
-  const allowed = atol + rtol * maxWant;
-  return { maxError, allowed, ok: maxError <= allowed };
 }
 
 /** Uploads host data and returns the buffer handle. */

@@ -11,6 +11,7 @@
  *   per-class bias, 1 value for a shared scalar bias);
  * - `expected.gradWeights` / `expected.gradBias` are compared with the `.grad` of those tensors.
  */
+import { compareTolerance, type ToleranceCheck } from './tolerance.js';
 import { z } from 'zod';
 import type { Backend } from '../backend.js';
 import { FormatError, ShapeError } from '../errors.js';
@@ -72,14 +73,6 @@ export function parseLossCase(input: unknown, origin = 'loss case'): LossCase {
 }
 
 /** One compared quantity. */
-export interface ToleranceCheck {
-  /** max |got - want| (Infinity when got has a NaN or Inf). */
-  maxError: number;
-  /** atol + rtol * max |want| */
-  limit: number;
-  pass: boolean;
-}
-
 export interface LossCaseResult {
   name: string;
   loss: string;
@@ -101,21 +94,6 @@ export interface LossConformanceOptions {
   losses: readonly Loss<any>[];
   /** The backend the heads run on. */
   backend: Backend;
-}
-
-/** Compares two arrays under `atol + rtol * max|want|`. */
-export function compareTolerance(got: ArrayLike<number>, want: ArrayLike<number>, tol: { rtol: number; atol: number }): ToleranceCheck {
-  let maxWant = 0;
-  let maxError = 0;
-  for (let i = 0; i < want.length; i++) {
-    maxWant = Math.max(maxWant, Math.abs(want[i]));
-    const d = Math.abs(got[i] - want[i]);
-    // NaN fails every comparison: count it (and Inf) as an infinite error rather than skip it.
-    maxError = d <= maxError ? maxError : Number.isFinite(d) ? d : Infinity;
-  }
-  if (got.length !== want.length) maxError = Infinity;
-  const limit = tol.atol + tol.rtol * maxWant;
-  return { maxError, limit, pass: maxError <= limit };
 }
 
 function findParam(head: LossHead, suffix: string): NamedTensor | undefined {

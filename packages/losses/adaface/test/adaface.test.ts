@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, ShapeError, tensor, tidy, type Backend } from '@fr/core';
+import { expectClose } from '@fr/core/testing';
 import { adaface, adafaceParams, adafaceTransform } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 interface Problem {
   B: number;
@@ -90,23 +91,6 @@ function problem(seed: number): Problem {
   return { B, D, C, x, w, labels };
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
-
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, atol: number, what: string) {
-  expect(got.length).toBe(want.length);
-  const limit = atol + rtol * maxAbs(want);
-  let worst = 0, at = -1;
-  for (let i = 0; i < want.length; i++) {
-    const e = Math.abs(got[i] - want[i]);
-    if (!(e <= worst)) [worst, at] = [e, i];
-  }
-  expect(worst, `${what}[${at}]: got ${got[at]}, want ${want[at]}`).toBeLessThanOrEqual(limit);
-}
-
 test('defaults are the official ones', () => {
   expect(adafaceParams.parse({})).toEqual({ s: 64, m: 0.4, h: 0.333, t_alpha: 0.01 });
 });
@@ -163,8 +147,8 @@ describe.each(backends)('adaface on $name', (b) => {
       expect(Math.abs((await l.item()) - want.loss)).toBeLessThanOrEqual(5e-4 * Math.abs(want.loss) + 1e-5);
       expect((await meanBuf.tensor.data())[0]).toBeCloseTo(want.mean, 4);
       expect((await stdBuf.tensor.data())[0]).toBeCloseTo(want.std, 4);
-      expectClose(await x.grad!.data(), numericGrad(p, state, 'x'), 5e-3, 1e-6, `step ${step} dL/dx`);
-      expectClose(await weight.tensor.grad!.data(), numericGrad(p, state, 'w'), 5e-3, 1e-6, `step ${step} dL/dW`);
+      expectClose(await x.grad!.data(), numericGrad(p, state, 'x'), { rtol: 5e-3, atol: 1e-6 }, `step ${step} dL/dx`);
+      expectClose(await weight.tensor.grad!.data(), numericGrad(p, state, 'w'), { rtol: 5e-3, atol: 1e-6 }, `step ${step} dL/dW`);
       state = { mean: want.mean, std: want.std };
       l.dispose();
       x.dispose();

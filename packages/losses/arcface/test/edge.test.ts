@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, checkFinite, createRng, DataError, parseLossParams, tensor, tidy, type Backend } from '@fr/core';
 import { checkFinite as checkFiniteFromTesting, lossGradCheck } from '@fr/core/testing';
 import { arcface, SIN2_MIN } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 import { arcfaceReference, type Problem } from './reference.js';
 
 function randomProblem(B: number, D: number, C: number, seed: number): Problem {

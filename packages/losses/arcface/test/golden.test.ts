@@ -1,7 +1,7 @@
 import * as vitest from 'vitest';
 import { describeGoldenCases } from '@fr/core/testing';
 import { arcface } from '../src/index.js';
-import { backends, fixtures } from './backends.js';
+import { backends, lossFixtures } from '@fr/test-kit';
 
 // Per backend: all 7 fixtures are present, and each runs without error within its tolerances.
-describeGoldenCases(vitest, { cases: fixtures(), count: 7, losses: [arcface], backends });
+describeGoldenCases(vitest, { cases: lossFixtures(new URL('./fixtures/', import.meta.url)), count: 7, losses: [arcface], backends });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FormatError, type Backend } from '@fr/core';
 import { formatLossConformance, parseLossCase, runLossCase, runLossConformance } from '@fr/core/testing';
 import { arcface } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 const raw = () => JSON.parse(readFileSync(new URL('./fixtures/arcface-small.json', import.meta.url), 'utf8'));
 

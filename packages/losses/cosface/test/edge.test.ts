@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, tensor, tidy, type Backend } from '@fr/core';
 import { lossGradCheck } from '@fr/core/testing';
 import { cosface, cosfaceTransform } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 test('transform: s (cos - m) for the target, s cos otherwise, slope s', () => {
   const t = cosfaceTransform({ s: 64, m: 0.35 });

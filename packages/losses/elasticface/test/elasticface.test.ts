@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRng, parseLossParams, tensor, tidy, type Backend } from '@fr/core';
 import { lossGradCheck } from '@fr/core/testing';
 import { elasticArcTransform, elasticface } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 test('target: s cos(theta + m_b) with the margin from the row context; exact slope', () => {
   const t = elasticArcTransform(64);

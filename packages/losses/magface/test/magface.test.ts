@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, ShapeError, tensor, tidy, type Backend } from '@fr/core';
 import { lossGradCheck } from '@fr/core/testing';
 import { magface, magfaceParams, magfaceTransform } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 interface Problem {
   B: number;

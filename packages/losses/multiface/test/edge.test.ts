@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createRng, parseLossParams, ShapeError, type Backend } from '@fr/core';
 import { lossGradCheck } from '@fr/core/testing';
 import { multiface } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 test('defaults of the MultiFace README', () => {
   expect(parseLossParams(multiface, {})).toEqual({ parts: 2, base: 'arcface', s: 64, m: 0.3 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, DataError, parseLossParams, tensor, tidy, type Backend, type Loss } from '@fr/core';
 import { lossGradCheck } from '@fr/core/testing';
 import { alphaLowerBound, l2softmax, normface, softmax } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 test('alphaLowerBound is log(p (C - 2) / (1 - p))', () => {
   expect(alphaLowerBound(10, 0.9)).toBeCloseTo(Math.log(72), 12);

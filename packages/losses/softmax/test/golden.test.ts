@@ -1,7 +1,7 @@
 import * as vitest from 'vitest';
 import { describeGoldenCases } from '@fr/core/testing';
 import { softmax, l2softmax, normface } from '../src/index.js';
-import { backends, fixtures } from './backends.js';
+import { backends, lossFixtures } from '@fr/test-kit';
 
 // Per backend: all 8 fixtures are present, and each runs without error within its tolerances.
-describeGoldenCases(vitest, { cases: fixtures(), count: 8, losses: [softmax, l2softmax, normface], backends });
+describeGoldenCases(vitest, { cases: lossFixtures(new URL('./fixtures/', import.meta.url)), count: 8, losses: [softmax, l2softmax, normface], backends });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, tensor, tidy, type Backend } from '@fr/core';
 import { lossGradCheck } from '@fr/core/testing';
 import { aSoftmaxLambda, psiInteger, sphereface, spherefaceTransform } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 const row = { target: 0, context: 0 };
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, tensor, tidy, type Backend } from '@fr/core';
 import { initialBias, sphereface2, sphereface2Transform } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 

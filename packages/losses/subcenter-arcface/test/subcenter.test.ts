@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, tensor, tidy, type Backend } from '@fr/core';
+import { expectClose } from '@fr/core/testing';
 import { subcenterArcface, subcenterArcfaceParams } from '../src/index.js';
-import { backends } from './backends.js';
+import { backends } from '@fr/test-kit';
 
 interface Problem {
   B: number;
@@ -85,17 +86,6 @@ function problem(K: number, seed: number): Problem {
   return { B, D, C, K, x, w, labels: Int32Array.from({ length: B }, () => rng.int(C)) };
 }
 
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, atol: number, what: string) {
-  expect(got.length).toBe(want.length);
-  let maxWant = 0, worst = 0, at = -1;
-  for (let i = 0; i < want.length; i++) {
-    maxWant = Math.max(maxWant, Math.abs(want[i]));
-    const e = Math.abs(got[i] - want[i]);
-    if (!(e <= worst)) [worst, at] = [e, i];
-  }
-  expect(worst, `${what}[${at}]: got ${got[at]}, want ${want[at]}`).toBeLessThanOrEqual(atol + rtol * maxWant);
-}
-
 test('defaults: s 64, m 0.5, K 3, detached margin as @fr/arcface', () => {
   expect(subcenterArcfaceParams.parse({})).toEqual({ s: 64, m: 0.5, k: 3, gradient: 'detached' });
 });
@@ -126,9 +116,9 @@ describe.each(backends)('subcenter-arcface on $name', (b) => {
         });
         const want = reference(p, mode).loss;
         expect(Math.abs((await l.item()) - want)).toBeLessThanOrEqual(5e-4 * Math.abs(want) + 1e-5);
-        expectClose(await x.grad!.data(), numericGrad(p, mode, 'x'), 5e-3, 1e-6, 'dL/dx');
+        expectClose(await x.grad!.data(), numericGrad(p, mode, 'x'), { rtol: 5e-3, atol: 1e-6 }, 'dL/dx');
         const gw = await weight.tensor.grad!.data();
-        expectClose(gw, numericGrad(p, mode, 'w'), 5e-3, 1e-6, 'dL/dW');
+        expectClose(gw, numericGrad(p, mode, 'w'), { rtol: 5e-3, atol: 1e-6 }, 'dL/dW');
         if (K > 1) {
           // Only the arg-max sub-center of each class that some row scored gets a gradient.
           let zeroRows = 0;
