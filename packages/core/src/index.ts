@@ -7,6 +7,7 @@ export * from './finite.js';
 export * from './tape.js';
 export * from './ops.js';
 export * from './margin.js';
+export * from './angular.js';
 export * from './loss.js';
 export * from './backbone.js';
 export * from './rng.js';

@@ -88,6 +88,13 @@ export function validateLabels(labels: Int32Array, batch: number, numClasses: nu
   }
 }
 
+/** Checks that a head's input is [B, dim]; the message names the head. */
+export function assertEmbeddings(embeddings: Tensor, dim: number, what: string): void {
+  if (embeddings.rank !== 2 || embeddings.shape[1] !== dim) {
+    throw new ShapeError(`${what}: embeddings must be [B, ${dim}], got ${embeddings.describe()}`);
+  }
+}
+
 export interface MarginLossOptions {
   transform: MarginTransform;
   reducer: Reducer;
@@ -245,9 +252,7 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: CosineMarginHeadO
     parameters,
     buffers: o.buffers ?? [],
     forward(embeddings, labels) {
-      if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
-        throw new ShapeError(`${o.name}: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
-      }
+      assertEmbeddings(embeddings, ctx.embeddingDim, o.name);
       const batch = embeddings.shape[0];
       const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
       const xn = l2normalize(embeddings);

@@ -11,6 +11,7 @@
  * sigmoid reducer needs no reduction of logits across shards: each shard adds its own terms.
  */
 import {
+  assertEmbeddings,
   createRng,
   DataError,
   l2normalize,
@@ -339,9 +340,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       if (!(host instanceof Float32Array) || host.length % D !== 0) {
         throw new ShapeError(`${o.name}: embeddings must be float32 [B, ${D}], got ${host.length} values`);
       }
-      if (!(embeddings instanceof Float32Array) && (embeddings.rank !== 2 || embeddings.shape[1] !== D)) {
-        throw new ShapeError(`${o.name}: embeddings must be [B, ${D}], got ${embeddings.describe()}`);
-      }
+      if (!(embeddings instanceof Float32Array)) assertEmbeddings(embeddings, D, o.name);
       const rows = host.length / D;
       validateLabels(labels, rows, C, `${o.name} labels`);
       const lossScale = options.lossScale ?? 1;

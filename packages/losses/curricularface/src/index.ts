@@ -6,6 +6,13 @@
  * official code. t lives on the device (`curricularface.t`) and reaches the kernel as row context.
  */
 import {
+  ANGULAR_WGSL,
+  clampUnit,
+  cosPlus,
+  thMm,
+  thMmSlope,
+  thMmUniforms,
+  assertEmbeddings,
   broadcastScalar,
   classWeights,
   defineLoss,
@@ -22,6 +29,8 @@ import {
   tensor,
   z,
   type MarginTransform,
+  type RowContext,
+  type Uniforms,
   type NamedTensor,
 } from '@fr/core';
 
@@ -33,50 +42,32 @@ export const curricularfaceParams = z.object({
 
 export type CurricularFaceParams = z.infer<typeof curricularfaceParams>;
 
-/** row.target is the row's target cosine, row.context the current t. */
+/** row.target is the row's target cosine, row.context the current t; the margin is core's th/mm form. */
 export function curricularTransform(s: number, m: number): MarginTransform {
-  const u0 = { s, cos_m: Math.cos(m), sin_m: Math.sin(m), th: Math.cos(Math.PI - m), mm: Math.sin(m) * m };
-  const marginCos = (c: number, u: Record<string, number>) => c * u.cos_m - Math.sqrt(Math.max(1 - c * c, 0)) * u.sin_m;
-  const clamp = (z: number) => Math.min(Math.max(z, -1), 1);
+  // A non-target cosine above the target's margin cosine is hard.
+  const hard = (z: number, u: Uniforms, row: RowContext) => clampUnit(z) > cosPlus(clampUnit(row.target), u.cos_m, u.sin_m);
   return defineTransform({
     key: 'curricularface',
-    uniforms: u0,
-    target(z, u) {
-      const c = clamp(z);
-      return u.s * (c > u.th ? marginCos(c, u) : c - u.mm);
-    },
-    targetGrad(z, u) {
-      const c = clamp(z);
-      return c > u.th ? u.s * (u.cos_m + (c * u.sin_m) / Math.sqrt(Math.max(1 - c * c, 1e-6))) : u.s;
-    },
+    uniforms: { s, ...thMmUniforms(m) },
+    target: (z, u) => u.s * thMm(z, u),
+    targetGrad: (z, u) => u.s * thMmSlope(z, u),
     other(z, u, row) {
-      const c = clamp(z);
-      return u.s * (c > marginCos(clamp(row.target), u) ? c * (row.context + c) : c);
+      const c = clampUnit(z);
+      return u.s * (hard(z, u, row) ? c * (row.context + c) : c);
     },
-    otherGrad(z, u, row) {
-      const c = clamp(z);
-      return u.s * (c > marginCos(clamp(row.target), u) ? row.context + 2 * c : 1);
-    },
-    wgsl: /* wgsl */ `
-fn fr_margin_cos(c: f32) -> f32 { return c * u.cos_m - sqrt(max((1.0 - c) * (1.0 + c), 0.0)) * u.sin_m; }
-fn fr_target(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
-  if (c > u.th) { return u.s * fr_margin_cos(c); }
-  return u.s * (c - u.mm);
-}
-fn fr_target_grad(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
-  if (c > u.th) { return u.s * (u.cos_m + c * u.sin_m / sqrt(max((1.0 - c) * (1.0 + c), 1e-6))); }
-  return u.s;
-}
+    otherGrad: (z, u, row) => u.s * (hard(z, u, row) ? row.context + 2 * clampUnit(z) : 1),
+    wgsl: ANGULAR_WGSL + /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * fr_th_mm(z, u.cos_m, u.sin_m, u.th, u.mm); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_th_mm_slope(z, u.cos_m, u.sin_m, u.th); }
+fn fr_hard(c: f32, row: FrRow) -> bool { return c > fr_cos_plus(clamp(row.target_z, -1.0, 1.0), u.cos_m, u.sin_m); }
 fn fr_other(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
-  if (c > fr_margin_cos(clamp(row.target_z, -1.0, 1.0))) { return u.s * c * (row.context + c); }
+  if (fr_hard(c, row)) { return u.s * c * (row.context + c); }
   return u.s * c;
 }
 fn fr_other_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
-  if (c > fr_margin_cos(clamp(row.target_z, -1.0, 1.0))) { return u.s * (row.context + 2.0 * c); }
+  if (fr_hard(c, row)) { return u.s * (row.context + 2.0 * c); }
   return u.s;
 }
 `,
@@ -98,9 +89,7 @@ export const curricularface = defineLoss({
       parameters,
       buffers: [{ name: t.name, tensor: t }],
       forward(embeddings, labels) {
-        if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
-          throw new ShapeError(`curricularface: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
-        }
+        assertEmbeddings(embeddings, ctx.embeddingDim, 'curricularface');
         const B = embeddings.shape[0];
         const C = ctx.numClasses;
         const y = labelTensor(ctx.backend, labels, C, 'curricularface labels');

@@ -12,6 +12,12 @@
  * fused kernel's row-context gradient) and through the regulariser.
  */
 import {
+  ANGULAR_WGSL,
+  clampUnit,
+  cosPlus,
+  cosPlusSlope,
+  sinPlus,
+  assertEmbeddings,
   add,
   classWeights,
   defineLoss,
@@ -33,6 +39,9 @@ import {
   type Tensor,
 } from '@fr/core';
 
+/** 1 - cos^2 is clamped to this in the slopes (core's SIN2_MIN), which the official sqrt makes infinite at |cos| = 1. */
+export { SIN2_MIN } from '@fr/core';
+
 export const magfaceParams = z.object({
   s: z.number().positive().default(64).describe('scale of the logits'),
   l_a: z.number().positive().default(10).describe('lower bound of the feature magnitude'),
@@ -48,58 +57,54 @@ export const magfaceParams = z.object({
 
 export type MagFaceParams = z.infer<typeof magfaceParams>;
 
-/** 1 - cos^2 is clamped to this in the slopes, which the official sqrt makes infinite at |cos| = 1. */
-export const SIN2_MIN = 1e-6;
-
 /**
- * ArcFace with the margin of each row in `row.context`, differentiable in it (contextGradient).
- * Easy margin: cos(theta + m) where cos > 0, else cos. Otherwise the classic form.
+ * ArcFace with the margin of each row in `row.context`, differentiable in it (contextGradient),
+ * from core's angular library. Easy margin: cos(theta + m) where cos > 0, else cos. Otherwise the
+ * classic th/mm form.
  */
 export function magfaceTransform(s: number, easyMargin: boolean): MarginTransform {
-  const clamp1 = (v: number) => Math.min(Math.max(v, -1), 1);
   const onMargin = (c: number, m: number) => (easyMargin ? c > 0 : c > Math.cos(Math.PI - m));
   return defineTransform({
     key: easyMargin ? 'magface-easy' : 'magface',
-    uniforms: { s, sin2_min: SIN2_MIN },
+    uniforms: { s },
     contextGradient: true,
     target(z, u, row) {
-      const c = clamp1(z), m = row.context;
-      if (onMargin(c, m)) return u.s * (c * Math.cos(m) - Math.sqrt(Math.max(1 - c * c, 0)) * Math.sin(m));
+      const c = clampUnit(z), m = row.context;
+      if (onMargin(c, m)) return u.s * cosPlus(c, Math.cos(m), Math.sin(m));
       return easyMargin ? u.s * c : u.s * (c - Math.sin(m) * m);
     },
     targetGrad(z, u, row) {
-      const c = clamp1(z), m = row.context;
-      if (onMargin(c, m)) return u.s * (Math.cos(m) + (c * Math.sin(m)) / Math.sqrt(Math.max(1 - c * c, u.sin2_min)));
-      return u.s;
+      const c = clampUnit(z), m = row.context;
+      return onMargin(c, m) ? u.s * cosPlusSlope(c, Math.cos(m), Math.sin(m)) : u.s;
     },
     targetContextGrad(z, u, row) {
-      const c = clamp1(z), m = row.context;
-      if (onMargin(c, m)) return -u.s * (c * Math.sin(m) + Math.sqrt(Math.max(1 - c * c, 0)) * Math.cos(m));
+      const c = clampUnit(z), m = row.context;
+      if (onMargin(c, m)) return -u.s * sinPlus(c, Math.cos(m), Math.sin(m));
       return easyMargin ? 0 : -u.s * (Math.sin(m) + m * Math.cos(m));
     },
-    other: (z, u) => u.s * clamp1(z),
+    other: (z, u) => u.s * clampUnit(z),
     otherGrad: (_z, u) => u.s,
     otherContextGrad: () => 0,
-    wgsl: /* wgsl */ `
+    wgsl: ANGULAR_WGSL + /* wgsl */ `
 fn fr_on_margin(c: f32, m: f32) -> bool {
   ${easyMargin ? 'return c > 0.0;' : 'return c > cos(FR_PI - m);'}
 }
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return u.s * (c * cos(m) - sqrt(max((1.0 - c) * (1.0 + c), 0.0)) * sin(m)); }
+  if (fr_on_margin(c, m)) { return u.s * fr_cos_plus(c, cos(m), sin(m)); }
   return ${easyMargin ? 'u.s * c' : 'u.s * (c - sin(m) * m)'};
 }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return u.s * (cos(m) + c * sin(m) / sqrt(max((1.0 - c) * (1.0 + c), u.sin2_min))); }
+  if (fr_on_margin(c, m)) { return u.s * fr_cos_plus_slope(c, cos(m), sin(m)); }
   return u.s;
 }
 fn fr_target_context_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return -u.s * (c * sin(m) + sqrt(max((1.0 - c) * (1.0 + c), 0.0)) * cos(m)); }
+  if (fr_on_margin(c, m)) { return -u.s * fr_sin_plus(c, cos(m), sin(m)); }
   return ${easyMargin ? '0.0' : '-u.s * (sin(m) + m * cos(m))'};
 }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
@@ -162,9 +167,7 @@ export const magface = defineLoss({
       parameters,
       buffers: [],
       forward(embeddings, labels) {
-        if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
-          throw new ShapeError(`magface: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
-        }
+        assertEmbeddings(embeddings, ctx.embeddingDim, 'magface');
         const batch = embeddings.shape[0];
         const y = labelTensor(ctx.backend, labels, ctx.numClasses, 'magface labels');
         // The magnitude through recorded ops, so its gradient reaches the embeddings.
