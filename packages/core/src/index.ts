@@ -9,6 +9,7 @@ export * from './ops.js';
 export * from './margin.js';
 export * from './angular.js';
 export * from './loss.js';
+export * from './head.js';
 export * from './backbone.js';
 export * from './rng.js';
 export * from './init.js';

@@ -12,30 +12,23 @@
  * fused kernel's row-context gradient) and through the regulariser.
  */
 import {
+  cosineMarginHead,
   ANGULAR_WGSL,
   clampUnit,
   cosPlus,
   cosPlusSlope,
   sinPlus,
-  assertEmbeddings,
   add,
-  classWeights,
   defineLoss,
   defineTransform,
   empty,
-  l2normalize,
-  labelTensor,
   affine,
-  marginLoss,
-  matmul,
   mean,
   record,
-  ShapeError,
   sumAxis,
   unary,
   z,
   type MarginTransform,
-  type NamedTensor,
   type Tensor,
 } from '@fr/core';
 
@@ -159,29 +152,25 @@ export const magface = defineLoss({
   params: magfaceParams,
   createHead(ctx) {
     const p = ctx.params;
-    const weight = classWeights(ctx, 'magface.weight');
     const transform = magfaceTransform(p.s, p.easy_margin);
     const slope = (p.u_m - p.l_m) / (p.u_a - p.l_a);
-    const parameters: NamedTensor[] = [{ name: weight.name, tensor: weight }];
-    return {
-      parameters,
-      buffers: [],
-      forward(embeddings, labels) {
-        assertEmbeddings(embeddings, ctx.embeddingDim, 'magface');
-        const batch = embeddings.shape[0];
-        const y = labelTensor(ctx.backend, labels, ctx.numClasses, 'magface labels');
-        // The magnitude through recorded ops, so its gradient reaches the embeddings.
-        const a = clampOp(unary('sqrt', sumAxis(unary('square', embeddings), 1)), p.l_a, p.u_a);
-        const margin = affine(a, slope, p.l_m - slope * p.l_a);
-        const cos = matmul(l2normalize(embeddings), l2normalize(weight), { transB: true });
-        const ce = marginLoss(cos, y, { transform, reducer: 'softmax-ce', scale: 1 / batch, rowContext: margin });
-        const g = mean(add(reciprocal(a), affine(a, 1 / (p.u_a * p.u_a), 0)));
-        return add(ce, affine(g, p.lambda_g, 0));
+    // The magnitude of this step's forward, made by rowContext and read by extraLoss (one tape node for both).
+    let magnitude: Tensor | null = null;
+    return cosineMarginHead(ctx, {
+      name: 'magface',
+      transform: () => transform,
+      reducer: 'softmax-ce',
+      // Recorded ops, so the gradient reaches the embeddings through the margin.
+      rowContext(embeddings) {
+        magnitude = clampOp(unary('sqrt', sumAxis(unary('square', embeddings), 1)), p.l_a, p.u_a);
+        return affine(magnitude, slope, p.l_m - slope * p.l_a);
       },
-      dispose() {
-        weight.dispose();
+      extraLoss() {
+        const a = magnitude!;
+        magnitude = null;
+        return affine(mean(add(reciprocal(a), affine(a, 1 / (p.u_a * p.u_a), 0))), p.lambda_g, 0);
       },
-    };
+    });
   },
 });
 

@@ -7,24 +7,13 @@
  *   target logit s cos(theta + m), other logits s cos
  *
  * The class weights are one [C*K, D] matrix, sub-centers of class c in rows c*K .. c*K + K - 1
- * (the layout of insightface's reshape to (B, C, K) and of pytorch-metric-learning). The margin
+ * (the layout of insightface's reshape to (B, C, K) and of pytorch-metric-learning): the head
+ * description's `subCenters`, which core's `cosineMarginHead` reduces with `maxOverGroups`. The margin
  * is core's `arcMarginTransform`, as @fr/arcface's: "detached" (opensphere / current insightface
  * form, margin under no_grad) or
  * "exact" (classic th/mm form, differentiated), so K = 1 is exactly @fr/arcface.
  */
-import {
-  arcMarginTransform,
-  assertEmbeddings,
-  classWeights,
-  defineLoss,
-  l2normalize,
-  labelTensor,
-  marginLoss,
-  matmul,
-  maxOverGroups,
-  z,
-  type NamedTensor,
-} from '@fr/core';
+import { arcMarginTransform, cosineMarginHead, defineLoss, z } from '@fr/core';
 
 export const subcenterArcfaceParams = z.object({
   s: z.number().positive().default(64).describe('scale of the logits'),
@@ -44,25 +33,8 @@ export const subcenterArcface = defineLoss({
   params: subcenterArcfaceParams,
   createHead(ctx) {
     const p = ctx.params;
-    // C*K rows of class weights, N(0, 0.01) like every classifier of the toolkit.
-    const weight = classWeights({ ...ctx, numClasses: ctx.numClasses * p.k }, 'subcenter-arcface.weight');
     const transform = arcMarginTransform(p.s, p.m, p.gradient);
-    const parameters: NamedTensor[] = [{ name: weight.name, tensor: weight }];
-    return {
-      parameters,
-      buffers: [],
-      forward(embeddings, labels) {
-        assertEmbeddings(embeddings, ctx.embeddingDim, 'subcenter-arcface');
-        const batch = embeddings.shape[0];
-        const y = labelTensor(ctx.backend, labels, ctx.numClasses, 'subcenter-arcface labels');
-        const subCos = matmul(l2normalize(embeddings), l2normalize(weight), { transB: true });
-        const cos = maxOverGroups(subCos, p.k);
-        return marginLoss(cos, y, { transform, reducer: 'softmax-ce', scale: 1 / batch });
-      },
-      dispose() {
-        weight.dispose();
-      },
-    };
+    return cosineMarginHead(ctx, { name: 'subcenter-arcface', transform: () => transform, reducer: 'softmax-ce', subCenters: p.k });
   },
 });
 
