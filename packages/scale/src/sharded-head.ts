@@ -21,8 +21,10 @@ import {
   ShapeError,
   empty,
   tensor,
+  tidy,
   validateLabels,
   type Backend,
+  type HeadDescription,
   type MarginTransform,
   type NamedTensor,
   type Reducer,
@@ -35,25 +37,17 @@ import { splitClasses, type ShardRange } from './split.js';
 
 const EPS = 1e-12;
 
-export interface ShardedHeadOptions {
-  /** Name prefix of the head's tensors (as the loss plugin's head would name them, e.g. "arcface"). */
-  name: string;
+/**
+ * What the head computes: the part of a loss's `HeadDescription` this head runs (see
+ * `scaleHeadProblem` for the parts it refuses). `rowContext` runs once per step on the first
+ * backend, under noGrad; its values reach the other shards through the host. `buffers` (running
+ * state the hooks read) become the head's and are released with it.
+ */
+export interface ShardedHeadOptions extends Pick<HeadDescription, 'name' | 'transform' | 'reducer' | 'positiveWeight' | 'negativeWeight' | 'scale' | 'bias' | 'rowContext' | 'buffers'> {
   /** One backend per shard; class weights are split contiguously over them. */
   backends: readonly Backend[];
   numClasses: number;
   embeddingDim: number;
-  /** The margin transform for this step (what a loss plugin gives `cosineMarginHead`). */
-  transform: () => MarginTransform;
-  reducer: Reducer;
-  /** sigmoid-ova weights of the target term and of each non-target term. */
-  positiveWeight?: number;
-  negativeWeight?: number;
-  /** Multiplier of the summed per-row losses; default 1 / batch (mean). */
-  scale?: (batch: number) => number;
-  /** A trainable scalar bias shared by every class (SphereFace2), with its initial value. */
-  bias?: number;
-  /** Per-row context for the transform, computed on each shard from the raw and normalised embeddings. */
-  rowContext?: (embeddings: Tensor, normalized: Tensor) => Tensor | null;
   /**
    * Initialisation: weights N(0, std) drawn shard after shard, so that for one seed the
    * concatenated shards equal the unsharded head's `classWeights`.
@@ -111,6 +105,8 @@ export interface ShardedHead {
   readonly bias: Tensor | null;
   /** Trainable tensors: each shard's weights, then the bias. */
   readonly parameters: readonly NamedTensor[];
+  /** Non-trainable state of the loss (its description's buffers). */
+  readonly buffers: readonly NamedTensor[];
   /** How the class weights are stored and why. */
   readonly precision: ResolvedPrecision;
   /** How the logits and their gradient are stored and why. */
@@ -203,17 +199,17 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   });
   const bias = o.bias === undefined ? null : tensor(o.backends[0], [o.bias], [1], { requiresGrad: true, name: `${o.name}.bias` });
   const parameters: NamedTensor[] = shards.map((s) => ({ name: s.weight.name, tensor: s.weight }));
+  const buffers = o.buffers ?? [];
   if (bias) parameters.push({ name: bias.name, tensor: bias });
 
   /** Forward of one shard up to its logits; the fused kernel's first (or only) pass runs after every shard's. */
-  function forwardShard(i: number, host: Float32Array, rows: number, labels: Int32Array, sample: ShardSample | null, biasValue: number): ShardWork {
+  function forwardShard(i: number, host: Float32Array, rows: number, labels: Int32Array, sample: ShardSample | null, biasValue: number, context: Tensor | null): ShardWork {
     const s = shards[i];
     const b = s.backend;
     const k = b.kernels;
     const owned: Tensor[] = [];
     const own = <T extends Tensor>(t: T): T => (owned.push(t), t);
     const x = own(tensor(b, host, [rows, D], { name: `${o.name}.embeddings` }));
-    // Core's l2normalize (not recorded) so that a rowContext hook may call normsOf on it.
     const xn = own(noGrad(() => l2normalize(x, EPS)));
     const xnorm = own(normsOf(xn));
     let index: Tensor | null = null;
@@ -238,11 +234,6 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     const cos = own(empty(b, [rows, rowsUsed], logitDtype, `${o.name}.cos`));
     k.matmul(xn.buffer(), wn.buffer(), cos.buffer(), { m: rows, n: rowsUsed, k: D, transA: false, transB: true, alpha: 1, beta: 0, halfB: half, halfC: halfLogits });
     const y = own(tensor(b, sample ? sample.labels : labels, [rows], { dtype: 'int32', name: `${o.name}.labels` }));
-    const context = o.rowContext ? noGrad(() => o.rowContext!(x, xn)) : null;
-    if (context) {
-      own(context);
-      if (context.size !== rows) throw new ShapeError(`${o.name}: row context ${context.describe()} needs ${rows} values`);
-    }
     const biasT = bias ? own(tensor(b, [biasValue], [1])) : null;
     const work: ShardWork = {
       owned, rows, index, sample, x, xn, xnorm, w, wn, wnorm, cos, labels: y,
@@ -253,6 +244,23 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       rowLogitGrad: own(empty(b, [rows])),
     };
     return work;
+  }
+
+  /** The step's row context: computed once on the first backend (under noGrad), one copy per shard. */
+  async function rowContexts(host: Float32Array, rows: number, owned: Tensor[]): Promise<(Tensor | null)[]> {
+    if (!o.rowContext) return shards.map(() => null);
+    const x = tensor(shards[0].backend, host, [rows, D], { name: `${o.name}.embeddings` });
+    owned.push(x);
+    const context = tidy(() => noGrad(() => o.rowContext!(x, l2normalize(x, EPS))));
+    if (!context) return shards.map(() => null);
+    owned.push(context);
+    if (context.size !== rows) throw new ShapeError(`${o.name}: row context ${context.describe()} needs ${rows} values`);
+    const values = K > 1 ? ((await context.data()) as Float32Array) : null;
+    return shards.map((s, i) => (i === 0 ? context : own(tensor(s.backend, values!, [rows], { name: `${o.name}.rowContext` }))));
+    function own(t: Tensor): Tensor {
+      owned.push(t);
+      return t;
+    }
   }
 
   function runKernel(wk: ShardWork, i: number, transform: MarginTransform, scale: number, rowLse: Tensor | null, globalLse: Tensor | null): void {
@@ -333,6 +341,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     shards,
     bias,
     parameters,
+    buffers,
     precision,
     logitPrecision,
     async forwardBackward(embeddings, labels, options = {}) {
@@ -357,10 +366,12 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       // shard first: shards on worker backends then compute while the calling thread runs shard 0,
       // which usually shares that thread with the backbone.
       const issueOrder = [...shards.keys()].reverse();
+      const stepOwned: Tensor[] = [];
       try {
+        const contexts = await rowContexts(host, rows, stepOwned);
         const lses: (Tensor | null)[] = shards.map((s) => (combine ? empty(s.backend, [rows], 'float32', `${o.name}.rowLogSumExp`) : null));
         for (const i of issueOrder) {
-          works[i] = forwardShard(i, host, rows, labels, samples[i], biasValue);
+          works[i] = forwardShard(i, host, rows, labels, samples[i], biasValue, contexts[i]);
           if (lses[i]) works[i].owned.push(lses[i]!);
         }
         for (const i of issueOrder) runKernel(works[i], i, transform, scale, lses[i], null);
@@ -400,6 +411,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
         return { loss, embeddingGrad: Float32Array.from(acc) };
       } finally {
         for (const wk of works) if (wk) for (const t of wk.owned) t.dispose();
+        for (const t of stepOwned) t.dispose();
       }
     },
     clearSampled() {
@@ -412,6 +424,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     },
     dispose() {
       for (const p of parameters) p.tensor.dispose();
+      for (const b of buffers) b.tensor.dispose();
     },
   };
 }

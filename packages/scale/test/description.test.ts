@@ -1,0 +1,127 @@
+/**
+ * A loss written only against @fr/core's public plugin API (defineLoss, defineTransform,
+ * cosineMarginHead) trains on the sharded head with Partial FC, built from the description its
+ * head carries, and agrees with its own plain head.
+ */
+import { createCpuBackend } from '@fr/backend-cpu';
+import {
+  ANGULAR_WGSL, backward, cosineMarginHead, cosPlus, createRng, defineLoss, defineTransform, tensor, tidy, z,
+  type Backend, type HeadContext, type LossHead,
+} from '@fr/core';
+import { describe, expect, it } from 'vitest';
+import { partialFcSgd, scaleHeadProblem, shardedHeadFor, type ShardedHead } from '../src/index.js';
+import { randomEmbeddings, relError } from './reference.js';
+
+/** insightface's combined margin s (cos(theta + m2) - m3), detached as its CombinedMarginLoss. */
+const combined = defineLoss({
+  name: 'combined-margin',
+  description: 'test: combined angular and cosine margin, detached',
+  params: z.object({ s: z.number().default(32), m2: z.number().default(0.3), m3: z.number().default(0.2) }),
+  createHead(ctx) {
+    const { s, m2, m3 } = ctx.params;
+    const transform = defineTransform({
+      key: 'test-combined-margin',
+      uniforms: { s, m3, cos_m: Math.cos(m2), sin_m: Math.sin(m2) },
+      target: (c, u) => u.s * (cosPlus(Math.min(Math.max(c, -1), 1), u.cos_m, u.sin_m) - u.m3),
+      targetGrad: (_c, u) => u.s,
+      other: (c, u) => u.s * c,
+      otherGrad: (_c, u) => u.s,
+      wgsl: ANGULAR_WGSL + /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (fr_cos_plus(clamp(z, -1.0, 1.0), u.cos_m, u.sin_m) - u.m3); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * z; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+`,
+    });
+    return cosineMarginHead(ctx, { name: 'combined', transform: () => transform, reducer: 'softmax-ce' });
+  },
+});
+
+const C = 30;
+const D = 12;
+const B = 8;
+const LABELS = Int32Array.from([0, 29, 14, 15, 3, 22, 29, 7]);
+const params = combined.params.parse({});
+const context = (backend: Backend, seed: number, extra: Partial<HeadContext<typeof params>> = {}): HeadContext<typeof params> =>
+  ({ backend, numClasses: C, embeddingDim: D, params, rng: createRng(seed), ...extra });
+
+/** The plain head's loss and gradients for one batch, with the weights given. */
+async function plainStep(weight: Float32Array, numClasses: number, x: Float32Array, labels: Int32Array) {
+  const backend = createCpuBackend();
+  const head: LossHead = combined.createHead({ ...context(backend, 0), numClasses });
+  backend.write(head.parameters[0].tensor.buffer(), weight);
+  const xt = tensor(backend, x, [labels.length, D], { requiresGrad: true });
+  const loss = tidy(() => {
+    const l = head.forward(xt, labels);
+    backward(l);
+    return l;
+  });
+  return {
+    loss: await loss.item(),
+    embeddingGrad: (await xt.grad!.data()) as Float32Array,
+    weightGrad: (await head.parameters[0].tensor.grad!.data()) as Float32Array,
+  };
+}
+
+function sharded(backends: Backend[], seed: number, sampleRate: number): ShardedHead {
+  const described = combined.createHead({ ...context(backends[0], seed), describeOnly: true });
+  expect(described.parameters).toEqual([]); // no class weights were allocated to describe it
+  expect(scaleHeadProblem(described)).toBeNull();
+  return shardedHeadFor(described, { backends, numClasses: C, embeddingDim: D, rng: createRng(seed), sampleRate, sampleSeed: 5 });
+}
+
+describe('a head description from the public plugin API', () => {
+  it('builds the same head on two shards: same initial weights, loss and gradients as the plugin head', async () => {
+    const x = randomEmbeddings(3, B, D);
+    const plain = combined.createHead(context(createCpuBackend(), 11));
+    const w0 = (await plain.parameters[0].tensor.data()) as Float32Array;
+    const head = sharded([createCpuBackend(), createCpuBackend()], 11, 1);
+    expect(await head.readWeights()).toEqual(w0);
+    const ref = await plainStep(w0, C, x, LABELS);
+    const step = await head.forwardBackward(x, LABELS);
+    expect(ref.loss).toBeGreaterThan(0.5);
+    expect(Math.abs(step.loss - ref.loss) / ref.loss).toBeLessThan(1e-6);
+    expect(relError(step.embeddingGrad, ref.embeddingGrad)).toBeLessThan(1e-5);
+    const grads = new Float32Array(C * D);
+    for (const s of head.shards) grads.set((await s.weight.grad!.data()) as Float32Array, s.range.start * D);
+    expect(relError(grads, ref.weightGrad)).toBeLessThan(1e-5);
+  });
+
+  it('Partial FC on two shards equals the plain head over the sampled classes, and trains', async () => {
+    const head = sharded([createCpuBackend(), createCpuBackend()], 11, 0.5);
+    const x = randomEmbeddings(4, B, D);
+    const w0 = await head.readWeights();
+    const step = await head.forwardBackward(x, LABELS);
+    // The sampled classes, global ids in order; every label among them.
+    const kept = head.shards.flatMap((s) => Array.from(s.sampled!, (j) => s.range.start + j));
+    expect(kept.length).toBe(2 * Math.floor(0.5 * 15));
+    for (const y of LABELS) expect(kept).toContain(y);
+    const subset = new Float32Array(kept.length * D);
+    kept.forEach((c, i) => subset.set(w0.subarray(c * D, (c + 1) * D), i * D));
+    const ref = await plainStep(subset, kept.length, x, Int32Array.from(LABELS, (y) => kept.indexOf(y)));
+    expect(Math.abs(step.loss - ref.loss) / ref.loss).toBeLessThan(1e-6);
+    expect(relError(step.embeddingGrad, ref.embeddingGrad)).toBeLessThan(1e-5);
+
+    // Steps of the row-sparse SGD on fixed embeddings, a fresh draw of classes each: the loss falls.
+    const trained = sharded([createCpuBackend(), createCpuBackend()], 11, 0.5);
+    const optimizer = partialFcSgd(trained, { momentum: 0.9, weightDecay: 0, nesterov: false });
+    const losses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      losses.push((await trained.forwardBackward(x, LABELS)).loss);
+      optimizer.step(0.5);
+      optimizer.zeroGrad();
+    }
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses.at(-1)!).toBeLessThan(0.5 * losses[0]);
+  });
+
+  it('refuses what the description cannot run on the sharded head, saying why', () => {
+    const backend = createCpuBackend();
+    const custom: LossHead = { parameters: [], buffers: [], forward: () => { throw new Error('unused'); }, dispose: () => {} };
+    expect(scaleHeadProblem(custom)).toMatch(/is custom code/);
+    const description = combined.createHead({ ...context(backend, 0), describeOnly: true }).description!;
+    const withSubCentres = cosineMarginHead({ ...context(backend, 0), describeOnly: true }, { ...description, name: 'k', subCenters: 3 });
+    expect(scaleHeadProblem(withSubCentres)).toMatch(/keeps 3 sub-centres per class/);
+    expect(() => shardedHeadFor(withSubCentres, { backends: [backend], numClasses: C, embeddingDim: D, rng: createRng(0) })).toThrow(/k: the head keeps 3 sub-centres/);
+  });
+});
