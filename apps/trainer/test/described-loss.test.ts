@@ -1,43 +1,20 @@
 /**
  * A loss the trainer has never heard of, written only against @fr/core's public plugin API
- * (defineLoss, defineTransform, cosineMarginHead, the angular library), gets Partial FC, shards and
- * float16 storage from its head's description, with no change in the trainer.
+ * (`combinedMarginLoss` of @fr/core/testing: defineLoss, defineTransform, cosineMarginHead, the
+ * angular library), gets Partial FC, shards and float16 storage from its head's description, with
+ * no change in the trainer.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { createCpuBackend } from '@fr/backend-cpu';
-import { ANGULAR_WGSL, cosineMarginHead, cosPlus, defineLoss, defineTransform, parseConfig, z } from '@fr/core';
+import { parseConfig } from '@fr/core';
+import { combinedMarginLoss } from '@fr/core/testing';
 import { defaultPlugins, train, trainConfigSchema, type Plugins, type StepInfo, type TrainConfig } from '../src/index.js';
 import { TINY_BACKBONE } from './tiny-config.js';
 
-/** insightface's combined margin s (cos(theta + m2) - m3), detached as its CombinedMarginLoss. */
-const combinedMargin = defineLoss({
-  name: 'combined-margin',
-  description: 'combined angular and cosine margin (insightface CombinedMarginLoss), detached',
-  params: z.object({ s: z.number().positive().default(16), m2: z.number().min(0).default(0.2), m3: z.number().min(0).default(0.1) }),
-  createHead(ctx) {
-    const { s, m2, m3 } = ctx.params;
-    const transform = defineTransform({
-      key: 'combined-margin',
-      uniforms: { s, m3, cos_m: Math.cos(m2), sin_m: Math.sin(m2) },
-      target: (c, u) => u.s * (cosPlus(Math.min(Math.max(c, -1), 1), u.cos_m, u.sin_m) - u.m3),
-      targetGrad: (_c, u) => u.s,
-      other: (c, u) => u.s * c,
-      otherGrad: (_c, u) => u.s,
-      wgsl: ANGULAR_WGSL + /* wgsl */ `
-fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (fr_cos_plus(clamp(z, -1.0, 1.0), u.cos_m, u.sin_m) - u.m3); }
-fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * z; }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-`,
-    });
-    return cosineMarginHead(ctx, { name: 'combined-margin', transform: () => transform, reducer: 'softmax-ce' });
-  },
-});
-
-const plugins: Plugins = { ...defaultPlugins, losses: [...defaultPlugins.losses, combinedMargin] };
+const plugins: Plugins = { ...defaultPlugins, losses: [...defaultPlugins.losses, combinedMarginLoss] };
 const silent = () => {};
 const tmp = () => mkdtemp(join(tmpdir(), 'fr-trainer-described-'));
 const devices = () => ({ backend: createCpuBackend(), backendReason: 'cpu', openDevice: async () => createCpuBackend() });

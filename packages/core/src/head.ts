@@ -9,6 +9,7 @@ import type { Reducer } from './kernels.js';
 import { assertEmbeddings, classWeights, labelTensor, marginLoss, maxOverGroups, type HeadContext, type LossHead, type NamedTensor } from './loss.js';
 import type { MarginTransform } from './margin.js';
 import { add, l2normalize, matmul } from './ops.js';
+import { noGrad } from './tape.js';
 import { tensor, type Tensor } from './tensor.js';
 
 export interface HeadDescription {
@@ -34,6 +35,8 @@ export interface HeadDescription {
    * running buffers), from the raw and the normalised embeddings, once per step.
    */
   rowContext?: (embeddings: Tensor, normalized: Tensor) => Tensor | null;
+  /** Per-row input read from the whole score matrix [B, C] instead (CurricularFace's running t), under no gradient. */
+  scoreContext?: (cos: Tensor, labels: Int32Array) => Tensor;
   /** Called after each forward with the whole score matrix, to update running state. */
   afterForward?: (cos: Tensor, labels: Tensor) => void;
   /** A loss term of the raw embeddings added to the margin loss (MagFace's regulariser), recorded on the tape. */
@@ -80,7 +83,7 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: HeadDescription):
         scale: o.scale ? o.scale(batch) : 1 / batch,
         positiveWeight: o.positiveWeight,
         negativeWeight: o.negativeWeight,
-        rowContext: o.rowContext?.(embeddings, xn) ?? null,
+        rowContext: o.rowContext?.(embeddings, xn) ?? (o.scoreContext ? noGrad(() => o.scoreContext!(cos, labels)) : null),
         bias,
       });
       o.afterForward?.(cos, y);

@@ -14,6 +14,7 @@ export function scaleHeadProblem(head: Pick<LossHead, 'description'>): string | 
   if (!d) return 'is custom code (a LossHead of its own, not a head description: see cosineMarginHead in @fr/core)';
   if ((d.subCenters ?? 1) > 1) return `keeps ${d.subCenters} sub-centres per class (a C x K weight layout), which the sharded head does not split`;
   if (d.afterForward) return 'updates its running state from the whole score matrix (afterForward)';
+  if (d.scoreContext) return 'reads its per-row input from the whole score matrix (scoreContext), which no shard holds';
   const t = d.transform();
   if (t.contextGradient) return `differentiates its row context (transform ${t.key} has contextGradient), which the sharded head computes without gradient`;
   if (d.extraLoss) return 'adds a loss term of the embeddings to the margin loss (extraLoss)';
@@ -27,6 +28,6 @@ export type ShardedHeadSetup = Omit<ShardedHeadOptions, keyof HeadDescription>;
 export function shardedHeadFor(head: Pick<LossHead, 'description'>, setup: ShardedHeadSetup): ShardedHead {
   const problem = scaleHeadProblem(head);
   if (problem) throw new ConfigError(`${head.description?.name ?? 'this loss'}: the head ${problem}`);
-  const { subCenters: _k, afterForward: _a, extraLoss: _e, ...d } = head.description!;
+  const { subCenters: _k, afterForward: _a, extraLoss: _e, scoreContext: _s, ...d } = head.description!;
   return createShardedHead({ ...d, ...setup });
 }

@@ -1,41 +1,14 @@
 /**
- * A loss written only against @fr/core's public plugin API (defineLoss, defineTransform,
- * cosineMarginHead) trains on the sharded head with Partial FC, built from the description its
- * head carries, and agrees with its own plain head.
+ * A loss written only against @fr/core's public plugin API (`combinedMarginLoss` of
+ * @fr/core/testing: defineLoss, defineTransform, cosineMarginHead) trains on the sharded head with
+ * Partial FC, built from the description its head carries, and agrees with its own plain head.
  */
 import { createCpuBackend } from '@fr/backend-cpu';
-import {
-  ANGULAR_WGSL, backward, cosineMarginHead, cosPlus, createRng, defineLoss, defineTransform, tensor, tidy, z,
-  type Backend, type HeadContext, type LossHead,
-} from '@fr/core';
+import { backward, cosineMarginHead, createRng, tensor, tidy, type Backend, type HeadContext, type LossHead } from '@fr/core';
+import { combinedMarginLoss as combined } from '@fr/core/testing';
 import { describe, expect, it } from 'vitest';
 import { partialFcSgd, scaleHeadProblem, shardedHeadFor, type ShardedHead } from '../src/index.js';
 import { randomEmbeddings, relError } from './reference.js';
-
-/** insightface's combined margin s (cos(theta + m2) - m3), detached as its CombinedMarginLoss. */
-const combined = defineLoss({
-  name: 'combined-margin',
-  description: 'test: combined angular and cosine margin, detached',
-  params: z.object({ s: z.number().default(32), m2: z.number().default(0.3), m3: z.number().default(0.2) }),
-  createHead(ctx) {
-    const { s, m2, m3 } = ctx.params;
-    const transform = defineTransform({
-      key: 'test-combined-margin',
-      uniforms: { s, m3, cos_m: Math.cos(m2), sin_m: Math.sin(m2) },
-      target: (c, u) => u.s * (cosPlus(Math.min(Math.max(c, -1), 1), u.cos_m, u.sin_m) - u.m3),
-      targetGrad: (_c, u) => u.s,
-      other: (c, u) => u.s * c,
-      otherGrad: (_c, u) => u.s,
-      wgsl: ANGULAR_WGSL + /* wgsl */ `
-fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (fr_cos_plus(clamp(z, -1.0, 1.0), u.cos_m, u.sin_m) - u.m3); }
-fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * z; }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-`,
-    });
-    return cosineMarginHead(ctx, { name: 'combined', transform: () => transform, reducer: 'softmax-ce' });
-  },
-});
 
 const C = 30;
 const D = 12;

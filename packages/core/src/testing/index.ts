@@ -3,3 +3,4 @@ export * from './kernel-conformance.js';
 export * from './gradcheck.js';
 export * from './loss-conformance.js';
 export * from './activation-storage.js';
+export * from './combined-margin.js';

@@ -3,7 +3,8 @@
  * classic form; a non-target cosine that beats the target's margin cosine (a hard negative) is
  * re-weighted to cos (t + cos), where t is a running mean of the target cosines, so hard negatives
  * weigh more as training progresses. Exact gradient except through t and the hard mask, as the
- * official code. t lives on the device (`curricularface.t`) and reaches the kernel as row context.
+ * official code. t lives on the device (`curricularface.t`) and reaches the kernel as row context,
+ * read from the score matrix by the head description's `scoreContext`.
  */
 import {
   ANGULAR_WGSL,
@@ -12,26 +13,18 @@ import {
   thMm,
   thMmSlope,
   thMmUniforms,
-  assertEmbeddings,
   broadcastScalar,
-  classWeights,
+  cosineMarginHead,
   defineLoss,
   defineTransform,
   gatherRows,
-  l2normalize,
-  labelTensor,
-  marginLoss,
-  matmul,
-  noGrad,
   reshape,
-  ShapeError,
   sum,
   tensor,
   z,
   type MarginTransform,
   type RowContext,
   type Uniforms,
-  type NamedTensor,
 } from '@fr/core';
 
 export const curricularfaceParams = z.object({
@@ -80,34 +73,22 @@ export const curricularface = defineLoss({
   params: curricularfaceParams,
   createHead(ctx) {
     const p = ctx.params;
-    const weight = classWeights(ctx, 'curricularface.weight');
     const t = tensor(ctx.backend, [0], [1], { name: 'curricularface.t' });
     const transform = curricularTransform(p.s, p.m);
-    const parameters: NamedTensor[] = [{ name: weight.name, tensor: weight }];
-    const k = ctx.backend.kernels;
-    return {
-      parameters,
+    return cosineMarginHead(ctx, {
+      name: 'curricularface',
+      transform: () => transform,
+      reducer: 'softmax-ce',
+      // t <- (1 - momentum) t + momentum mean(target cos), on the device, before this step uses it.
+      scoreContext(cos, labels) {
+        const [B, C] = cos.shape;
+        const index = tensor(ctx.backend, Int32Array.from(labels, (yb, b) => b * C + yb), [B], { dtype: 'int32' });
+        const targetSum = sum(gatherRows(reshape(cos, [B * C, 1]), index));
+        ctx.backend.kernels.axpby(t.buffer(), targetSum.buffer(), t.buffer(), 1, 1 - p.momentum, p.momentum / B);
+        return broadcastScalar(t, [B], 1);
+      },
       buffers: [{ name: t.name, tensor: t }],
-      forward(embeddings, labels) {
-        assertEmbeddings(embeddings, ctx.embeddingDim, 'curricularface');
-        const B = embeddings.shape[0];
-        const C = ctx.numClasses;
-        const y = labelTensor(ctx.backend, labels, C, 'curricularface labels');
-        const cos = matmul(l2normalize(embeddings), l2normalize(weight), { transB: true });
-        // t <- (1 - momentum) t + momentum mean(target cos), on the device, before this step uses it.
-        const context = noGrad(() => {
-          const index = tensor(ctx.backend, Int32Array.from(labels, (yb, b) => b * C + yb), [B], { dtype: 'int32' });
-          const targetSum = sum(gatherRows(reshape(cos, [B * C, 1]), index));
-          k.axpby(t.buffer(), targetSum.buffer(), t.buffer(), 1, 1 - p.momentum, p.momentum / B);
-          return broadcastScalar(t, [B], 1);
-        });
-        return marginLoss(cos, y, { transform, reducer: 'softmax-ce', scale: 1 / B, rowContext: context });
-      },
-      dispose() {
-        weight.dispose();
-        t.dispose();
-      },
-    };
+    });
   },
 });
 
