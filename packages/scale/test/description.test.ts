@@ -4,7 +4,7 @@
  * Partial FC, built from the description its head carries, and agrees with its own plain head.
  */
 import { createCpuBackend } from '@fr/backend-cpu';
-import { backward, cosineMarginHead, createRng, tensor, tidy, type Backend, type HeadContext, type LossHead } from '@fr/core';
+import { backward, cosineMarginHead, createRng, defineTransform, normsOf, tensor, tidy, type Backend, type HeadContext, type LossHead } from '@fr/core';
 import { combinedMarginLoss as combined } from '@fr/core/testing';
 import { describe, expect, it } from 'vitest';
 import { partialFcSgd, scaleHeadProblem, shardedHeadFor, type ShardedHead } from '../src/index.js';
@@ -86,6 +86,53 @@ describe('a head description from the public plugin API', () => {
     }
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses.at(-1)!).toBeLessThan(0.5 * losses[0]);
+  });
+
+  it('a row context runs once per step on the first backend and reaches every shard: as the plain head', async () => {
+    // A per-row cosine margin of 0.05 |x| and a buffer counting the hook's calls (running state).
+    const transform = defineTransform({
+      key: 'test-norm-margin',
+      uniforms: { s: 16 },
+      target: (c, u, row) => u.s * (c - 0.05 * row.context),
+      targetGrad: (_c, u) => u.s,
+      other: (c, u) => u.s * c,
+      otherGrad: (_c, u) => u.s,
+      wgsl: /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (z - 0.05 * row.context); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * z; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+`,
+    });
+    const describe = (backend: Backend, describeOnly: boolean) => {
+      const calls = tensor(backend, [0], [1], { name: 'norm-margin.calls' });
+      return cosineMarginHead({ ...context(backend, 13), describeOnly }, {
+        name: 'norm-margin', transform: () => transform, reducer: 'softmax-ce',
+        rowContext(_x, normalized) {
+          backend.kernels.affine(calls.buffer(), calls.buffer(), 1, 1, 1);
+          return normsOf(normalized);
+        },
+        buffers: [{ name: calls.name, tensor: calls }],
+      });
+    };
+    const x = randomEmbeddings(6, B, D).map((v, i) => v * (1 + (i % 5)));
+    const plainBackend = createCpuBackend();
+    const plain = describe(plainBackend, false);
+    const xt = tensor(plainBackend, x, [B, D], { requiresGrad: true });
+    const loss = tidy(() => {
+      const l = plain.forward(xt, LABELS);
+      backward(l);
+      return l;
+    });
+    const backends = [createCpuBackend(), createCpuBackend()];
+    const head = shardedHeadFor(describe(backends[0], true), { backends, numClasses: C, embeddingDim: D, rng: createRng(13) });
+    expect(head.buffers.map((b) => b.name)).toEqual(['norm-margin.calls']);
+    const step = await head.forwardBackward(x, LABELS);
+    // Labels on both shards (0..14 and 15..29): a shard without the context would miss its targets' margins.
+    expect(Math.abs(step.loss - (await loss.item())) / step.loss).toBeLessThan(1e-6);
+    expect(relError(step.embeddingGrad, (await xt.grad!.data()) as Float32Array)).toBeLessThan(1e-5);
+    // Once per step, whatever the number of shards.
+    expect(await head.buffers[0].tensor.item()).toBe(1);
   });
 
   it('refuses what the description cannot run on the sharded head, saying why', () => {

@@ -5,9 +5,10 @@ process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 import { createCpuBackend } from '@fr/backend-cpu';
 import { createNodeWebGpuBackend, type WebGpuBackend } from '@fr/backend-webgpu/node';
-import { createRng, type Reducer } from '@fr/core';
+import { createRng, type Backend, type Reducer } from '@fr/core';
+import { combinedMarginLoss } from '@fr/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createShardedHead, type ShardedHead } from '../src/index.js';
+import { createShardedHead, shardedHeadFor, type ShardedHead } from '../src/index.js';
 import { randomEmbeddings, relError } from './reference.js';
 import { arcLike, sphere2Like } from './transforms.js';
 
@@ -93,6 +94,24 @@ describe('sharded head over two WebGPU devices', () => {
     const a = await cpu.forwardBackward(x, labels);
     const b = await gpu.forwardBackward(x, labels);
     // Both round the same float32 rows to float16 (a device may pick the other neighbour at a tie).
+    expect(Math.abs(b.loss - a.loss) / a.loss).toBeLessThan(1e-4);
+    expect(relError(b.embeddingGrad, a.embeddingGrad)).toBeLessThan(1e-3);
+    expect(relError(await weightGrads(gpu), await weightGrads(cpu))).toBeLessThan(1e-3);
+    gpu.dispose();
+  });
+
+  it('a loss from the public plugin API, built from its description, on two GPUs equals its CPU head', async () => {
+    const x = randomEmbeddings(9, B, D);
+    const params = combinedMarginLoss.params.parse({});
+    const make = (backends: readonly Backend[]) => shardedHeadFor(
+      combinedMarginLoss.createHead({ backend: backends[0], numClasses: C, embeddingDim: D, params, rng: createRng(10), describeOnly: true }),
+      { backends, numClasses: C, embeddingDim: D, rng: createRng(10), sampleRate: 0.5, sampleSeed: 2 },
+    );
+    const cpu = make([createCpuBackend(), createCpuBackend()]);
+    const gpu = make(gpus);
+    const a = await cpu.forwardBackward(x, labels);
+    const b = await gpu.forwardBackward(x, labels);
+    expect(gpu.shards.map((s) => Array.from(s.sampled!))).toEqual(cpu.shards.map((s) => Array.from(s.sampled!)));
     expect(Math.abs(b.loss - a.loss) / a.loss).toBeLessThan(1e-4);
     expect(relError(b.embeddingGrad, a.embeddingGrad)).toBeLessThan(1e-3);
     expect(relError(await weightGrads(gpu), await weightGrads(cpu))).toBeLessThan(1e-3);
