@@ -60,7 +60,7 @@ export function headSectionProblem(head: HeadOptions, loss: { name: string } & R
   let problem: string | null = null;
   try {
     const described = describeHead(plugin, plugin.params.parse(params), probe, 2, 512, createRng(0));
-    problem = scaleHeadProblem(described);
+    problem = scaleHeadProblem(described, { sampleRate: head.sampleRate, logitPrecision: head.logitPrecision });
     described.dispose();
   } catch {
     return null;

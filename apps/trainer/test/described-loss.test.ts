@@ -57,6 +57,15 @@ describe('a third-party loss on the scale head', () => {
     expect(losses[0]).not.toBe(want[0]);
   });
 
+  test('sub-center ArcFace (C x K weights) over two shards trains as its plugin head; Partial FC is refused for it', async () => {
+    const loss = { name: 'subcenter-arcface', s: 16, m: 0.2, k: 2 };
+    const want = (await train(config(await tmp(), { loss, steps: 4 }), { plugins, ...devices(), print: silent })).losses.map((l) => l.loss);
+    const got = (await train(config(await tmp(), { loss, steps: 4, head: { shards: 2 } }), { plugins, ...devices(), print: silent })).losses.map((l) => l.loss);
+    for (let i = 0; i < 4; i++) expect(Math.abs(got[i] - want[i]) / want[i]).toBeLessThan(1e-5);
+    expect(() => config('unused', { loss, head: { shards: 2, sampleRate: 0.5 } }))
+      .toThrow(/head\.sampleRate: Partial FC \(head\.sampleRate 0\.5\) is not supported with loss subcenter-arcface: its head keeps 2 sub-centres per class \(a C x K weight layout\), which Partial FC does not sample/);
+  });
+
   test('float16 class weights: the float32 run to float16 precision', async () => {
     const want = (await train(config(await tmp(), { steps: 3 }), { plugins, ...devices(), print: silent })).losses.map((l) => l.loss);
     const got = (await train(config(await tmp(), { steps: 3, head: { weightPrecision: 'float16' } }), { plugins, ...devices(), print: silent })).losses.map((l) => l.loss);

@@ -43,7 +43,7 @@ const EPS = 1e-12;
  * backend, under noGrad; its values reach the other shards through the host. `buffers` (running
  * state the hooks read) become the head's and are released with it.
  */
-export interface ShardedHeadOptions extends Pick<HeadDescription, 'name' | 'transform' | 'reducer' | 'positiveWeight' | 'negativeWeight' | 'scale' | 'bias' | 'rowContext' | 'buffers'> {
+export interface ShardedHeadOptions extends Pick<HeadDescription, 'name' | 'transform' | 'reducer' | 'positiveWeight' | 'negativeWeight' | 'scale' | 'bias' | 'rowContext' | 'buffers' | 'subCenters'> {
   /** One backend per shard; class weights are split contiguously over them. */
   backends: readonly Backend[];
   numClasses: number;
@@ -68,7 +68,7 @@ export interface Shard {
   readonly backend: Backend;
   /** Global classes [range.start, range.start + range.count). */
   readonly range: ShardRange;
-  /** The shard's class weights [count, D], float32 (the master copy). */
+  /** The shard's class weights [count * subCenters, D], float32 (the master copy). */
   readonly weight: Tensor;
   /**
    * Sorted local class ids sampled since the last `clearSampled()` (Partial FC), or null when every
@@ -118,7 +118,7 @@ export interface ShardedHead {
   forwardBackward(embeddings: Tensor | Float32Array, labels: Int32Array, options?: StepOptions): Promise<HeadStep>;
   /** Forgets which rows were sampled (an optimizer's `zeroGrad` calls it). */
   clearSampled(): void;
-  /** The whole weight matrix [C, D] (shards concatenated), for checkpoints and evaluation. */
+  /** The whole weight matrix [C * subCenters, D] (shards concatenated), for checkpoints and evaluation. */
   readWeights(): Promise<Float32Array>;
   dispose(): void;
 }
@@ -166,6 +166,10 @@ interface ShardWork {
   wn: Tensor;
   wnorm: Tensor;
   cos: Tensor;
+  /** What the margin kernel reads: the cosines, or their max over each class's sub-centres. */
+  scores: Tensor;
+  /** With sub-centres: the flat index in `cos` of each score's arg-max, where its gradient goes. */
+  argmax: Tensor | null;
   labels: Tensor;
   classOffset: number;
   context: Tensor | null;
@@ -188,13 +192,18 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   const logitPrecision = resolveLogitPrecision(o.backends, o.logitPrecision ?? 'float32');
   const halfLogits = logitPrecision.storage === 'float16';
   const logitDtype = halfLogits ? 'float16' : 'float32';
+  // Sub-centres: class c's rows are c G .. c G + G - 1 of its shard, its score their max.
+  const G = o.subCenters ?? 1;
+  if (!Number.isInteger(G) || G < 1) throw new ShapeError(`${o.name}: subCenters must be a positive integer, got ${G}`);
+  if (G > 1 && rate < 1) throw new ShapeError(`${o.name}: Partial FC does not sample sub-centre heads (subCenters ${G}, sampleRate ${rate})`);
+  if (G > 1 && halfLogits) throw new ShapeError(`${o.name}: float16 logits are not kept for sub-centre heads (subCenters ${G})`);
   const ranges = splitClasses(C, K);
   const sampler = createRng(o.sampleSeed ?? 0);
   const shards = ranges.map((range, i) => {
     const backend = o.backends[i];
-    const data = normalInit(o.rng, range.count * D, 0, o.std ?? 0.01);
+    const data = normalInit(o.rng, range.count * G * D, 0, o.std ?? 0.01);
     const name = K === 1 ? `${o.name}.weight` : `${o.name}.weight.shard${i}of${K}`;
-    const weight = tensor(backend, data, [range.count, D], { requiresGrad: true, name });
+    const weight = tensor(backend, data, [range.count * G, D], { requiresGrad: true, name });
     return { backend, range, weight, sampled: null as Int32Array | null };
   });
   const bias = o.bias === undefined ? null : tensor(o.backends[0], [o.bias], [1], { requiresGrad: true, name: `${o.name}.bias` });
@@ -213,7 +222,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     const xn = own(noGrad(() => l2normalize(x, EPS)));
     const xnorm = own(normsOf(xn));
     let index: Tensor | null = null;
-    let rowsUsed = s.range.count;
+    let rowsUsed = s.range.count * G;
     let w = s.weight;
     if (sample) {
       rowsUsed = sample.index.length;
@@ -233,13 +242,20 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     }
     const cos = own(empty(b, [rows, rowsUsed], logitDtype, `${o.name}.cos`));
     k.matmul(xn.buffer(), wn.buffer(), cos.buffer(), { m: rows, n: rowsUsed, k: D, transA: false, transB: true, alpha: 1, beta: 0, halfB: half, halfC: halfLogits });
+    let scores = cos;
+    let argmax: Tensor | null = null;
+    if (G > 1) {
+      scores = own(empty(b, [rows, rowsUsed / G], 'float32', `${o.name}.scores`));
+      argmax = own(empty(b, [rows * (rowsUsed / G)], 'int32', `${o.name}.argmax`));
+      k.groupMax(cos.buffer(), scores.buffer(), argmax.buffer(), rows, rowsUsed / G, G);
+    }
     const y = own(tensor(b, sample ? sample.labels : labels, [rows], { dtype: 'int32', name: `${o.name}.labels` }));
     const biasT = bias ? own(tensor(b, [biasValue], [1])) : null;
     const work: ShardWork = {
-      owned, rows, index, sample, x, xn, xnorm, w, wn, wnorm, cos, labels: y,
+      owned, rows, index, sample, x, xn, xnorm, w, wn, wnorm, cos, scores, argmax, labels: y,
       classOffset: sample ? 0 : s.range.start,
       context, bias: biasT,
-      grad: own(empty(b, [rows, rowsUsed], logitDtype, `${o.name}.dcos`)),
+      grad: own(empty(b, scores.shape, logitDtype, `${o.name}.dcos`)),
       rowLoss: own(empty(b, [rows])),
       rowLogitGrad: own(empty(b, [rows])),
     };
@@ -265,7 +281,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
 
   function runKernel(wk: ShardWork, i: number, transform: MarginTransform, scale: number, rowLse: Tensor | null, globalLse: Tensor | null): void {
     shards[i].backend.kernels.marginLoss({
-      logits: wk.cos.buffer(),
+      logits: wk.scores.buffer(),
       labels: wk.labels.buffer(),
       grad: wk.grad.buffer(),
       rowLoss: wk.rowLoss.buffer(),
@@ -273,7 +289,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       rowContext: wk.context ? wk.context.buffer() : null,
       bias: wk.bias ? wk.bias.buffer() : null,
       rows: wk.rows,
-      cols: wk.cos.shape[1],
+      cols: wk.scores.shape[1],
       classOffset: wk.classOffset,
       rowLogSumExp: rowLse ? rowLse.buffer() : null,
       globalLogSumExp: globalLse ? globalLse.buffer() : null,
@@ -297,12 +313,20 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     const used = wk.cos.shape[1];
     // The logits are read by the margin loss only: released before the backward's buffers exist.
     release(wk.owned, wk.cos);
+    let dcos = wk.grad;
+    if (wk.argmax) {
+      // Each score's gradient to its arg-max sub-centre (distinct places: no index is added twice).
+      release(wk.owned, wk.scores);
+      dcos = own(empty(b, [rows, used]));
+      k.fill(dcos.buffer(), dcos.size, 0);
+      k.scatterAddRows(wk.grad.buffer(), wk.argmax.buffer(), dcos.buffer(), wk.grad.size, 1);
+    }
     const dxn = own(empty(b, [rows, D]));
-    k.matmul(wk.grad.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfA: halfLogits, halfB: half });
+    k.matmul(dcos.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfA: halfLogits, halfB: half });
     const dx = own(empty(b, [rows, D]));
     k.l2normalizeRowsBackward(dxn.buffer(), wk.xn.buffer(), wk.xnorm.buffer(), dx.buffer(), rows, D, EPS);
     const dwn = own(empty(b, [used, D]));
-    k.matmul(wk.grad.buffer(), wk.xn.buffer(), dwn.buffer(), { m: used, n: D, k: rows, transA: true, transB: false, alpha: 1, beta: 0, halfA: halfLogits });
+    k.matmul(dcos.buffer(), wk.xn.buffer(), dwn.buffer(), { m: used, n: D, k: rows, transA: true, transB: false, alpha: 1, beta: 0, halfA: halfLogits });
     const dw = empty(b, [used, D], 'float32', `${s.weight.name}.grad`);
     let wn32 = wk.wn;
     if (half) {
@@ -418,8 +442,8 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       for (const s of shards) s.sampled = null;
     },
     async readWeights() {
-      const out = new Float32Array(C * D);
-      for (const s of shards) out.set((await s.weight.data()) as Float32Array, s.range.start * D);
+      const out = new Float32Array(C * G * D);
+      for (const s of shards) out.set((await s.weight.data()) as Float32Array, s.range.start * G * D);
       return out;
     },
     dispose() {

@@ -135,13 +135,46 @@ fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
     expect(await head.buffers[0].tensor.item()).toBe(1);
   });
 
+  it('C x K sub-centres on two shards: as the plain head (max over the rows of a class, gradient to the arg-max)', async () => {
+    const description = combined.createHead({ ...context(createCpuBackend(), 0), describeOnly: true }).description!;
+    const subCentred = { ...description, name: 'sub', subCenters: 3 };
+    const x = randomEmbeddings(8, B, D);
+    const plainBackend = createCpuBackend();
+    const plain = cosineMarginHead(context(plainBackend, 17), subCentred);
+    const w0 = (await plain.parameters[0].tensor.data()) as Float32Array;
+    expect(w0.length).toBe(C * 3 * D);
+    const xt = tensor(plainBackend, x, [B, D], { requiresGrad: true });
+    const loss = tidy(() => {
+      const l = plain.forward(xt, LABELS);
+      backward(l);
+      return l;
+    });
+    const wantGrad = (await plain.parameters[0].tensor.grad!.data()) as Float32Array;
+    const backends = [createCpuBackend(), createCpuBackend()];
+    const head = shardedHeadFor(cosineMarginHead({ ...context(backends[0], 17), describeOnly: true }, subCentred), { backends, numClasses: C, embeddingDim: D, rng: createRng(17) });
+    expect(head.shards.map((s) => s.weight.shape[0])).toEqual([45, 45]);
+    expect(await head.readWeights()).toEqual(w0);
+    const step = await head.forwardBackward(x, LABELS);
+    expect(Math.abs(step.loss - (await loss.item())) / step.loss).toBeLessThan(1e-6);
+    expect(relError(step.embeddingGrad, (await xt.grad!.data()) as Float32Array)).toBeLessThan(1e-5);
+    const grads = new Float32Array(C * 3 * D);
+    for (const s of head.shards) grads.set((await s.weight.grad!.data()) as Float32Array, s.range.start * 3 * D);
+    expect(relError(grads, wantGrad)).toBeLessThan(1e-5);
+    // Only arg-max sub-centres take gradient: rows that are no row's arg-max stay zero.
+    let zeroRows = 0;
+    for (let r = 0; r < C * 3; r++) if (grads.subarray(r * D, (r + 1) * D).every((v) => v === 0)) zeroRows++;
+    expect(zeroRows).toBeGreaterThan(0);
+  });
+
   it('refuses what the description cannot run on the sharded head, saying why', () => {
     const backend = createCpuBackend();
     const custom: LossHead = { parameters: [], buffers: [], forward: () => { throw new Error('unused'); }, dispose: () => {} };
     expect(scaleHeadProblem(custom)).toMatch(/is custom code/);
     const description = combined.createHead({ ...context(backend, 0), describeOnly: true }).description!;
     const withSubCentres = cosineMarginHead({ ...context(backend, 0), describeOnly: true }, { ...description, name: 'k', subCenters: 3 });
-    expect(scaleHeadProblem(withSubCentres)).toMatch(/keeps 3 sub-centres per class/);
-    expect(() => shardedHeadFor(withSubCentres, { backends: [backend], numClasses: C, embeddingDim: D, rng: createRng(0) })).toThrow(/k: the head keeps 3 sub-centres/);
+    expect(scaleHeadProblem(withSubCentres)).toBeNull();
+    expect(scaleHeadProblem(withSubCentres, { sampleRate: 0.5 })).toMatch(/keeps 3 sub-centres per class .* which Partial FC does not sample/);
+    expect(() => shardedHeadFor(withSubCentres, { backends: [backend], numClasses: C, embeddingDim: D, rng: createRng(0), sampleRate: 0.5 }))
+      .toThrow(/k: the head keeps 3 sub-centres/);
   });
 });

@@ -28,9 +28,24 @@ afterAll(() => {
 });
 
 async function weightGrads(head: ShardedHead): Promise<Float32Array> {
-  const out = new Float32Array(head.numClasses * head.embeddingDim);
-  for (const s of head.shards) out.set((await s.weight.grad!.data()) as Float32Array, s.range.start * head.embeddingDim);
+  // Rows per class: 1, or the sub-centres of a C x K head.
+  const per = head.shards[0].weight.shape[0] / head.shards[0].range.count;
+  const out = new Float32Array(head.numClasses * per * head.embeddingDim);
+  for (const s of head.shards) out.set((await s.weight.grad!.data()) as Float32Array, s.range.start * per * head.embeddingDim);
   return out;
+}
+
+/** One step of the same head on the CPU and on the GPUs: the same sampled rows, loss and gradients. */
+async function expectSameStep(cpu: ShardedHead, gpu: ShardedHead, x: Float32Array): Promise<void> {
+  const a = await cpu.forwardBackward(x, labels);
+  const b = await gpu.forwardBackward(x, labels);
+  // The global class ids sampled (shard counts may differ between the two).
+  const sampled = (h: ShardedHead) => h.shards.flatMap((s) => (s.sampled ? Array.from(s.sampled, (j) => s.range.start + j) : []));
+  expect(sampled(gpu)).toEqual(sampled(cpu));
+  expect(Math.abs(b.loss - a.loss) / a.loss).toBeLessThan(1e-4);
+  expect(relError(b.embeddingGrad, a.embeddingGrad)).toBeLessThan(1e-3);
+  expect(relError(await weightGrads(gpu), await weightGrads(cpu))).toBeLessThan(1e-3);
+  gpu.dispose();
 }
 
 describe('sharded head over two WebGPU devices', () => {
@@ -108,13 +123,19 @@ describe('sharded head over two WebGPU devices', () => {
       { backends, numClasses: C, embeddingDim: D, rng: createRng(10), sampleRate: 0.5, sampleSeed: 2 },
     );
     const cpu = make([createCpuBackend(), createCpuBackend()]);
+    await expectSameStep(cpu, make(gpus), x);
+    expect(cpu.shards.every((s) => s.sampled !== null)).toBe(true);
+  });
+
+  it('C x K sub-centres on two GPUs equal one CPU shard', async () => {
+    const x = randomEmbeddings(11, B, D);
+    const params = combinedMarginLoss.params.parse({});
+    const make = (backends: readonly Backend[]) => {
+      const description = combinedMarginLoss.createHead({ backend: backends[0], numClasses: C, embeddingDim: D, params, rng: createRng(12), describeOnly: true }).description!;
+      return createShardedHead({ ...description, subCenters: 3, backends, numClasses: C, embeddingDim: D, rng: createRng(12) });
+    };
     const gpu = make(gpus);
-    const a = await cpu.forwardBackward(x, labels);
-    const b = await gpu.forwardBackward(x, labels);
-    expect(gpu.shards.map((s) => Array.from(s.sampled!))).toEqual(cpu.shards.map((s) => Array.from(s.sampled!)));
-    expect(Math.abs(b.loss - a.loss) / a.loss).toBeLessThan(1e-4);
-    expect(relError(b.embeddingGrad, a.embeddingGrad)).toBeLessThan(1e-3);
-    expect(relError(await weightGrads(gpu), await weightGrads(cpu))).toBeLessThan(1e-3);
-    gpu.dispose();
+    expect(gpu.shards.map((s) => s.weight.shape[0])).toEqual(gpu.shards.map((s) => 3 * s.range.count));
+    await expectSameStep(make([createCpuBackend()]), gpu, x);
   });
 });
