@@ -6,7 +6,7 @@ export {
   checkMemory, measureBackbone, memoryConfigFor, memoryBudgetFor, formatMemoryLines, memoryRecord, ACTIVATION_PROBE_BATCH, MEMORY_GROUPS,
   type BackboneFootprint, type MemoryReport, type MemoryRecord,
 } from './memory.js';
-export { scaleHeadLossNames, headSectionProblem, sampleRngFor } from './scale-head.js';
+export { headSectionProblem, sampleRngFor, type TrainHead } from './scale-head.js';
 export { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
 export { embedFolder } from './embed.js';
 export { exportOnnxCommand, exportSafetensorsCommand } from './export.js';

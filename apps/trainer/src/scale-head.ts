@@ -1,71 +1,20 @@
 /**
- * The trainer's head from @fr/scale, used when the `head` section asks for what a loss plugin's own
- * head does not do: Partial FC (`sampleRate` < 1, insightface partial_fc: per step every class of
- * the batch is kept and the others are sampled, labels are remapped, only those rows take part and
- * a row-sparse SGD updates them alone), class weights sharded over several devices (`shards` > 1:
- * the softmax losses combine their per-row log-sum-exp across shards, SphereFace2's one-vs-all
- * terms need no reduction across shards), float16 storage of the normalised weights and of the
- * logits and their gradient.
- *
- * The sharded head takes what a loss plugin gives `cosineMarginHead`: a margin transform, a
- * reducer, the term weights, the loss scale and a bias. Loss plugins expose only `createHead`, so
- * the trainer lists here the losses whose head is exactly `cosineMarginHead` with a fixed transform,
- * no row context and no running state; their transforms and constants come from the loss packages.
+ * The trainer's loss head, one contract for every run (`TrainHead`). With a plain `head` section it
+ * is the loss plugin's own head, on the tape. When the section asks for what that head does not do
+ * (Partial FC: `sampleRate` < 1, insightface partial_fc; class weights over several devices:
+ * `shards` > 1; float16 storage of the normalised weights, or of the logits and their gradient), it
+ * is @fr/scale's sharded head built from the head's description (`LossHead.description`, which
+ * core's `cosineMarginHead` attaches). No loss is named here: a loss whose description cannot run
+ * there is refused with what its description says (`scaleHeadProblem`).
  */
-import { arcface, arcfaceTransform } from '@fr/arcface';
-import { cosface, cosfaceTransform } from '@fr/cosface';
+import { createCpuBackend } from '@fr/backend-cpu';
 import {
-  ConfigError, createRng, scaledTransform, sgd, type Backend, type Loss, type MarginTransform, type NamedTensor, type Optimizer, type Reducer, type Rng, type SgdOptions,
+  adamw, backward, ConfigError, createRng, keep, scale as scaleOp, sgd, tensor,
+  type Backend, type Loss, type LossHead, type NamedTensor, type Optimizer, type Rng, type SgdOptions, type Tensor,
 } from '@fr/core';
-import { createShardedHead, partialFcSgd, type ShardedHead, type ShardedHeadOptions } from '@fr/scale';
-import { normface } from '@fr/softmax';
-import { sphereface, spherefaceTransform } from '@fr/sphereface';
-import { initialBias, sphereface2, sphereface2Transform } from '@fr/sphereface2';
-import { x2softmax, x2softmaxTransform } from '@fr/x2softmax';
+import { partialFcSgd, scaleHeadProblem, shardedHeadFor, type ShardedHead } from '@fr/scale';
+import type { TrainConfig } from './config.js';
 import type { Plugins } from './plugins.js';
-
-/** What the plugin's own head computes, in the terms of `createShardedHead`. */
-type HeadSpec = Pick<ShardedHeadOptions, 'positiveWeight' | 'negativeWeight' | 'scale' | 'bias'> & {
-  transform: MarginTransform;
-  reducer: Reducer;
-};
-
-interface ScaleLoss {
-  readonly loss: Loss<unknown>;
-  /** The head the plugin builds for these parameters and classes, or why it cannot be built here. */
-  spec(params: unknown, numClasses: number): HeadSpec | string;
-}
-
-function scaleLoss<P>(loss: Loss<P>, spec: (params: P, numClasses: number) => HeadSpec | string): ScaleLoss {
-  return { loss: loss as Loss<unknown>, spec: (params, numClasses) => spec(params as P, numClasses) };
-}
-
-const softmax = (transform: MarginTransform): HeadSpec => ({ transform, reducer: 'softmax-ce' });
-
-/** Losses the trainer can run on @fr/scale's head, by plugin (a plugin of the same name from elsewhere is not assumed to match). */
-const SCALE_LOSSES: readonly ScaleLoss[] = [
-  scaleLoss(normface, (p) => softmax(scaledTransform(p.s))),
-  scaleLoss(sphereface, (p) => (p.variant === 'opensphere'
-    ? softmax(spherefaceTransform(p.s, p.m))
-    : 'in its a-softmax variant (raw-feature scores with an annealed lambda, not a cosine-margin head); its opensphere variant is supported')),
-  scaleLoss(cosface, (p) => softmax(cosfaceTransform(p))),
-  scaleLoss(arcface, (p) => softmax(arcfaceTransform(p))),
-  scaleLoss(x2softmax, (p) => softmax(x2softmaxTransform(p))),
-  // As the plugin's head: one-vs-all terms weighted lambda and 1 - lambda, lw / (r B), the paper's initial bias.
-  scaleLoss(sphereface2, (p, numClasses) => ({
-    transform: sphereface2Transform(p),
-    reducer: 'sigmoid-ova',
-    positiveWeight: p.lambda,
-    negativeWeight: 1 - p.lambda,
-    scale: (batch) => p.lw / (p.r * batch),
-    bias: initialBias(p, numClasses),
-  })),
-];
-
-/** Names of the installed losses that can train on @fr/scale's head (Partial FC, shards, float16 weights). */
-export function scaleHeadLossNames(plugins: Plugins): string[] {
-  return plugins.losses.filter((l) => SCALE_LOSSES.some((s) => s.loss === l)).map((l) => l.name);
-}
 
 /** What the `head` section asks for: sampling, shards, float16 weights. */
 export interface HeadOptions {
@@ -89,6 +38,11 @@ function askedFor(head: HeadOptions): { field: string; what: string; undo: strin
   return { field: 'logitPrecision', what: 'head.logitPrecision float16', undo: 'head.logitPrecision: float32' };
 }
 
+/** The plugin's head made for its description only (`describeOnly`: no class weights allocated). */
+function describeHead(loss: Loss<unknown>, params: unknown, backend: Backend, numClasses: number, embeddingDim: number, rng: Rng): LossHead {
+  return loss.createHead({ backend, numClasses, embeddingDim, params, rng, describeOnly: true });
+}
+
 /**
  * Why a config cannot train with the head section it gives (null when it can, or when the loss
  * plugin's own head serves it): the field at fault and the message. `loss` is the config's loss
@@ -99,26 +53,89 @@ export function headSectionProblem(head: HeadOptions, loss: { name: string } & R
   const plugin = plugins.losses.find((l) => l.name === loss.name);
   if (!plugin) return null; // an unknown loss is reported by its own field
   const { field, what, undo } = askedFor(head);
-  const entry = SCALE_LOSSES.find((s) => s.loss === plugin);
-  if (!entry) {
-    return { field, message: `${what} is not supported with loss ${loss.name}: the trainer runs it for ${scaleHeadLossNames(plugins).join(', ')} `
-      + `(cosine-margin losses without running state or per-row context); set ${undo} or use one of them` };
-  }
   const { name: _n, ...params } = loss;
-  const spec = entry.spec(params, 2);
-  if (typeof spec === 'string') return { field, message: `${what} is not supported with loss ${loss.name} ${spec}` };
+  // The description, read from a head for 2 classes on a throwaway CPU backend; a head that cannot
+  // be made at all is reported when the run builds it.
+  const probe = createCpuBackend();
+  let problem: string | null = null;
+  try {
+    const described = describeHead(plugin, plugin.params.parse(params), probe, 2, 512, createRng(0));
+    problem = scaleHeadProblem(described, { sampleRate: head.sampleRate, logitPrecision: head.logitPrecision });
+    described.dispose();
+  } catch {
+    return null;
+  } finally {
+    probe.dispose();
+  }
+  if (problem) return { field, message: `${what} is not supported with loss ${loss.name}: its head ${problem}; set ${undo}` };
   if (optimizer !== 'sgd') {
     return { field, message: `${what} runs on a head whose class rows a row-sparse SGD updates; optimizer ${optimizer} is not supported with it: set optimizer.name: sgd, or ${undo}` };
   }
   return null;
 }
 
+/** One step of the head: loss of the batch, gradients into the head and (through backward) the backbone. */
+export interface HeadStepOptions {
+  /** Multiplies every gradient (loss scaling); the returned loss is not scaled. */
+  lossScale: number;
+  /** The run's seed and this step's index: Partial FC's classes are drawn from them alone. */
+  seed: number;
+  step: number;
+}
+
+/** The head of a run, whichever builds it. */
+export interface TrainHead {
+  readonly parameters: readonly NamedTensor[];
+  readonly buffers: readonly NamedTensor[];
+  /** Partial FC's sampling rate (1: every class row takes part). */
+  readonly sampleRate: number;
+  /** Lines saying how the head stores its tensors, when not as float32 (for the log). */
+  readonly notes: readonly string[];
+  /**
+   * Loss of the batch (unscaled). Runs the backward of head and backbone from `embeddings`, inside
+   * the caller's tidy scope; gradients land in `.grad` of the trainable tensors.
+   */
+  lossAndBackward(embeddings: Tensor, labels: Int32Array, o: HeadStepOptions): Promise<number>;
+  /** Global class ids whose head rows took part since the last `zeroGrad`, or null (all of them). */
+  sampledClasses(): Int32Array | null;
+  /** The optimizer of the backbone's trainable tensors and the head's (the scale head's rows by a row-sparse SGD). */
+  optimizer(backbone: readonly NamedTensor[], options: TrainConfig['optimizer']): Optimizer;
+  /** The whole class weight matrix, shards concatenated (for tests and tools). */
+  readClassWeights(): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** The loss plugin's own head on the tape. */
+export function pluginHead(head: LossHead): TrainHead {
+  return {
+    parameters: head.parameters,
+    buffers: head.buffers,
+    sampleRate: 1,
+    notes: [],
+    async lossAndBackward(embeddings, labels, o) {
+      const loss = head.forward(embeddings, labels);
+      backward(o.lossScale === 1 ? loss : scaleOp(loss, o.lossScale));
+      return loss.item();
+    },
+    sampledClasses: () => null,
+    optimizer(backbone, o) {
+      const trainable = [...backbone, ...head.parameters.filter((p) => p.tensor.requiresGrad)];
+      return o.name === 'sgd'
+        ? sgd(trainable, { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov })
+        : adamw(trainable, { beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay });
+    },
+    readClassWeights: async () => (await head.parameters[0].tensor.data()) as Float32Array,
+    dispose: () => head.dispose(),
+  };
+}
+
 /**
- * The loss's head on @fr/scale: class weights split over `backends` (one shard each; the same
- * backend may appear several times, as when a sharded checkpoint is read on one device), named and
- * initialised as the plugin's head.
+ * The loss's head on @fr/scale, from its description: class weights split over `backends` (one
+ * shard each; the same backend may appear several times, as when a sharded checkpoint is read on
+ * one device), named and initialised as the plugin's head (N(0, 0.01) from the same generator,
+ * shard after shard, after whatever the plugin draws first).
  */
-export function createScaleHead(o: {
+export function scaleHead(o: {
   loss: Loss<unknown>;
   params: unknown;
   backends: readonly Backend[];
@@ -129,30 +146,35 @@ export function createScaleHead(o: {
   weightPrecision: 'float32' | 'float16';
   logitPrecision: 'float32' | 'float16';
   seed: number;
-}): ShardedHead {
-  const spec = SCALE_LOSSES.find((s) => s.loss === o.loss)?.spec(o.params, o.numClasses);
-  if (!spec || typeof spec === 'string') {
-    throw new ConfigError(`the scale head for loss ${o.loss.name}: ${spec ?? 'not supported'} (the config check should have refused it)`);
-  }
-  // Same initialisation as cosineMarginHead (N(0, 0.01) from the same generator, shard after
-  // shard): the initial weights equal those of the plugin's head, and one shard is named as there.
-  return createShardedHead({
-    name: o.loss.name,
-    backends: o.backends,
-    numClasses: o.numClasses,
-    embeddingDim: o.embeddingDim,
-    rng: o.rng,
-    transform: () => spec.transform,
-    reducer: spec.reducer,
-    positiveWeight: spec.positiveWeight,
-    negativeWeight: spec.negativeWeight,
-    scale: spec.scale,
-    bias: spec.bias,
-    sampleRate: o.sampleRate,
-    sampleSeed: o.seed,
-    weightPrecision: o.weightPrecision,
-    logitPrecision: o.logitPrecision,
+}): TrainHead {
+  const described = describeHead(o.loss, o.params, o.backends[0], o.numClasses, o.embeddingDim, o.rng);
+  const head: ShardedHead = shardedHeadFor(described, {
+    backends: o.backends, numClasses: o.numClasses, embeddingDim: o.embeddingDim, rng: o.rng,
+    sampleRate: o.sampleRate, sampleSeed: o.seed, weightPrecision: o.weightPrecision, logitPrecision: o.logitPrecision,
   });
+  const notes = [head.precision, head.logitPrecision].filter((p) => p.storage === 'float16').map((p) => p.reason);
+  return {
+    parameters: head.parameters,
+    buffers: head.buffers,
+    sampleRate: head.sampleRate,
+    notes,
+    async lossAndBackward(embeddings, labels, s) {
+      // The head waits on the host mid-step (it samples the classes of this batch, combines its
+      // shards) and returns d(loss)/d(embeddings), which the backbone's backward starts from.
+      const r = await head.forwardBackward(embeddings, labels, { sampleRng: sampleRngFor(s.seed, s.step), lossScale: s.lossScale });
+      // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
+      for (const p of head.parameters) if (p.tensor.grad) keep(p.tensor.grad);
+      backward(embeddings, tensor(embeddings.backend, r.embeddingGrad, embeddings.shape));
+      return r.loss / s.lossScale;
+    },
+    sampledClasses: () => sampledClasses(head),
+    optimizer(backbone, opt) {
+      if (opt.name !== 'sgd') throw new ConfigError(`the head section needs optimizer sgd, got ${opt.name}`);
+      return scaleHeadOptimizer(backbone, head, { momentum: opt.momentum, weightDecay: opt.weightDecay, nesterov: opt.nesterov });
+    },
+    readClassWeights: () => head.readWeights(),
+    dispose: () => head.dispose(),
+  };
 }
 
 /**

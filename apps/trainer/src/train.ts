@@ -6,16 +6,16 @@
 import { mkdir, readFile, access, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  adamw, backward, clipGradsToNorm, ConfigError, globalGradNorm, createRng, createSchedule, DataError, keep, parseLossParams, restoreCheckpoint, serializeCheckpoint, sgd,
-  scale as scaleOp, tensor, tidy, tidyAsync, type Backend, type LossHead, type Module, type NamedTensor, type Optimizer,
+  clipGradsToNorm, ConfigError, globalGradNorm, createRng, createSchedule, DataError, parseLossParams, restoreCheckpoint, serializeCheckpoint,
+  tensor, tidyAsync, type Backend, type Module, type NamedTensor, type Optimizer,
 } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
-import { createLossScaler, type LossScaler, type ShardedHead } from '@fr/scale';
+import { createLossScaler, type LossScaler } from '@fr/scale';
 import { totalSteps, type TrainConfig } from './config.js';
 import { loadBatch, openTrainingSet, openVerificationSets, type Batch } from './data.js';
 import { evaluateModel, formatReport, rawPixelReport, type VerificationReport } from './evaluate.js';
 import { checkMemory, formatMemoryLines, memoryRecord, type MemoryRecord } from './memory.js';
-import { createScaleHead, scaleHeadOptimizer, headSectionProblem, sampledClasses, sampleRngFor, usesScaleHead } from './scale-head.js';
+import { headSectionProblem, pluginHead, scaleHead, usesScaleHead, type TrainHead } from './scale-head.js';
 import type { Plugins } from './plugins.js';
 import { loadPretrained } from './import.js';
 import { Progress } from './progress.js';
@@ -88,16 +88,16 @@ export { NonFiniteLossError };
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 
-/** The tensors of a run's head, whichever kind it is. */
-export type HeadTensors = Pick<LossHead, 'parameters' | 'buffers' | 'dispose'>;
+/** The tensors of a run's head. */
+export type HeadTensors = Pick<TrainHead, 'parameters' | 'buffers' | 'dispose'>;
 
 /**
- * Builds the model, head and optimizer a config describes. With `head.sampleRate` < 1,
- * `head.shards` > 1, or float16 `head.weightPrecision` or `head.logitPrecision` the head is
- * @fr/scale's (`scaleHead`, driven by `forwardBackward`: Partial FC, shards, float16 storage) and
- * `lossHead` is null; otherwise `lossHead` is the loss plugin's head, as always. `head` is
- * whichever of the two there is. Shard i of the class weights goes to `headBackends[i]`; by
- * default every shard is on `backend` (as when a sharded checkpoint is read for evaluation).
+ * Builds the model, head and optimizer a config describes. The head is the loss plugin's own; with
+ * `head.sampleRate` < 1, `head.shards` > 1, or float16 `head.weightPrecision` or
+ * `head.logitPrecision` it is @fr/scale's, built from the plugin head's description (Partial FC,
+ * shards, float16 storage). Either way the loop drives it through `TrainHead`. Shard i of the class
+ * weights goes to `headBackends[i]`; by default every shard is on `backend` (as when a sharded
+ * checkpoint is read for evaluation).
  */
 export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend, numClasses: number, headBackends?: readonly Backend[]) {
   const rng = createRng(config.seed);
@@ -110,34 +110,29 @@ export function buildRun(config: TrainConfig, plugins: Plugins, backend: Backend
   const embeddingDim = backbonePlugin.embeddingDim(bParams);
   const inputShape = backbonePlugin.inputShape(bParams);
   const params = parseLossParams(lossPlugin, lossParams);
-  const o = config.optimizer;
   // The defaults of the head section, for configs built without the schema.
   const h = { sampleRate: 1, shards: 1, weightPrecision: 'float32' as const, logitPrecision: 'float32' as const, ...config.head };
+  let head: TrainHead;
   if (usesScaleHead(h)) {
-    if (o.name !== 'sgd') throw new ConfigError(headSectionProblem(h, config.loss, o.name, plugins)?.message ?? `the head section needs optimizer sgd, got ${o.name}`);
+    const problem = headSectionProblem(h, config.loss, config.optimizer.name, plugins);
+    if (problem) throw new ConfigError(`head.${problem.field}: ${problem.message}`);
     const backends = headBackends ?? Array.from({ length: h.shards }, () => backend);
     if (backends.length !== h.shards) throw new ConfigError(`head.shards is ${h.shards}, but ${backends.length} devices were given for the head`);
-    const scaleHead: ShardedHead = createScaleHead({
+    head = scaleHead({
       loss: lossPlugin, params, backends, numClasses, embeddingDim, rng: rng.fork(),
       sampleRate: h.sampleRate, weightPrecision: h.weightPrecision, logitPrecision: h.logitPrecision, seed: config.seed,
     });
-    const backbone = module.parameters.filter((p) => p.tensor.requiresGrad);
-    const trainable = [...backbone, ...scaleHead.parameters];
-    const optimizer = scaleHeadOptimizer(backbone, scaleHead, { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov });
-    const head: HeadTensors = { parameters: scaleHead.parameters, buffers: [], dispose: () => scaleHead.dispose() };
-    return { module, head, lossHead: null, scaleHead, optimizer, trainable, embeddingDim, inputShape };
+  } else {
+    head = pluginHead(lossPlugin.createHead({ backend, numClasses, embeddingDim, params, rng: rng.fork() }));
   }
-  const lossHead: LossHead = lossPlugin.createHead({ backend, numClasses, embeddingDim, params, rng: rng.fork() });
-  const trainable = [...module.parameters, ...lossHead.parameters].filter((p) => p.tensor.requiresGrad);
-  const optimizer: Optimizer = o.name === 'sgd'
-    ? sgd(trainable, { momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov })
-    : adamw(trainable, { beta1: o.beta1, beta2: o.beta2, weightDecay: o.weightDecay });
-  const head: HeadTensors = lossHead;
-  return { module, head, lossHead, scaleHead: null, optimizer, trainable, embeddingDim, inputShape };
+  const backbone = module.parameters.filter((p) => p.tensor.requiresGrad);
+  const optimizer = head.optimizer(backbone, config.optimizer);
+  const trainable = [...backbone, ...head.parameters.filter((p) => p.tensor.requiresGrad)];
+  return { module, head, optimizer, trainable, embeddingDim, inputShape };
 }
 
 /** Every tensor a checkpoint holds: backbone, head and optimizer state. */
-export function checkpointTensors(module: Module, head: Pick<LossHead, 'parameters' | 'buffers'>, optimizer: Optimizer): NamedTensor[] {
+export function checkpointTensors(module: Module, head: Pick<TrainHead, 'parameters' | 'buffers'>, optimizer: Optimizer): NamedTensor[] {
   return [
     ...module.parameters.map((p) => ({ name: `backbone.${p.name}`, tensor: p.tensor })),
     ...module.buffers.map((p) => ({ name: `backbone.${p.name}`, tensor: p.tensor })),
@@ -189,7 +184,7 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
 
   // Model, loss head, optimizer, schedule.
   const run = buildRun(config, o.plugins, backend, trainSet.numClasses, [backend, ...extraDevices]);
-  const { module, head, lossHead, scaleHead, optimizer, trainable, embeddingDim } = run;
+  const { module, head, optimizer, trainable, embeddingDim } = run;
   if (config.backbone.pretrained && !o.resume) await loadPretrained(module, String(config.backbone.pretrained), config.backbone.name);
   const [c, h, w] = run.inputShape;
   if (trainSet.shape[1] !== h || trainSet.shape[2] !== w) {
@@ -274,10 +269,9 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
   print(`backend: ${o.backendReason}`);
   for (const notice of trainSet.notices ?? []) print(`notice: ${notice}`);
   for (const line of memoryLines) print(line);
-  const partial = scaleHead && scaleHead.sampleRate < 1 ? ` (Partial FC: ${memoryInfo.sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
+  const partial = head.sampleRate < 1 ? ` (Partial FC: ${memoryInfo.sampledClasses} of ${trainSet.numClasses} class rows per step)` : '';
   const sharded = shardCount > 1 ? `, class weights over ${shardCount} ${backend.name} devices` : '';
-  if (scaleHead && scaleHead.precision.storage === 'float16') print(`head: ${scaleHead.precision.reason}`);
-  if (scaleHead && scaleHead.logitPrecision.storage === 'float16') print(`head: ${scaleHead.logitPrecision.reason}`);
+  for (const note of head.notes) print(`head: ${note}`);
   print(`training ${config.backbone.name} with ${config.loss.name}${partial}${sharded} on ${trainSet.length} images of ${trainSet.numClasses} identities for ${steps} steps of ${config.batchSize}`);
   const progress = new Progress(steps, step);
   let interrupted = false;
@@ -303,33 +297,14 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
 
     const lossScale = scaler?.scale ?? 1;
     const mode = { training: true, seed: config.seed * 1_000_003 + step, activationStorage: config.activationPrecision };
-    let lossValue: number;
-    if (scaleHead) {
-      // Partial FC and shards: the head waits on the host mid-step (it samples the classes of this
-      // batch, combines its shards and returns d(loss)/d(embeddings)), so the step is one
-      // asynchronous scope. The classes drawn depend on (seed, step) only.
-      const headLoss = await tidyAsync(async () => {
-        const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-        const embeddings = module.forward(x, mode);
-        const r = await scaleHead.forwardBackward(embeddings, batch.labels, { sampleRng: sampleRngFor(config.seed, step), lossScale });
-        // The head's gradients outlive the scope, as the leaf gradients of `backward` do.
-        for (const p of scaleHead.parameters) if (p.tensor.grad) keep(p.tensor.grad);
-        backward(embeddings, tensor(backend, r.embeddingGrad, embeddings.shape));
-        return r.loss;
-      });
-      lossValue = headLoss / lossScale;
-    } else {
-      // Forward, loss, backward: one tidy scope, so nothing of the step outlives it but the loss.
-      const loss = tidy(() => {
-        const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
-        const embeddings = module.forward(x, mode);
-        const loss = lossHead!.forward(embeddings, batch.labels);
-        backward(lossScale === 1 ? loss : scaleOp(loss, lossScale));
-        return loss;
-      });
-      lossValue = await loss.item();
-      loss.dispose();
-    }
+    // Forward, loss, backward: one scope, so nothing of the step outlives it but the gradients. It
+    // is asynchronous because a head may wait on the host mid-step (Partial FC samples this
+    // batch's classes, shards combine their rows); the classes drawn depend on (seed, step) only.
+    const lossValue = await tidyAsync(async () => {
+      const x = tensor(backend, batch.images, [config.batchSize, c, h, w]);
+      const embeddings = module.forward(x, mode);
+      return head.lossAndBackward(embeddings, batch.labels, { lossScale, seed: config.seed, step });
+    });
     // The norm is read every step even without clipping: a NaN in any gradient shows there, while
     // the loss alone can stay finite (a max over NaN scores may drop them). It spans every device
     // of a sharded head, and the clip below reuses it instead of computing it again.
@@ -373,7 +348,7 @@ async function trainRun(config: TrainConfig, o: TrainOptions, failure: RunFailur
     if (config.clipGradNorm) clipGradsToNorm(trainable, config.clipGradNorm, normValue);
     optimizer.step(lr);
     numeric.applied();
-    const sampled = scaleHead ? sampledClasses(scaleHead) : null;
+    const sampled = head.sampledClasses();
     optimizer.zeroGrad();
     lastLoss = lossValue;
     step++;

@@ -137,30 +137,32 @@ describe('memory accounting', () => {
 });
 
 describe('Partial FC', () => {
-  test('config: the rate is in (0, 1]; losses and optimizers it cannot run are refused by name', async () => {
+  test('config: the rate is in (0, 1]; losses and optimizers it cannot run are refused by what their head describes', async () => {
     const dir = await tmp();
     expect(() => config(dir, { head: { sampleRate: 0 } })).toThrow(/head\.sampleRate: Too small/);
     expect(() => config(dir, { head: { sampleRate: 1.5 } })).toThrow(/head\.sampleRate: Too big/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, loss: { name: 'magface' } }))
-      .toThrow(/head\.sampleRate: Partial FC \(head\.sampleRate 0\.5\) is not supported with loss magface: the trainer runs it for normface, sphereface, cosface, arcface, sphereface2, x2softmax/);
+      .toThrow(/head\.sampleRate: Partial FC \(head\.sampleRate 0\.5\) is not supported with loss magface: its head differentiates its row context \(transform magface-easy has contextGradient\), which the sharded head computes without gradient; set head\.sampleRate: 1/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, loss: { name: 'sphereface', variant: 'a-softmax' } }))
-      .toThrow(/not supported with loss sphereface in its a-softmax variant/);
+      .toThrow(/not supported with loss sphereface: its head is custom code \(a LossHead of its own, not a head description/);
+    expect(() => config(dir, { head: { sampleRate: 0.5 }, loss: { name: 'subcenter-arcface' } }))
+      .toThrow(/not supported with loss subcenter-arcface: its head keeps 3 sub-centres per class/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, optimizer: { name: 'adamw' } }))
       .toThrow(/optimizer adamw is not supported with it: set optimizer\.name: sgd, or head\.sampleRate: 1/);
     expect(() => config(dir, { head: { sampleRate: 0.5 }, loss: { name: 'nosuchface' } })).toThrow(/loss\.name: unknown loss "nosuchface"/);
     // Rate 1 is the full head of any loss and optimizer.
     expect(config(dir, { head: { sampleRate: 1 }, loss: { name: 'magface' }, optimizer: { name: 'adamw' } }).head!.sampleRate).toBe(1);
-    for (const name of ['normface', 'sphereface', 'cosface', 'x2softmax']) expect(config(dir, { head: { sampleRate: 0.5 }, loss: { name } }).loss.name).toBe(name);
+    for (const name of ['normface', 'sphereface', 'cosface', 'x2softmax', 'elasticface', 'adaface']) expect(config(dir, { head: { sampleRate: 0.5 }, loss: { name } }).loss.name).toBe(name);
   });
 
   test('trains on the sampled rows only: every other row keeps its weight and momentum bit for bit; resume is exact', async () => {
     const C = 40;
     const partial = { head: { sampleRate: 0.5 }, steps: 20 };
     const initial = buildRun(config('unused', partial), plugins, createCpuBackend(), C);
-    const w0 = await initial.scaleHead!.readWeights();
+    const w0 = await initial.head.readClassWeights();
     // The initial weights are those of the full head (same generator, same order).
     const full0 = buildRun(config('unused'), plugins, createCpuBackend(), C);
-    expect(await full0.lossHead!.parameters[0].tensor.data()).toEqual(w0);
+    expect(await full0.head.readClassWeights()).toEqual(w0);
 
     // One step, then a checkpoint.
     const dir = await tmp();
@@ -169,7 +171,7 @@ describe('Partial FC', () => {
     const first = steps[0].sampledClasses!;
     expect(first).toHaveLength(sampleBudget(C, 0.5)); // 20 rows: at most 8 classes in a batch of 8
     const run = await loadRun(dir, plugins, createCpuBackend());
-    const w1 = await run.scaleHead!.readWeights();
+    const w1 = await run.head.readClassWeights();
     const momentum = (await run.optimizer.state().find((s) => s.name === 'optim.arcface.weight.momentum')!.tensor.data()) as Float32Array;
     const picked = new Set(first);
     let unchanged = 0;
@@ -208,7 +210,7 @@ describe('Partial FC', () => {
     // With the full head every row moves in the first step (weight decay at least).
     const fullDir = await tmp();
     await train(config(fullDir), { plugins, ...cpu(), print: silent, stopAfter: 1 });
-    const fw1 = (await (await loadRun(fullDir, plugins, createCpuBackend())).lossHead!.parameters[0].tensor.data()) as Float32Array;
+    const fw1 = await (await loadRun(fullDir, plugins, createCpuBackend())).head.readClassWeights();
     for (let k = 0; k < C; k++) expect(Array.from(fw1.subarray(k * 16, k * 16 + 16))).not.toEqual(Array.from(w0.subarray(k * 16, k * 16 + 16)));
   });
 

@@ -132,9 +132,9 @@ describe('head.shards', () => {
     const c = config(await tmp(), { head: { shards: 3 }, data: { train: { name: 'synthetic', identities: 30, imagesPerIdentity: 3, size: 16 }, eval: [{ name: 'synthetic', size: 16, testIdentities: 40, imagesPerIdentity: 4, pairsPerFold: 10 }] } });
     const result = await train(c, { plugins, ...cpuDevices().options, print: silent });
     const run = await loadRun(result.outputDir, plugins, createCpuBackend());
-    expect(run.scaleHead!.shards.map((s) => s.range.count)).toEqual([10, 10, 10]);
+    expect(run.head.parameters.map((p) => p.tensor.shape[0])).toEqual([10, 10, 10]);
     const tensors = decodeSafetensors(new Uint8Array(await readFile(join(result.outputDir, CHECKPOINT_FILE)))).tensors;
-    const weights = await run.scaleHead!.readWeights();
+    const weights = await run.head.readClassWeights();
     for (let i = 0; i < 3; i++) {
       expect(Array.from(weights.subarray(i * 10 * 16, (i + 1) * 10 * 16))).toEqual(Array.from(tensors[`head.arcface.weight.shard${i}of3`].data as Float32Array));
     }
@@ -163,10 +163,10 @@ describe('head.shards', () => {
     expect(lines.find((l) => l.startsWith('memory: total'))).toContain('per device (memoryBudget)');
   });
 
-  test('refused where it cannot run: losses by name, a caller without devices, a count out of range', async () => {
+  test('refused where it cannot run: losses by their head description, a caller without devices, a count out of range', async () => {
     const dir = await tmp();
     expect(() => config(dir, { head: { shards: 2 }, loss: { name: 'magface' } }))
-      .toThrow(/head\.shards: a head sharded over 2 devices \(head\.shards 2\) is not supported with loss magface: the trainer runs it for .*sphereface2.*; set head\.shards: 1 or use one of them/);
+      .toThrow(/head\.shards: a head sharded over 2 devices \(head\.shards 2\) is not supported with loss magface: its head .*contextGradient.*; set head\.shards: 1/);
     expect(() => config(dir, { head: { shards: 2 }, optimizer: { name: 'adamw' } })).toThrow(/optimizer adamw is not supported with it: set optimizer\.name: sgd, or head\.shards: 1/);
     expect(() => config(dir, { head: { shards: 0 } })).toThrow(/head\.shards: Too small/);
     expect(() => config(dir, { head: { shards: 1.5 } })).toThrow(/head\.shards/);

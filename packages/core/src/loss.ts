@@ -8,11 +8,11 @@ import { z } from 'zod';
 import type { Backend } from './backend.js';
 import type { Reducer } from './kernels.js';
 import type { MarginTransform } from './margin.js';
+import type { HeadDescription } from './head.js';
 import { ConfigError, DataError, ShapeError } from './errors.js';
 import { unknownKeys } from './strict-keys.js';
 import { normalInit } from './init.js';
 import { markPlugin } from './plugin.js';
-import { l2normalize, matmul } from './ops.js';
 import type { Rng } from './rng.js';
 import { isGradEnabled, record } from './tape.js';
 import { assertDType, empty, Tensor, tensor } from './tensor.js';
@@ -35,6 +35,11 @@ export interface HeadContext<P> {
   params: P;
   /** Generator for initialisation. */
   rng: Rng;
+  /**
+   * Set when only the head's description is wanted (a trainer builds the head elsewhere, as
+   * @fr/scale's sharded head): `cosineMarginHead` then allocates no class weights.
+   */
+  describeOnly?: boolean;
 }
 
 /** The trainable part of a loss. */
@@ -47,6 +52,12 @@ export interface LossHead {
   forward(embeddings: Tensor, labels: Int32Array): Tensor;
   /** Releases every tensor of the head. */
   dispose(): void;
+  /**
+   * What the head computes, as data (heads made by `cosineMarginHead` carry it): from it
+   * @fr/scale builds the same head with Partial FC, shards and float16 storage. A head without
+   * one is custom code that only its own `forward` runs.
+   */
+  readonly description?: HeadDescription;
 }
 
 /** A loss plugin. */
@@ -89,6 +100,13 @@ export function validateLabels(labels: Int32Array, batch: number, numClasses: nu
     if (!(y >= 0 && y < numClasses)) {
       throw new DataError(`${what}: label ${y} at row ${i} is outside [0, ${numClasses})`);
     }
+  }
+}
+
+/** Checks that a head's input is [B, dim]; the message names the head. */
+export function assertEmbeddings(embeddings: Tensor, dim: number, what: string): void {
+  if (embeddings.rank !== 2 || embeddings.shape[1] !== dim) {
+    throw new ShapeError(`${what}: embeddings must be [B, ${dim}], got ${embeddings.describe()}`);
   }
 }
 
@@ -217,61 +235,4 @@ export function labelTensor(backend: Backend, labels: Int32Array, numClasses: nu
 export function classWeights(ctx: HeadContext<unknown>, name: string, std = 0.01): Tensor {
   const data = normalInit(ctx.rng, ctx.numClasses * ctx.embeddingDim, 0, std);
   return tensor(ctx.backend, data, [ctx.numClasses, ctx.embeddingDim], { requiresGrad: true, name });
-}
-
-export interface CosineMarginHeadOptions {
-  /** Name prefix of the head's tensors in checkpoints. */
-  name: string;
-  /** The transform for this step (it may read running state). */
-  transform: () => MarginTransform;
-  reducer: Reducer;
-  positiveWeight?: number;
-  negativeWeight?: number;
-  /** Multiplier of the summed per-row losses; default 1 / batch (mean). */
-  scale?: (batch: number) => number;
-  /** A trainable scalar bias added to every logit (SphereFace2), with its initial value. */
-  bias?: number;
-  /** Per-row context (for example the feature norm), computed from the raw embeddings. */
-  rowContext?: (embeddings: Tensor, normalized: Tensor) => Tensor | null;
-  /** Called after each forward with the scores, to update running state. */
-  afterForward?: (cos: Tensor, labels: Tensor) => void;
-  /** Extra non-trainable state. */
-  buffers?: NamedTensor[];
-}
-
-/** The cosine classifier of the field: cos = normalize(x) normalize(W)^T, then the fused loss. */
-export function cosineMarginHead(ctx: HeadContext<unknown>, o: CosineMarginHeadOptions): LossHead {
-  const weight = classWeights(ctx, `${o.name}.weight`);
-  const bias = o.bias === undefined ? null : tensor(ctx.backend, [o.bias], [1], { requiresGrad: true, name: `${o.name}.bias` });
-  const parameters: NamedTensor[] = [{ name: weight.name, tensor: weight }];
-  if (bias) parameters.push({ name: bias.name, tensor: bias });
-  return {
-    parameters,
-    buffers: o.buffers ?? [],
-    forward(embeddings, labels) {
-      if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
-        throw new ShapeError(`${o.name}: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
-      }
-      const batch = embeddings.shape[0];
-      const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
-      const xn = l2normalize(embeddings);
-      const wn = l2normalize(weight);
-      const cos = matmul(xn, wn, { transB: true });
-      const loss = marginLoss(cos, y, {
-        transform: o.transform(),
-        reducer: o.reducer,
-        scale: o.scale ? o.scale(batch) : 1 / batch,
-        positiveWeight: o.positiveWeight,
-        negativeWeight: o.negativeWeight,
-        rowContext: o.rowContext?.(embeddings, xn) ?? null,
-        bias,
-      });
-      o.afterForward?.(cos, y);
-      return loss;
-    },
-    dispose() {
-      for (const p of parameters) p.tensor.dispose();
-      for (const b of o.buffers ?? []) b.tensor.dispose();
-    },
-  };
 }

@@ -14,6 +14,7 @@ export {
   type StepOptions,
   type HeadStep,
 } from './sharded-head.js';
+export { scaleHeadProblem, shardedHeadFor, type ShardedHeadSetup } from './description.js';
 export { partialFcSgd } from './partial-optim.js';
 export {
   float32ToFloat16Bits,

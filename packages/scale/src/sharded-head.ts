@@ -11,6 +11,7 @@
  * sigmoid reducer needs no reduction of logits across shards: each shard adds its own terms.
  */
 import {
+  assertEmbeddings,
   createRng,
   DataError,
   l2normalize,
@@ -20,8 +21,10 @@ import {
   ShapeError,
   empty,
   tensor,
+  tidy,
   validateLabels,
   type Backend,
+  type HeadDescription,
   type MarginTransform,
   type NamedTensor,
   type Reducer,
@@ -34,25 +37,17 @@ import { splitClasses, type ShardRange } from './split.js';
 
 const EPS = 1e-12;
 
-export interface ShardedHeadOptions {
-  /** Name prefix of the head's tensors (as the loss plugin's head would name them, e.g. "arcface"). */
-  name: string;
+/**
+ * What the head computes: the part of a loss's `HeadDescription` this head runs (see
+ * `scaleHeadProblem` for the parts it refuses). `rowContext` runs once per step on the first
+ * backend, under noGrad; its values reach the other shards through the host. `buffers` (running
+ * state the hooks read) become the head's and are released with it.
+ */
+export interface ShardedHeadOptions extends Pick<HeadDescription, 'name' | 'transform' | 'reducer' | 'positiveWeight' | 'negativeWeight' | 'scale' | 'bias' | 'rowContext' | 'buffers' | 'subCenters'> {
   /** One backend per shard; class weights are split contiguously over them. */
   backends: readonly Backend[];
   numClasses: number;
   embeddingDim: number;
-  /** The margin transform for this step (what a loss plugin gives `cosineMarginHead`). */
-  transform: () => MarginTransform;
-  reducer: Reducer;
-  /** sigmoid-ova weights of the target term and of each non-target term. */
-  positiveWeight?: number;
-  negativeWeight?: number;
-  /** Multiplier of the summed per-row losses; default 1 / batch (mean). */
-  scale?: (batch: number) => number;
-  /** A trainable scalar bias shared by every class (SphereFace2), with its initial value. */
-  bias?: number;
-  /** Per-row context for the transform, computed on each shard from the raw and normalised embeddings. */
-  rowContext?: (embeddings: Tensor, normalized: Tensor) => Tensor | null;
   /**
    * Initialisation: weights N(0, std) drawn shard after shard, so that for one seed the
    * concatenated shards equal the unsharded head's `classWeights`.
@@ -73,7 +68,7 @@ export interface Shard {
   readonly backend: Backend;
   /** Global classes [range.start, range.start + range.count). */
   readonly range: ShardRange;
-  /** The shard's class weights [count, D], float32 (the master copy). */
+  /** The shard's class weights [count * subCenters, D], float32 (the master copy). */
   readonly weight: Tensor;
   /**
    * Sorted local class ids sampled since the last `clearSampled()` (Partial FC), or null when every
@@ -110,6 +105,8 @@ export interface ShardedHead {
   readonly bias: Tensor | null;
   /** Trainable tensors: each shard's weights, then the bias. */
   readonly parameters: readonly NamedTensor[];
+  /** Non-trainable state of the loss (its description's buffers). */
+  readonly buffers: readonly NamedTensor[];
   /** How the class weights are stored and why. */
   readonly precision: ResolvedPrecision;
   /** How the logits and their gradient are stored and why. */
@@ -121,7 +118,7 @@ export interface ShardedHead {
   forwardBackward(embeddings: Tensor | Float32Array, labels: Int32Array, options?: StepOptions): Promise<HeadStep>;
   /** Forgets which rows were sampled (an optimizer's `zeroGrad` calls it). */
   clearSampled(): void;
-  /** The whole weight matrix [C, D] (shards concatenated), for checkpoints and evaluation. */
+  /** The whole weight matrix [C * subCenters, D] (shards concatenated), for checkpoints and evaluation. */
   readWeights(): Promise<Float32Array>;
   dispose(): void;
 }
@@ -169,6 +166,10 @@ interface ShardWork {
   wn: Tensor;
   wnorm: Tensor;
   cos: Tensor;
+  /** What the margin kernel reads: the cosines, or their max over each class's sub-centres. */
+  scores: Tensor;
+  /** With sub-centres: the flat index in `cos` of each score's arg-max, where its gradient goes. */
+  argmax: Tensor | null;
   labels: Tensor;
   classOffset: number;
   context: Tensor | null;
@@ -191,32 +192,37 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   const logitPrecision = resolveLogitPrecision(o.backends, o.logitPrecision ?? 'float32');
   const halfLogits = logitPrecision.storage === 'float16';
   const logitDtype = halfLogits ? 'float16' : 'float32';
+  // Sub-centres: class c's rows are c G .. c G + G - 1 of its shard, its score their max.
+  const G = o.subCenters ?? 1;
+  if (!Number.isInteger(G) || G < 1) throw new ShapeError(`${o.name}: subCenters must be a positive integer, got ${G}`);
+  if (G > 1 && rate < 1) throw new ShapeError(`${o.name}: Partial FC does not sample sub-centre heads (subCenters ${G}, sampleRate ${rate})`);
+  if (G > 1 && halfLogits) throw new ShapeError(`${o.name}: float16 logits are not kept for sub-centre heads (subCenters ${G})`);
   const ranges = splitClasses(C, K);
   const sampler = createRng(o.sampleSeed ?? 0);
   const shards = ranges.map((range, i) => {
     const backend = o.backends[i];
-    const data = normalInit(o.rng, range.count * D, 0, o.std ?? 0.01);
+    const data = normalInit(o.rng, range.count * G * D, 0, o.std ?? 0.01);
     const name = K === 1 ? `${o.name}.weight` : `${o.name}.weight.shard${i}of${K}`;
-    const weight = tensor(backend, data, [range.count, D], { requiresGrad: true, name });
+    const weight = tensor(backend, data, [range.count * G, D], { requiresGrad: true, name });
     return { backend, range, weight, sampled: null as Int32Array | null };
   });
   const bias = o.bias === undefined ? null : tensor(o.backends[0], [o.bias], [1], { requiresGrad: true, name: `${o.name}.bias` });
   const parameters: NamedTensor[] = shards.map((s) => ({ name: s.weight.name, tensor: s.weight }));
+  const buffers = o.buffers ?? [];
   if (bias) parameters.push({ name: bias.name, tensor: bias });
 
   /** Forward of one shard up to its logits; the fused kernel's first (or only) pass runs after every shard's. */
-  function forwardShard(i: number, host: Float32Array, rows: number, labels: Int32Array, sample: ShardSample | null, biasValue: number): ShardWork {
+  function forwardShard(i: number, host: Float32Array, rows: number, labels: Int32Array, sample: ShardSample | null, biasValue: number, context: Tensor | null): ShardWork {
     const s = shards[i];
     const b = s.backend;
     const k = b.kernels;
     const owned: Tensor[] = [];
     const own = <T extends Tensor>(t: T): T => (owned.push(t), t);
     const x = own(tensor(b, host, [rows, D], { name: `${o.name}.embeddings` }));
-    // Core's l2normalize (not recorded) so that a rowContext hook may call normsOf on it.
     const xn = own(noGrad(() => l2normalize(x, EPS)));
     const xnorm = own(normsOf(xn));
     let index: Tensor | null = null;
-    let rowsUsed = s.range.count;
+    let rowsUsed = s.range.count * G;
     let w = s.weight;
     if (sample) {
       rowsUsed = sample.index.length;
@@ -236,27 +242,46 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     }
     const cos = own(empty(b, [rows, rowsUsed], logitDtype, `${o.name}.cos`));
     k.matmul(xn.buffer(), wn.buffer(), cos.buffer(), { m: rows, n: rowsUsed, k: D, transA: false, transB: true, alpha: 1, beta: 0, halfB: half, halfC: halfLogits });
-    const y = own(tensor(b, sample ? sample.labels : labels, [rows], { dtype: 'int32', name: `${o.name}.labels` }));
-    const context = o.rowContext ? noGrad(() => o.rowContext!(x, xn)) : null;
-    if (context) {
-      own(context);
-      if (context.size !== rows) throw new ShapeError(`${o.name}: row context ${context.describe()} needs ${rows} values`);
+    let scores = cos;
+    let argmax: Tensor | null = null;
+    if (G > 1) {
+      scores = own(empty(b, [rows, rowsUsed / G], 'float32', `${o.name}.scores`));
+      argmax = own(empty(b, [rows * (rowsUsed / G)], 'int32', `${o.name}.argmax`));
+      k.groupMax(cos.buffer(), scores.buffer(), argmax.buffer(), rows, rowsUsed / G, G);
     }
+    const y = own(tensor(b, sample ? sample.labels : labels, [rows], { dtype: 'int32', name: `${o.name}.labels` }));
     const biasT = bias ? own(tensor(b, [biasValue], [1])) : null;
     const work: ShardWork = {
-      owned, rows, index, sample, x, xn, xnorm, w, wn, wnorm, cos, labels: y,
+      owned, rows, index, sample, x, xn, xnorm, w, wn, wnorm, cos, scores, argmax, labels: y,
       classOffset: sample ? 0 : s.range.start,
       context, bias: biasT,
-      grad: own(empty(b, [rows, rowsUsed], logitDtype, `${o.name}.dcos`)),
+      grad: own(empty(b, scores.shape, logitDtype, `${o.name}.dcos`)),
       rowLoss: own(empty(b, [rows])),
       rowLogitGrad: own(empty(b, [rows])),
     };
     return work;
   }
 
+  /** The step's row context: computed once on the first backend (under noGrad), one copy per shard. */
+  async function rowContexts(host: Float32Array, rows: number, owned: Tensor[]): Promise<(Tensor | null)[]> {
+    if (!o.rowContext) return shards.map(() => null);
+    const x = tensor(shards[0].backend, host, [rows, D], { name: `${o.name}.embeddings` });
+    owned.push(x);
+    const context = tidy(() => noGrad(() => o.rowContext!(x, l2normalize(x, EPS))));
+    if (!context) return shards.map(() => null);
+    owned.push(context);
+    if (context.size !== rows) throw new ShapeError(`${o.name}: row context ${context.describe()} needs ${rows} values`);
+    const values = K > 1 ? ((await context.data()) as Float32Array) : null;
+    return shards.map((s, i) => (i === 0 ? context : own(tensor(s.backend, values!, [rows], { name: `${o.name}.rowContext` }))));
+    function own(t: Tensor): Tensor {
+      owned.push(t);
+      return t;
+    }
+  }
+
   function runKernel(wk: ShardWork, i: number, transform: MarginTransform, scale: number, rowLse: Tensor | null, globalLse: Tensor | null): void {
     shards[i].backend.kernels.marginLoss({
-      logits: wk.cos.buffer(),
+      logits: wk.scores.buffer(),
       labels: wk.labels.buffer(),
       grad: wk.grad.buffer(),
       rowLoss: wk.rowLoss.buffer(),
@@ -264,7 +289,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       rowContext: wk.context ? wk.context.buffer() : null,
       bias: wk.bias ? wk.bias.buffer() : null,
       rows: wk.rows,
-      cols: wk.cos.shape[1],
+      cols: wk.scores.shape[1],
       classOffset: wk.classOffset,
       rowLogSumExp: rowLse ? rowLse.buffer() : null,
       globalLogSumExp: globalLse ? globalLse.buffer() : null,
@@ -288,12 +313,20 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     const used = wk.cos.shape[1];
     // The logits are read by the margin loss only: released before the backward's buffers exist.
     release(wk.owned, wk.cos);
+    let dcos = wk.grad;
+    if (wk.argmax) {
+      // Each score's gradient to its arg-max sub-centre (distinct places: no index is added twice).
+      release(wk.owned, wk.scores);
+      dcos = own(empty(b, [rows, used]));
+      k.fill(dcos.buffer(), dcos.size, 0);
+      k.scatterAddRows(wk.grad.buffer(), wk.argmax.buffer(), dcos.buffer(), wk.grad.size, 1);
+    }
     const dxn = own(empty(b, [rows, D]));
-    k.matmul(wk.grad.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfA: halfLogits, halfB: half });
+    k.matmul(dcos.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfA: halfLogits, halfB: half });
     const dx = own(empty(b, [rows, D]));
     k.l2normalizeRowsBackward(dxn.buffer(), wk.xn.buffer(), wk.xnorm.buffer(), dx.buffer(), rows, D, EPS);
     const dwn = own(empty(b, [used, D]));
-    k.matmul(wk.grad.buffer(), wk.xn.buffer(), dwn.buffer(), { m: used, n: D, k: rows, transA: true, transB: false, alpha: 1, beta: 0, halfA: halfLogits });
+    k.matmul(dcos.buffer(), wk.xn.buffer(), dwn.buffer(), { m: used, n: D, k: rows, transA: true, transB: false, alpha: 1, beta: 0, halfA: halfLogits });
     const dw = empty(b, [used, D], 'float32', `${s.weight.name}.grad`);
     let wn32 = wk.wn;
     if (half) {
@@ -332,6 +365,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     shards,
     bias,
     parameters,
+    buffers,
     precision,
     logitPrecision,
     async forwardBackward(embeddings, labels, options = {}) {
@@ -339,9 +373,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       if (!(host instanceof Float32Array) || host.length % D !== 0) {
         throw new ShapeError(`${o.name}: embeddings must be float32 [B, ${D}], got ${host.length} values`);
       }
-      if (!(embeddings instanceof Float32Array) && (embeddings.rank !== 2 || embeddings.shape[1] !== D)) {
-        throw new ShapeError(`${o.name}: embeddings must be [B, ${D}], got ${embeddings.describe()}`);
-      }
+      if (!(embeddings instanceof Float32Array)) assertEmbeddings(embeddings, D, o.name);
       const rows = host.length / D;
       validateLabels(labels, rows, C, `${o.name} labels`);
       const lossScale = options.lossScale ?? 1;
@@ -358,10 +390,12 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       // shard first: shards on worker backends then compute while the calling thread runs shard 0,
       // which usually shares that thread with the backbone.
       const issueOrder = [...shards.keys()].reverse();
+      const stepOwned: Tensor[] = [];
       try {
+        const contexts = await rowContexts(host, rows, stepOwned);
         const lses: (Tensor | null)[] = shards.map((s) => (combine ? empty(s.backend, [rows], 'float32', `${o.name}.rowLogSumExp`) : null));
         for (const i of issueOrder) {
-          works[i] = forwardShard(i, host, rows, labels, samples[i], biasValue);
+          works[i] = forwardShard(i, host, rows, labels, samples[i], biasValue, contexts[i]);
           if (lses[i]) works[i].owned.push(lses[i]!);
         }
         for (const i of issueOrder) runKernel(works[i], i, transform, scale, lses[i], null);
@@ -401,18 +435,20 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
         return { loss, embeddingGrad: Float32Array.from(acc) };
       } finally {
         for (const wk of works) if (wk) for (const t of wk.owned) t.dispose();
+        for (const t of stepOwned) t.dispose();
       }
     },
     clearSampled() {
       for (const s of shards) s.sampled = null;
     },
     async readWeights() {
-      const out = new Float32Array(C * D);
-      for (const s of shards) out.set((await s.weight.data()) as Float32Array, s.range.start * D);
+      const out = new Float32Array(C * G * D);
+      for (const s of shards) out.set((await s.weight.data()) as Float32Array, s.range.start * G * D);
       return out;
     },
     dispose() {
       for (const p of parameters) p.tensor.dispose();
+      for (const b of buffers) b.tensor.dispose();
     },
   };
 }

@@ -1,26 +1,8 @@
 /** Margin transforms defined for the tests (the loss packages are not dependencies of @fr/scale). */
-import { clampedAcos, defineTransform, THETA_MAX, type MarginTransform } from '@fr/core';
+import { arcMarginTransform, defineTransform, type MarginTransform } from '@fr/core';
 
-/** ArcFace as insightface applies it now: s cos(theta + m) on the target, margin detached (slope s). */
-export function arcLike(s = 64, m = 0.5): MarginTransform {
-  return defineTransform({
-    key: 'test-arc-detached',
-    uniforms: { s, m },
-    target: (z, u) => u.s * Math.cos(Math.min(clampedAcos(z) + u.m, THETA_MAX)),
-    targetGrad: (_z, u) => u.s,
-    other: (z, u) => u.s * z,
-    otherGrad: (_z, u) => u.s,
-    wgsl: /* wgsl */ `
-fn fr_target(z: f32, row: FrRow) -> f32 {
-  let theta = acos(clamp(z, -1.0 + 1e-5, 1.0 - 1e-5));
-  return u.s * cos(min(theta + u.m, 3.14159));
-}
-fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * z; }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-`,
-  });
-}
+/** ArcFace as insightface applies it now: s cos(theta + m) on the target, margin detached (slope s), from core's library. */
+export const arcLike = (s = 64, m = 0.5): MarginTransform => arcMarginTransform(s, m, 'detached');
 
 /** SphereFace2 C-type: r (g(z) -/+ m) with g(z) = 2((z + 1) / 2)^t - 1, exact gradient. */
 export function sphere2Like(r = 40, m = 0.4, t = 3): MarginTransform {

@@ -5,9 +5,10 @@ process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
 import { createCpuBackend } from '@fr/backend-cpu';
 import { createNodeWebGpuBackend, type WebGpuBackend } from '@fr/backend-webgpu/node';
-import { createRng, type Reducer } from '@fr/core';
+import { createRng, type Backend, type Reducer } from '@fr/core';
+import { combinedMarginLoss } from '@fr/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createShardedHead, type ShardedHead } from '../src/index.js';
+import { createShardedHead, shardedHeadFor, type ShardedHead } from '../src/index.js';
 import { randomEmbeddings, relError } from './reference.js';
 import { arcLike, sphere2Like } from './transforms.js';
 
@@ -27,9 +28,24 @@ afterAll(() => {
 });
 
 async function weightGrads(head: ShardedHead): Promise<Float32Array> {
-  const out = new Float32Array(head.numClasses * head.embeddingDim);
-  for (const s of head.shards) out.set((await s.weight.grad!.data()) as Float32Array, s.range.start * head.embeddingDim);
+  // Rows per class: 1, or the sub-centres of a C x K head.
+  const per = head.shards[0].weight.shape[0] / head.shards[0].range.count;
+  const out = new Float32Array(head.numClasses * per * head.embeddingDim);
+  for (const s of head.shards) out.set((await s.weight.grad!.data()) as Float32Array, s.range.start * per * head.embeddingDim);
   return out;
+}
+
+/** One step of the same head on the CPU and on the GPUs: the same sampled rows, loss and gradients. */
+async function expectSameStep(cpu: ShardedHead, gpu: ShardedHead, x: Float32Array): Promise<void> {
+  const a = await cpu.forwardBackward(x, labels);
+  const b = await gpu.forwardBackward(x, labels);
+  // The global class ids sampled (shard counts may differ between the two).
+  const sampled = (h: ShardedHead) => h.shards.flatMap((s) => (s.sampled ? Array.from(s.sampled, (j) => s.range.start + j) : []));
+  expect(sampled(gpu)).toEqual(sampled(cpu));
+  expect(Math.abs(b.loss - a.loss) / a.loss).toBeLessThan(1e-4);
+  expect(relError(b.embeddingGrad, a.embeddingGrad)).toBeLessThan(1e-3);
+  expect(relError(await weightGrads(gpu), await weightGrads(cpu))).toBeLessThan(1e-3);
+  gpu.dispose();
 }
 
 describe('sharded head over two WebGPU devices', () => {
@@ -97,5 +113,29 @@ describe('sharded head over two WebGPU devices', () => {
     expect(relError(b.embeddingGrad, a.embeddingGrad)).toBeLessThan(1e-3);
     expect(relError(await weightGrads(gpu), await weightGrads(cpu))).toBeLessThan(1e-3);
     gpu.dispose();
+  });
+
+  it('a loss from the public plugin API, built from its description, on two GPUs equals its CPU head', async () => {
+    const x = randomEmbeddings(9, B, D);
+    const params = combinedMarginLoss.params.parse({});
+    const make = (backends: readonly Backend[]) => shardedHeadFor(
+      combinedMarginLoss.createHead({ backend: backends[0], numClasses: C, embeddingDim: D, params, rng: createRng(10), describeOnly: true }),
+      { backends, numClasses: C, embeddingDim: D, rng: createRng(10), sampleRate: 0.5, sampleSeed: 2 },
+    );
+    const cpu = make([createCpuBackend(), createCpuBackend()]);
+    await expectSameStep(cpu, make(gpus), x);
+    expect(cpu.shards.every((s) => s.sampled !== null)).toBe(true);
+  });
+
+  it('C x K sub-centres on two GPUs equal one CPU shard', async () => {
+    const x = randomEmbeddings(11, B, D);
+    const params = combinedMarginLoss.params.parse({});
+    const make = (backends: readonly Backend[]) => {
+      const description = combinedMarginLoss.createHead({ backend: backends[0], numClasses: C, embeddingDim: D, params, rng: createRng(12), describeOnly: true }).description!;
+      return createShardedHead({ ...description, subCenters: 3, backends, numClasses: C, embeddingDim: D, rng: createRng(12) });
+    };
+    const gpu = make(gpus);
+    expect(gpu.shards.map((s) => s.weight.shape[0])).toEqual(gpu.shards.map((s) => 3 * s.range.count));
+    await expectSameStep(make([createCpuBackend()]), gpu, x);
   });
 });

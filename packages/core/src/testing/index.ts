@@ -4,3 +4,4 @@ export * from './gradcheck.js';
 export * from './loss-conformance.js';
 export * from './activation-storage.js';
 export * from './tolerance.js';
+export * from './combined-margin.js';

@@ -12,6 +12,7 @@
  * the step uses them; the per-row scaler reaches the fused kernel as the row context.
  */
 import {
+  ANGULAR_WGSL,
   broadcastScalar,
   cosineMarginHead,
   defineLoss,
@@ -47,8 +48,8 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), h
 
 /**
  * The AdaFace transform; `row.context` is the row's margin scaler in [-1, 1].
- * The WGSL half expands cos(theta - a) = c cos a + sin(theta) sin a with sin(theta) =
- * sqrt((1 - c)(1 + c)): f32 acos is coarse near |c| = 1, the product is not. The theta clip binds
+ * The WGSL half expands cos(theta - a) with core's angular library (cos(theta + m) at m = -a,
+ * sin(theta) from (1 - c)(1 + c)): f32 acos is coarse near |c| = 1, the product is not. The theta clip binds
  * exactly when c > cos(a + eps) (theta - a < eps) or c < cos(pi - eps + a) (theta - a > pi - eps).
  */
 export function adafaceTransform(s: number, m: number): MarginTransform {
@@ -71,7 +72,7 @@ export function adafaceTransform(s: number, m: number): MarginTransform {
     },
     other: (z, u) => u.s * clamp(z, u.lo, u.hi),
     otherGrad: (z, u) => (z < u.lo || z > u.hi ? 0 : u.s),
-    wgsl: /* wgsl */ `
+    wgsl: ANGULAR_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, u.lo, u.hi);
   let a = u.m * row.context;
@@ -81,7 +82,7 @@ fn fr_target(z: f32, row: FrRow) -> f32 {
   } else if (a < u.eps && c < cos(FR_PI - u.eps + a)) {
     cm = -u.cos_eps;
   } else {
-    cm = c * cos(a) + sqrt((1.0 - c) * (1.0 + c)) * sin(a);
+    cm = fr_cos_plus(c, cos(a), -sin(a));
   }
   return u.s * (cm - (u.m + a));
 }
@@ -90,8 +91,8 @@ fn fr_target_grad(z: f32, row: FrRow) -> f32 {
   let a = u.m * row.context;
   if (a + u.eps > 0.0 && z > cos(a + u.eps)) { return 0.0; }
   if (a < u.eps && z < cos(FR_PI - u.eps + a)) { return 0.0; }
-  // sin(theta - a) / sin(theta) = cos a - c sin a / sin(theta); sin(theta) >= 0.0447 here.
-  return u.s * (cos(a) - z * sin(a) / sqrt((1.0 - z) * (1.0 + z)));
+  // sin(theta - a) / sin(theta); sin(theta) >= 0.0447 here, so the library's 1e-3 floor never binds.
+  return u.s * fr_cos_plus_slope(z, cos(a), -sin(a));
 }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, u.lo, u.hi); }
 fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(u.s, 0.0, z < u.lo || z > u.hi); }

@@ -5,7 +5,7 @@
  * official code differentiates through acos and cos, so the gradient is exact. The margins travel
  * to the fused kernel as the row context, so one compiled kernel serves every step.
  */
-import { cosineMarginHead, defineLoss, defineTransform, tensor, z, type MarginTransform } from '@fr/core';
+import { ANGULAR_WGSL, clampUnit, cosPlus, cosPlusSlope, cosineMarginHead, defineLoss, defineTransform, tensor, z, type MarginTransform } from '@fr/core';
 
 export const elasticfaceParams = z.object({
   base: z.enum(['arcface', 'cosface']).default('arcface').describe('ElasticArcFace (angular margin) or ElasticCosFace (cosine margin)'),
@@ -16,30 +16,18 @@ export const elasticfaceParams = z.object({
 
 export type ElasticFaceParams = z.infer<typeof elasticfaceParams>;
 
-/** s cos(theta + m_b), m_b = row.context; slope s sin(theta + m_b) / sin(theta), sin clamped at 1e-3. */
+/** s cos(theta + m_b), m_b = row.context, exact gradient (core's angular library; slope's sin clamped at 1e-3). */
 export const elasticArcTransform = (s: number): MarginTransform =>
   defineTransform({
     key: 'elastic-arcface',
     uniforms: { s },
-    target: (z, u, row) => u.s * Math.cos(Math.acos(Math.min(Math.max(z, -1), 1)) + row.context),
-    targetGrad(z, u, row) {
-      const c = Math.min(Math.max(z, -1), 1);
-      return (u.s * Math.sin(Math.acos(c) + row.context)) / Math.sqrt(Math.max(1 - c * c, 1e-6));
-    },
-    other: (z, u) => u.s * Math.min(Math.max(z, -1), 1),
+    target: (z, u, row) => u.s * cosPlus(clampUnit(z), Math.cos(row.context), Math.sin(row.context)),
+    targetGrad: (z, u, row) => u.s * cosPlusSlope(clampUnit(z), Math.cos(row.context), Math.sin(row.context)),
+    other: (z, u) => u.s * clampUnit(z),
     otherGrad: (_z, u) => u.s,
-    wgsl: /* wgsl */ `
-fn fr_target(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
-  let sin_t = sqrt(max((1.0 - c) * (1.0 + c), 0.0));
-  return u.s * (c * cos(row.context) - sin_t * sin(row.context));
-}
-fn fr_target_grad(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
-  let sin_t = sqrt((1.0 - c) * (1.0 + c));
-  // sin(theta + m) / sin(theta) = cos(m) + c sin(m) / sin(theta)
-  return u.s * (cos(row.context) + c * sin(row.context) / max(sin_t, 1e-3));
-}
+    wgsl: ANGULAR_WGSL + /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * fr_cos_plus(clamp(z, -1.0, 1.0), cos(row.context), sin(row.context)); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_cos_plus_slope(clamp(z, -1.0, 1.0), cos(row.context), sin(row.context)); }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
 fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
 `,

@@ -12,26 +12,28 @@
  * fused kernel's row-context gradient) and through the regulariser.
  */
 import {
+  cosineMarginHead,
+  ANGULAR_WGSL,
+  clampUnit,
+  cosPlus,
+  cosPlusSlope,
+  sinPlus,
   add,
-  classWeights,
   defineLoss,
   defineTransform,
   empty,
-  l2normalize,
-  labelTensor,
   affine,
-  marginLoss,
-  matmul,
   mean,
   record,
-  ShapeError,
   sumAxis,
   unary,
   z,
   type MarginTransform,
-  type NamedTensor,
   type Tensor,
 } from '@fr/core';
+
+/** 1 - cos^2 is clamped to this in the slopes (core's SIN2_MIN), which the official sqrt makes infinite at |cos| = 1. */
+export { SIN2_MIN } from '@fr/core';
 
 export const magfaceParams = z.object({
   s: z.number().positive().default(64).describe('scale of the logits'),
@@ -48,58 +50,54 @@ export const magfaceParams = z.object({
 
 export type MagFaceParams = z.infer<typeof magfaceParams>;
 
-/** 1 - cos^2 is clamped to this in the slopes, which the official sqrt makes infinite at |cos| = 1. */
-export const SIN2_MIN = 1e-6;
-
 /**
- * ArcFace with the margin of each row in `row.context`, differentiable in it (contextGradient).
- * Easy margin: cos(theta + m) where cos > 0, else cos. Otherwise the classic form.
+ * ArcFace with the margin of each row in `row.context`, differentiable in it (contextGradient),
+ * from core's angular library. Easy margin: cos(theta + m) where cos > 0, else cos. Otherwise the
+ * classic th/mm form.
  */
 export function magfaceTransform(s: number, easyMargin: boolean): MarginTransform {
-  const clamp1 = (v: number) => Math.min(Math.max(v, -1), 1);
   const onMargin = (c: number, m: number) => (easyMargin ? c > 0 : c > Math.cos(Math.PI - m));
   return defineTransform({
     key: easyMargin ? 'magface-easy' : 'magface',
-    uniforms: { s, sin2_min: SIN2_MIN },
+    uniforms: { s },
     contextGradient: true,
     target(z, u, row) {
-      const c = clamp1(z), m = row.context;
-      if (onMargin(c, m)) return u.s * (c * Math.cos(m) - Math.sqrt(Math.max(1 - c * c, 0)) * Math.sin(m));
+      const c = clampUnit(z), m = row.context;
+      if (onMargin(c, m)) return u.s * cosPlus(c, Math.cos(m), Math.sin(m));
       return easyMargin ? u.s * c : u.s * (c - Math.sin(m) * m);
     },
     targetGrad(z, u, row) {
-      const c = clamp1(z), m = row.context;
-      if (onMargin(c, m)) return u.s * (Math.cos(m) + (c * Math.sin(m)) / Math.sqrt(Math.max(1 - c * c, u.sin2_min)));
-      return u.s;
+      const c = clampUnit(z), m = row.context;
+      return onMargin(c, m) ? u.s * cosPlusSlope(c, Math.cos(m), Math.sin(m)) : u.s;
     },
     targetContextGrad(z, u, row) {
-      const c = clamp1(z), m = row.context;
-      if (onMargin(c, m)) return -u.s * (c * Math.sin(m) + Math.sqrt(Math.max(1 - c * c, 0)) * Math.cos(m));
+      const c = clampUnit(z), m = row.context;
+      if (onMargin(c, m)) return -u.s * sinPlus(c, Math.cos(m), Math.sin(m));
       return easyMargin ? 0 : -u.s * (Math.sin(m) + m * Math.cos(m));
     },
-    other: (z, u) => u.s * clamp1(z),
+    other: (z, u) => u.s * clampUnit(z),
     otherGrad: (_z, u) => u.s,
     otherContextGrad: () => 0,
-    wgsl: /* wgsl */ `
+    wgsl: ANGULAR_WGSL + /* wgsl */ `
 fn fr_on_margin(c: f32, m: f32) -> bool {
   ${easyMargin ? 'return c > 0.0;' : 'return c > cos(FR_PI - m);'}
 }
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return u.s * (c * cos(m) - sqrt(max((1.0 - c) * (1.0 + c), 0.0)) * sin(m)); }
+  if (fr_on_margin(c, m)) { return u.s * fr_cos_plus(c, cos(m), sin(m)); }
   return ${easyMargin ? 'u.s * c' : 'u.s * (c - sin(m) * m)'};
 }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return u.s * (cos(m) + c * sin(m) / sqrt(max((1.0 - c) * (1.0 + c), u.sin2_min))); }
+  if (fr_on_margin(c, m)) { return u.s * fr_cos_plus_slope(c, cos(m), sin(m)); }
   return u.s;
 }
 fn fr_target_context_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return -u.s * (c * sin(m) + sqrt(max((1.0 - c) * (1.0 + c), 0.0)) * cos(m)); }
+  if (fr_on_margin(c, m)) { return -u.s * fr_sin_plus(c, cos(m), sin(m)); }
   return ${easyMargin ? '0.0' : '-u.s * (sin(m) + m * cos(m))'};
 }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
@@ -154,31 +152,25 @@ export const magface = defineLoss({
   params: magfaceParams,
   createHead(ctx) {
     const p = ctx.params;
-    const weight = classWeights(ctx, 'magface.weight');
     const transform = magfaceTransform(p.s, p.easy_margin);
     const slope = (p.u_m - p.l_m) / (p.u_a - p.l_a);
-    const parameters: NamedTensor[] = [{ name: weight.name, tensor: weight }];
-    return {
-      parameters,
-      buffers: [],
-      forward(embeddings, labels) {
-        if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
-          throw new ShapeError(`magface: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
-        }
-        const batch = embeddings.shape[0];
-        const y = labelTensor(ctx.backend, labels, ctx.numClasses, 'magface labels');
-        // The magnitude through recorded ops, so its gradient reaches the embeddings.
-        const a = clampOp(unary('sqrt', sumAxis(unary('square', embeddings), 1)), p.l_a, p.u_a);
-        const margin = affine(a, slope, p.l_m - slope * p.l_a);
-        const cos = matmul(l2normalize(embeddings), l2normalize(weight), { transB: true });
-        const ce = marginLoss(cos, y, { transform, reducer: 'softmax-ce', scale: 1 / batch, rowContext: margin });
-        const g = mean(add(reciprocal(a), affine(a, 1 / (p.u_a * p.u_a), 0)));
-        return add(ce, affine(g, p.lambda_g, 0));
+    // The magnitude of this step's forward, made by rowContext and read by extraLoss (one tape node for both).
+    let magnitude: Tensor | null = null;
+    return cosineMarginHead(ctx, {
+      name: 'magface',
+      transform: () => transform,
+      reducer: 'softmax-ce',
+      // Recorded ops, so the gradient reaches the embeddings through the margin.
+      rowContext(embeddings) {
+        magnitude = clampOp(unary('sqrt', sumAxis(unary('square', embeddings), 1)), p.l_a, p.u_a);
+        return affine(magnitude, slope, p.l_m - slope * p.l_a);
       },
-      dispose() {
-        weight.dispose();
+      extraLoss() {
+        const a = magnitude!;
+        magnitude = null;
+        return affine(mean(add(reciprocal(a), affine(a, 1 / (p.u_a * p.u_a), 0))), p.lambda_g, 0);
       },
-    };
+    });
   },
 });
 

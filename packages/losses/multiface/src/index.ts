@@ -8,7 +8,9 @@
  * checkpoint of a MultiFace head has the shape of any other cosine head.
  */
 import {
+  assertEmbeddings,
   add,
+  arcMarginTransform,
   classWeights,
   defineLoss,
   defineTransform,
@@ -50,9 +52,7 @@ export function multiPartHead(ctx: HeadContext<unknown>, o: MultiPartHeadOptions
     parameters: [{ name: weight.name, tensor: weight }],
     buffers: [],
     forward(embeddings, labels) {
-      if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
-        throw new ShapeError(`${o.name}: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
-      }
+      assertEmbeddings(embeddings, ctx.embeddingDim, o.name);
       const batch = embeddings.shape[0];
       const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
       const xn = l2normalize(embeddings);
@@ -90,40 +90,8 @@ fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(0.0, u.s, abs(z) <= 
   });
 }
 
-/**
- * MultiFace's ArcFace: the classic th/mm form with the exact gradient. 1 - cos^2 is clamped
- * away from 0 in the slope (the official code divides by zero at |cos| = 1).
- */
-export function multiArcfaceTransform(s: number, m: number): MarginTransform {
-  return defineTransform({
-    key: 'multiface-arcface',
-    uniforms: { s, cos_m: Math.cos(m), sin_m: Math.sin(m), th: Math.cos(Math.PI - m), mm: Math.sin(m) * m },
-    target(z, u) {
-      const c = Math.min(Math.max(z, -1), 1);
-      return c > u.th ? u.s * (c * u.cos_m - Math.sqrt(Math.max(1 - c * c, 0)) * u.sin_m) : u.s * (c - u.mm);
-    },
-    targetGrad(z, u) {
-      const c = Math.min(Math.max(z, -1), 1);
-      return c > u.th ? u.s * (u.cos_m + (c * u.sin_m) / Math.sqrt(Math.max(1 - c * c, 1e-6))) : u.s;
-    },
-    other: (z, u) => u.s * Math.min(Math.max(z, -1), 1),
-    otherGrad: (_z, u) => u.s,
-    wgsl: /* wgsl */ `
-fn fr_target(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
-  if (c > u.th) { return u.s * (c * u.cos_m - sqrt(max(1.0 - c * c, 0.0)) * u.sin_m); }
-  return u.s * (c - u.mm);
-}
-fn fr_target_grad(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
-  if (c > u.th) { return u.s * (u.cos_m + c * u.sin_m / sqrt(max(1.0 - c * c, 1e-6))); }
-  return u.s;
-}
-fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-`,
-  });
-}
+/** MultiFace's ArcFace: the classic th/mm form with the exact gradient (core's `arcMarginTransform`). */
+export const multiArcfaceTransform = (s: number, m: number): MarginTransform => arcMarginTransform(s, m, 'exact');
 
 export const multifaceParams = z.object({
   parts: z.number().int().min(1).default(2).describe('number of slices N (the MultiFace README uses 2 for ArcFace/CosFace, 4 for softmax)'),

@@ -7,6 +7,7 @@
  * Softmax and L2-softmax compute their logits with core ops and reduce with the identity transform.
  */
 import {
+  assertEmbeddings,
   addRowVector,
   classWeights,
   cosineMarginHead,
@@ -54,9 +55,7 @@ function linearSoftmaxHead(ctx: HeadContext<unknown>, o: LinearHeadOptions): Los
     parameters,
     buffers: [],
     forward(embeddings, labels) {
-      if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
-        throw new ShapeError(`${o.name}: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
-      }
+      assertEmbeddings(embeddings, ctx.embeddingDim, o.name);
       const batch = embeddings.shape[0];
       const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
       const x: Tensor = o.alpha === null ? embeddings : l2normalize(embeddings);

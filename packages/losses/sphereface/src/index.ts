@@ -9,6 +9,7 @@
  *   max(lambdaMin, base (1 + gamma iteration)^-power), exact gradient through psi.
  */
 import {
+  assertEmbeddings,
   COS_CLAMP,
   clampedAcos,
   cosineMarginHead,
@@ -163,9 +164,7 @@ function aSoftmaxHead(ctx: HeadContext<z.infer<typeof aSoftmaxParams>>): LossHea
     parameters,
     buffers: [],
     forward(embeddings, labels) {
-      if (embeddings.rank !== 2 || embeddings.shape[1] !== ctx.embeddingDim) {
-        throw new ShapeError(`sphereface: embeddings must be [B, ${ctx.embeddingDim}], got ${embeddings.describe()}`);
-      }
+      assertEmbeddings(embeddings, ctx.embeddingDim, 'sphereface');
       const batch = embeddings.shape[0];
       const y = labelTensor(ctx.backend, labels, ctx.numClasses, 'sphereface labels');
       const norms = normsOf(l2normalize(embeddings));
