@@ -50,7 +50,6 @@ backend: cpu
 output: runs/quadface
 data:
   train: { name: synthetic, identities: 8, imagesPerIdentity: 4, size: 16 }
-  workers: 0
 backbone: { name: smallnet, inputSize: 16, embeddingDim: 16, stages: 2, width: 8 }
 loss: { name: quadface }
 batchSize: 8

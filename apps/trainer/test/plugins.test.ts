@@ -34,7 +34,6 @@ output: ${output}
 data:
   train: { name: synthetic, identities: 12, imagesPerIdentity: 4, size: 16 }
   eval: [{ name: synthetic, label: tiny-pairs, testIdentities: 20, imagesPerIdentity: 4, pairsPerFold: 5, size: 16 }]
-  workers: 0
 backbone: { name: ${backbone}, inputSize: 16, embeddingDim: 16, stages: 2, width: 8 }
 loss: { name: ${loss}, s: 16, m: 0.2 }
 batchSize: 8

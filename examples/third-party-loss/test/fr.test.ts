@@ -1,6 +1,7 @@
 /**
  * The plugin as a user of `fr` meets it: installed beside a config in a folder outside the
- * workspace, named in the config's `plugins:` list, trained with `fr train`, evaluated from its
+ * workspace, named in the config's `plugins:` list, trained with `fr train` (Partial FC at rate 0.5
+ * over two shards), evaluated from its
  * checkpoint with `fr eval`, and checked on the reference cases this package ships with
  * `fr conformance cases --plugin @fr-example/quadface`.
  */
@@ -44,9 +45,10 @@ output: runs/quadface
 data:
   train: { name: synthetic, identities: 12, imagesPerIdentity: 4, size: 16 }
   eval: [{ name: synthetic, label: held-out, testIdentities: 20, imagesPerIdentity: 4, pairsPerFold: 10, size: 16 }]
-  workers: 0
 backbone: { name: smallnet, inputSize: 16, embeddingDim: 16, stages: 2, width: 8 }
 loss: { name: quadface, s: 16, m: 0.2, q: 0.1 }
+# Partial FC over two CPU shards (the second on a worker thread): what a plugin gets with no code of its own.
+head: { sampleRate: 0.5, shards: 2 }
 batchSize: 8
 steps: 4
 logEvery: 1
@@ -57,7 +59,7 @@ logEvery: 1
   const meta = decodeSafetensors(readFileSync(checkpoint), checkpoint).metadata;
   const recorded = JSON.parse(meta.plugins);
   expect(recorded).toEqual([{ specifier: '@fr-example/quadface', path: expect.stringMatching(/third-party-loss\/src\/index\.ts$/), version: '0.1.0' }]);
-  expect(Object.keys(decodeSafetensors(readFileSync(checkpoint), checkpoint).tensors)).toContain('head.quadface.weight');
+  expect(Object.keys(decodeSafetensors(readFileSync(checkpoint), checkpoint).tensors)).toEqual(expect.arrayContaining(['head.quadface.weight.shard0of2', 'head.quadface.weight.shard1of2']));
 
   // fr eval loads the plugin the checkpoint records, with no config and no --plugin.
   const evaluated = await fr(project, 'eval', '--checkpoint', 'runs/quadface', '--backend', 'cpu');

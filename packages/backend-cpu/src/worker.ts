@@ -25,7 +25,18 @@ const CALLING_THREAD_KERNELS = new Set(['marginLoss']);
 function startWorker(workerData: unknown, transferList: Transferable[]): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker-thread.js', import.meta.url), { workerData, transferList });
   const source = JSON.stringify(new URL('./worker-thread.ts', import.meta.url).href);
-  const boot = `import('tsx/esm/api').then((tsx) => tsx.tsImport(${source}, ${source}));`;
+  // tsx as this module resolves it, not as the working directory would (a run from a folder outside
+  // the workspace). A thread that cannot start says why through the failure port and releases the
+  // calling thread, which may already be waiting for it in Atomics.wait.
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const boot = `const { workerData } = require('node:worker_threads');
+import(${tsx}).then((tsx) => tsx.tsImport(${source}, ${source})).catch((e) => {
+  const control = new Int32Array(workerData.control);
+  workerData.failures.postMessage({ message: 'the worker thread did not start: ' + e.message });
+  Atomics.store(control, ${FAILED}, 1);
+  Atomics.store(control, ${DONE}, 0x7fffffff);
+  Atomics.notify(control, ${DONE});
+});`;
   return new Worker(boot, { eval: true, execArgv: ['--conditions=@fr/source'], workerData, transferList });
 }
 
