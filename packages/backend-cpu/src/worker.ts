@@ -8,6 +8,10 @@
  * the calling thread, over the shared buffers, once the worker has finished what was posted before
  * (Atomics.wait). Its share of a head's work is small next to the matmuls around it.
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type Transferable } from 'node:worker_threads';
 import { BackendError, bytesPerElement, defineBackend, float16ToFloat32Array, type Backend, type BackendStats } from '@fr/core';
 import { checkAllocation, checkWrite, cpuCapabilities, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
@@ -28,7 +32,9 @@ function startWorker(workerData: unknown, transferList: Transferable[]): Worker 
   // tsx as this module resolves it, not as the working directory would (a run from a folder outside
   // the workspace). A thread that cannot start says why through the failure port and releases the
   // calling thread, which may already be waiting for it in Atomics.wait.
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const tsxPackage = createRequire(import.meta.url).resolve('tsx/package.json');
+  const tsxApi = (JSON.parse(readFileSync(tsxPackage, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
+  const tsx = JSON.stringify(pathToFileURL(join(dirname(tsxPackage), tsxApi)).href);
   const boot = `const { workerData } = require('node:worker_threads');
 import(${tsx}).then((tsx) => tsx.tsImport(${source}, ${source})).catch((e) => {
   const control = new Int32Array(workerData.control);
