@@ -1,0 +1,76 @@
+import { createCpuBackend } from '@fr/backend-cpu';
+import { createRng, type Backend, type Conv2dParams, type MatmulParams } from '@fr/core';
+import { compareArrays } from '@fr/core/testing';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createWasmBackend } from './index.js';
+
+// Shapes large enough to be split over threads (the split is skipped below ~131k multiply-adds).
+let one: Backend;
+let three: Backend;
+const reference = createCpuBackend();
+beforeAll(async () => {
+  one = await createWasmBackend({ threads: 1 });
+  three = await createWasmBackend({ threads: 3 });
+});
+afterAll(() => {
+  one.dispose();
+  three.dispose();
+  reference.dispose();
+});
+
+function random(n: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+async function runOn(b: Backend, inputs: Float32Array[], outSize: number, initialOut: Float32Array | null, call: (bufs: unknown[], out: unknown) => void): Promise<Float32Array> {
+  const bufs = inputs.map((x) => {
+    const buf = b.alloc(x.length, 'float32');
+    b.write(buf, x);
+    return buf;
+  });
+  const out = b.alloc(outSize, 'float32');
+  b.write(out, initialOut ?? new Float32Array(outSize).fill(Number.NaN));
+  call(bufs, out);
+  const r = (await b.read(out, 'float32', outSize)) as Float32Array;
+  for (const x of [...bufs, out]) b.free(x);
+  return r;
+}
+
+/** Same bits at 1 and 3 threads, and within float32 rounding of the float64 reference. */
+async function expectExact(inputs: Float32Array[], outSize: number, initialOut: Float32Array | null, call: (b: Backend, bufs: unknown[], out: unknown) => void) {
+  const [a, c, want] = await Promise.all([one, three, reference].map((b) => runOn(b, inputs, outSize, initialOut, (bufs, out) => call(b, bufs, out))));
+  expect(Buffer.from(c.buffer).equals(Buffer.from(a.buffer))).toBe(true);
+  const cmp = compareArrays(a, want, 1e-5, 1e-5);
+  expect(cmp.maxError).toBeLessThanOrEqual(cmp.allowed);
+}
+
+describe('results do not depend on the thread count', () => {
+  for (const [m, n, k] of [[67, 301, 129], [301, 67, 129], [128, 1000, 64]]) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        test(`matmul ${m}x${n}x${k} transA=${transA} transB=${transB}, alpha 0.5, beta 0.25`, async () => {
+          const p: MatmulParams = { m, n, k, transA, transB, alpha: 0.5, beta: 0.25 };
+          await expectExact([random(m * k, 1), random(k * n, 2)], m * n, random(m * n, 3), (b, [x, y], out) => b.kernels.matmul(x, y, out, p));
+        });
+      }
+    }
+  }
+  const convs: [string, Conv2dParams][] = [
+    ['3x3 pad 1', { batch: 3, inChannels: 16, inHeight: 20, inWidth: 18, outChannels: 24, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 1, outHeight: 20, outWidth: 18 }],
+    ['3x3 stride 2', { batch: 2, inChannels: 8, inHeight: 21, inWidth: 21, outChannels: 32, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, groups: 1, outHeight: 11, outWidth: 11 }],
+    ['1x1', { batch: 2, inChannels: 32, inHeight: 14, inWidth: 14, outChannels: 48, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 1, outHeight: 14, outWidth: 14 }],
+    ['grouped 3x3', { batch: 2, inChannels: 16, inHeight: 12, inWidth: 12, outChannels: 32, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 2, outHeight: 12, outWidth: 12 }],
+    ['7x7 no pad (global depthwise-like)', { batch: 2, inChannels: 8, inHeight: 7, inWidth: 7, outChannels: 16, kernelH: 7, kernelW: 7, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 1, outHeight: 1, outWidth: 1 }],
+  ];
+  for (const [name, p] of convs) {
+    const xSize = p.batch * p.inChannels * p.inHeight * p.inWidth;
+    const wSize = p.outChannels * (p.inChannels / p.groups) * p.kernelH * p.kernelW;
+    const oSize = p.batch * p.outChannels * p.outHeight * p.outWidth;
+    test(`conv2d ${name}: forward, input gradient, weight gradient`, async () => {
+      await expectExact([random(xSize, 4), random(wSize, 5)], oSize, null, (b, [x, w], out) => b.kernels.conv2d(x, w, out, p));
+      await expectExact([random(oSize, 6), random(wSize, 7)], xSize, null, (b, [g, w], gx) => b.kernels.conv2dBackwardInput(g, w, gx, p));
+      await expectExact([random(oSize, 8), random(xSize, 9)], wSize, null, (b, [g, x], gw) => b.kernels.conv2dBackwardWeight(g, x, gw, p));
+    });
+  }
+});
