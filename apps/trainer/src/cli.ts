@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FrError } from '@fr/core';
-import { selectBackend, type BackendChoice } from './backend.js';
+import { BACKEND_CHOICES, selectBackend, type BackendChoice } from './backend.js';
 import { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
 import { loadConfig } from './config.js';
 import { embedFolder } from './embed.js';
@@ -18,7 +18,7 @@ import { demoConfigPath } from './demo.js';
 
 const USAGE = `fr <command> [options]
 
-  train --config <file> [--resume] [--backend auto|cpu|webgpu]
+  train --config <file> [--resume] [--backend auto|cpu|wasm|webgpu]
         train a backbone with a loss; writes log.jsonl, checkpoint.safetensors and report.html
   eval --checkpoint <dir> [--data synthetic|<file.bin>]
         verification accuracy (10 folds), AUC, EER and TAR@FAR of a checkpoint
@@ -26,7 +26,7 @@ const USAGE = `fr <command> [options]
         embeddings of every image of a folder (JSON lines: file, embedding)
   compare --config <file> --losses arcface,cosface,...
         the same backbone, data and budget with each loss; a table and compare.html
-  conformance <file-or-dir>... [--backend cpu|webgpu] [--json]
+  conformance <file-or-dir>... [--backend cpu|wasm|webgpu] [--json]
         runs loss reference cases and prints their errors; exit 1 if any fails
   export --checkpoint <dir> --onnx <file.onnx>
         writes the trained backbone as an ONNX model (dynamic batch)
@@ -59,8 +59,8 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 1;
   }
   const backendChoice = (values.backend ?? undefined) as BackendChoice | undefined;
-  if (backendChoice && !['auto', 'cpu', 'webgpu'].includes(backendChoice)) {
-    throw new FrError(`--backend ${backendChoice}: allowed values are auto, cpu, webgpu`);
+  if (backendChoice && !BACKEND_CHOICES.includes(backendChoice)) {
+    throw new FrError(`--backend ${backendChoice}: allowed values are ${BACKEND_CHOICES.join(', ')}`);
   }
   const plugins = defaultPlugins;
   const signal = { interrupted: false };

@@ -101,7 +101,7 @@ const headSchema = z.object({
 export function trainConfigSchema(plugins: Plugins) {
   return z.object({
     seed: z.number().int().min(0).default(0).describe('seed of initialisation, data order, augmentation and dropout'),
-    backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto').describe('auto: a hardware WebGPU adapter if there is one, else the CPU'),
+    backend: z.enum(['auto', 'cpu', 'wasm', 'webgpu']).default('auto').describe('auto: a hardware WebGPU adapter if there is one, else wasm, else cpu'),
     output: z.string().default('runs/train').describe('folder for the log, checkpoints and report'),
     data: z.object({
       train: trainDataSchema,
