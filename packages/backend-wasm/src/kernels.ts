@@ -1,6 +1,7 @@
 import { cpuKernels, type CpuBuffer } from '@fr/backend-cpu';
 import type { KernelName, KernelTable } from '@fr/core';
 import { convKernels } from './conv.js';
+import { layerKernels } from './layers.js';
 import { matmul } from './matmul.js';
 import { requireFloat32, view, WasmBuffer, type Runtime } from './runtime.js';
 
@@ -14,6 +15,7 @@ export function simdKernels(rt: Runtime): Partial<KernelTable<WasmBuffer>> {
       matmul(rt, a, b, out, p);
     },
     ...convKernels(rt),
+    ...layerKernels(rt),
   };
 }
 

@@ -24,17 +24,39 @@ function random(n: number, seed: number): Float32Array {
 }
 
 async function runOn(b: Backend, inputs: Float32Array[], outSize: number, initialOut: Float32Array | null, call: (bufs: unknown[], out: unknown) => void): Promise<Float32Array> {
+  const r = await runMany(b, inputs, [outSize], initialOut, (bufs, [out]) => call(bufs, out));
+  return r;
+}
+
+/** Runs `call` on fresh buffers and returns every output, concatenated. */
+async function runMany(b: Backend, inputs: Float32Array[], outSizes: number[], initialOut: Float32Array | null, call: (bufs: unknown[], outs: unknown[]) => void): Promise<Float32Array> {
   const bufs = inputs.map((x) => {
     const buf = b.alloc(x.length, 'float32');
     b.write(buf, x);
     return buf;
   });
-  const out = b.alloc(outSize, 'float32');
-  b.write(out, initialOut ?? new Float32Array(outSize).fill(Number.NaN));
-  call(bufs, out);
-  const r = (await b.read(out, 'float32', outSize)) as Float32Array;
-  for (const x of [...bufs, out]) b.free(x);
-  return r;
+  const outs = outSizes.map((n) => {
+    const out = b.alloc(n, 'float32');
+    b.write(out, initialOut ?? new Float32Array(n).fill(Number.NaN));
+    return out;
+  });
+  call(bufs, outs);
+  const parts = await Promise.all(outs.map((o, i) => b.read(o, 'float32', outSizes[i])));
+  for (const x of [...bufs, ...outs]) b.free(x);
+  const all = new Float32Array(outSizes.reduce((a, n) => a + n, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
+}
+
+async function expectExactMany(inputs: Float32Array[], outSizes: number[], call: (b: Backend, bufs: unknown[], outs: unknown[]) => void) {
+  const [a, c, want] = await Promise.all([one, three, reference].map((b) => runMany(b, inputs, outSizes, null, (bufs, outs) => call(b, bufs, outs))));
+  expect(Buffer.from(c.buffer).equals(Buffer.from(a.buffer))).toBe(true);
+  const cmp = compareArrays(a, want, 1e-4, 1e-4);
+  expect(cmp.maxError).toBeLessThanOrEqual(cmp.allowed);
 }
 
 /** Same bits at 1 and 3 threads, and within float32 rounding of the float64 reference. */
@@ -73,4 +95,14 @@ describe('results do not depend on the thread count', () => {
       await expectExact([random(oSize, 8), random(xSize, 9)], wSize, null, (b, [g, x], gw) => b.kernels.conv2dBackwardWeight(g, x, gw, p));
     });
   }
+  const layout = { outer: 4, channels: 24, inner: 1001 };
+  const n = layout.outer * layout.channels * layout.inner;
+  test('prelu and batch norm, forward and backward', async () => {
+    await expectExactMany([random(n, 10), random(24, 11)], [n], (b, [x, s], [out]) => b.kernels.prelu(x, s, out, layout));
+    await expectExactMany([random(n, 12), random(n, 13), random(24, 14)], [n, 24], (b, [g, x, s], [gx, gs]) => b.kernels.preluBackward(g, x, s, gx, gs, layout));
+    const bn = { ...layout, eps: 1e-5, training: true };
+    await expectExactMany([random(n, 15), random(24, 16), random(24, 17)], [24, 24, n], (b, [x, gamma, beta], [mean, variance, out]) => b.kernels.batchNorm(x, gamma, beta, mean, variance, out, bn));
+    const variance = random(24, 20).map((v) => v * v + 0.5);
+    await expectExactMany([random(n, 18), random(n, 19), random(24, 21), random(24, 22), variance], [n, 24, 24], (b, [g, x, gamma, mean, v], [gx, gg, gb]) => b.kernels.batchNormBackward(g, x, gamma, mean, v, gx, gg, gb, bn));
+  });
 });
