@@ -2,12 +2,11 @@
  * Convolutions as GEMMs on the kernel module: per sample and group, im2col into a K x P patch
  * matrix (skipped for 1x1 stride-1 unpadded kernels, whose patch matrix is the input itself), then
  * the threaded SIMD GEMM. Groups of one or two channels (depthwise) would make GEMMs of one or two
- * rows; they run the TypeScript reference's direct loops on views (see kernels.ts).
+ * rows; they run direct SIMD loops (assembly/direct.ts) split over channels.
  */
-import { cpuKernels } from '@fr/backend-cpu';
 import type { Conv2dParams, KernelTable } from '@fr/core';
 import { gemm } from './matmul.js';
-import { requireFloat32, view, type Runtime, type WasmBuffer } from './runtime.js';
+import { requireFloat32, runParts, splitRange, view, type Runtime, type WasmBuffer } from './runtime.js';
 
 /** The reference's rule for its direct route; the same split keeps the two backends comparable. */
 function usesDirect(p: Conv2dParams): boolean {
@@ -50,14 +49,24 @@ function withColumns(rt: Runtime, p: Conv2dParams, s: Shape, body: (col: number)
   }
 }
 
+/** The direct route: `kernel` over channels [c0, c1) of `channels`, split among the threads. */
+function direct(rt: Runtime, kernel: string, a: WasmBuffer, b: WasmBuffer, c: WasmBuffer, p: Conv2dParams, channels: number): void {
+  const args = [a.ptr, b.ptr, c.ptr, p.batch, p.inChannels, p.inHeight, p.inWidth, p.outChannels, p.kernelH, p.kernelW, p.strideH, p.strideW, p.padH, p.padW, p.outHeight, p.outWidth, p.groups];
+  const work = p.batch * p.outChannels * p.outHeight * p.outWidth * p.kernelH * p.kernelW;
+  runParts(rt, kernel, splitRange(channels, work >= 1 << 16 ? rt.threads : 1, 1).map(([c0, c1]) => [...args, c0, c1]));
+}
+
 export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight'> {
-  const reference = (name: 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight', a: WasmBuffer, b: WasmBuffer, c: WasmBuffer, p: Conv2dParams) =>
-    cpuKernels[name](view(rt, a), view(rt, b), view(rt, c), p);
+  const directRoute = (name: 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight', a: WasmBuffer, b: WasmBuffer, c: WasmBuffer, p: Conv2dParams) => {
+    if (name === 'conv2d') direct(rt, 'directForward', a, b, c, p, p.outChannels);
+    else if (name === 'conv2dBackwardInput') direct(rt, 'directBackwardInput', a, b, c, p, p.inChannels);
+    else direct(rt, 'directBackwardWeight', a, b, c, p, p.outChannels);
+  };
   const check = (name: string, ...buffers: WasmBuffer[]) => buffers.forEach((b) => requireFloat32(b, name));
   return {
     conv2d(x, w, out, p) {
       check('conv2d', x, w, out);
-      if (usesDirect(p)) return reference('conv2d', x, w, out, p);
+      if (usesDirect(p)) return directRoute('conv2d', x, w, out, p);
       const s = shape(p);
       withColumns(rt, p, s, (col) => {
         for (let n = 0; n < p.batch; n++) {
@@ -72,7 +81,7 @@ export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d'
     },
     conv2dBackwardInput(gOut, w, gx, p) {
       check('conv2dBackwardInput', gOut, w, gx);
-      if (usesDirect(p)) return reference('conv2dBackwardInput', gOut, w, gx, p);
+      if (usesDirect(p)) return directRoute('conv2dBackwardInput', gOut, w, gx, p);
       const s = shape(p);
       if (!isPointwise(p)) view(rt, gx).data.fill(0, 0, p.batch * s.xs);
       withColumns(rt, p, s, (col) => {
@@ -88,7 +97,7 @@ export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d'
     },
     conv2dBackwardWeight(gOut, x, gw, p) {
       check('conv2dBackwardWeight', gOut, x, gw);
-      if (usesDirect(p)) return reference('conv2dBackwardWeight', gOut, x, gw, p);
+      if (usesDirect(p)) return directRoute('conv2dBackwardWeight', gOut, x, gw, p);
       const s = shape(p);
       withColumns(rt, p, s, (col) => {
         for (let n = 0; n < p.batch; n++) {

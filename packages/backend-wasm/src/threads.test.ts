@@ -83,6 +83,10 @@ describe('results do not depend on the thread count', () => {
     ['3x3 stride 2', { batch: 2, inChannels: 8, inHeight: 21, inWidth: 21, outChannels: 32, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, groups: 1, outHeight: 11, outWidth: 11 }],
     ['1x1', { batch: 2, inChannels: 32, inHeight: 14, inWidth: 14, outChannels: 48, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 1, outHeight: 14, outWidth: 14 }],
     ['grouped 3x3', { batch: 2, inChannels: 16, inHeight: 12, inWidth: 12, outChannels: 32, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 2, outHeight: 12, outWidth: 12 }],
+    ['depthwise 3x3', { batch: 2, inChannels: 16, inHeight: 20, inWidth: 19, outChannels: 16, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 16, outHeight: 20, outWidth: 19 }],
+    ['depthwise 3x3 stride 2', { batch: 2, inChannels: 16, inHeight: 21, inWidth: 21, outChannels: 16, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, groups: 16, outHeight: 11, outWidth: 11 }],
+    ['groups of 2 channels', { batch: 2, inChannels: 16, inHeight: 18, inWidth: 18, outChannels: 16, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 8, outHeight: 18, outWidth: 18 }],
+    ['global depthwise 7x7', { batch: 4, inChannels: 64, inHeight: 7, inWidth: 7, outChannels: 64, kernelH: 7, kernelW: 7, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 64, outHeight: 1, outWidth: 1 }],
     ['7x7 no pad (global depthwise-like)', { batch: 2, inChannels: 8, inHeight: 7, inWidth: 7, outChannels: 16, kernelH: 7, kernelW: 7, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 1, outHeight: 1, outWidth: 1 }],
   ];
   for (const [name, p] of convs) {
