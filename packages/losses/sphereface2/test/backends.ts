@@ -1,10 +1,11 @@
 /**
- * Backends every test of this package runs on: the CPU reference and WebGPU on Dawn. Without a
+ * Backends every test of this package runs on: the CPU reference, WebGPU on Dawn and WebAssembly. Without a
  * GPU, Dawn finds SwiftShader through the Vulkan ICD set below; the WebGPU tests never skip, a
  * missing adapter fails them.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createCpuBackend } from '@fr/backend-cpu';
+import { createWasmBackend } from '@fr/backend-wasm';
 import { createNodeWebGpuBackend } from '@fr/backend-webgpu/node';
 import type { Backend } from '@fr/core';
 import { parseLossCase, type LossCase } from '@fr/core/testing';
@@ -26,6 +27,7 @@ async function webgpu(): Promise<Backend> {
 export const backends: TestBackend[] = [
   { name: 'cpu', create: () => createCpuBackend() },
   { name: 'webgpu', create: webgpu },
+  { name: 'wasm', create: () => createWasmBackend({ threads: 2 }) },
 ];
 
 /** The golden cases copied into test/fixtures, validated. */
