@@ -1,6 +1,7 @@
 import { cpuKernels, type CpuBuffer } from '@fr/backend-cpu';
 import type { KernelName, KernelTable } from '@fr/core';
 import { convKernels } from './conv.js';
+import { elementwiseKernels } from './elementwise.js';
 import { layerKernels } from './layers.js';
 import { matmul } from './matmul.js';
 import { requireFloat32, view, WasmBuffer, type Runtime } from './runtime.js';
@@ -16,6 +17,7 @@ export function simdKernels(rt: Runtime): Partial<KernelTable<WasmBuffer>> {
     },
     ...convKernels(rt),
     ...layerKernels(rt),
+    ...elementwiseKernels(rt),
   };
 }
 

@@ -109,4 +109,21 @@ describe('results do not depend on the thread count', () => {
     const variance = random(24, 20).map((v) => v * v + 0.5);
     await expectExactMany([random(n, 18), random(n, 19), random(24, 21), random(24, 22), variance], [n, 24, 24], (b, [g, x, gamma, mean, v], [gx, gg, gb]) => b.kernels.batchNormBackward(g, x, gamma, mean, v, gx, gg, gb, bn));
   });
+  test('binary ops, axpby, the SGD step and row normalisation', async () => {
+    const big = 100_003;
+    for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min', 'reluBackward'] as const) {
+      await expectExactMany([random(big, 30), random(big, 31)], [big], (b, [x, y], [out]) => b.kernels.binary(op, x, y, out, big));
+    }
+    await expectExactMany([random(big, 32), random(big, 33)], [big], (b, [x, y], [out]) => b.kernels.axpby(x, y, out, big, 0.7, -1.3));
+    const sgd = { n: big, lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: false };
+    await expectExactMany([random(big, 34), random(big, 35), random(big, 36)], [big, big], (b, [w, g, m], [wOut, mOut]) => {
+      b.kernels.copy(w, wOut, big, 0, 0);
+      b.kernels.copy(m, mOut, big, 0, 0);
+      b.kernels.sgdStep(wOut, g, mOut, sgd);
+    });
+    const [rows, cols] = [301, 517];
+    await expectExactMany([random(rows * cols, 37)], [rows * cols, rows], (b, [x], [y, norms]) => b.kernels.l2normalizeRows(x, y, norms, rows, cols, 1e-12));
+    const norms = random(rows, 38).map(Math.abs);
+    await expectExactMany([random(rows * cols, 39), random(rows * cols, 40), norms], [rows * cols], (b, [g, y, nm], [gx]) => b.kernels.l2normalizeRowsBackward(g, y, nm, gx, rows, cols, 1e-12));
+  });
 });
