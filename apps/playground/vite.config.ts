@@ -1,6 +1,11 @@
 import { defaultClientConditions, defineConfig } from 'vite';
 
+// Cross-origin isolation gives the page SharedArrayBuffer, so the wasm backend runs threads.
+const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 export default defineConfig({
+  server: { headers: isolation },
+  preview: { headers: isolation },
   // Relative asset paths: the build output works from any folder or static host, offline.
   base: './',
   // Workspace packages load from their TypeScript sources; only their browser-safe entries are imported.

@@ -215,9 +215,10 @@ async function main(): Promise<void> {
   app.append(el('header', {}, el('h1', {}, '@fr playground'), badge, tabs), note);
 
   const search = new URLSearchParams(location.search);
-  const backend = await chooseBackend(search.get('backend') === 'cpu' ? 'cpu' : 'webgpu');
+  const asked = search.get('backend');
+  const backend = await chooseBackend(asked === 'cpu' || asked === 'wasm' ? asked : 'webgpu');
   badge.dataset.backend = backend.kind;
-  badge.textContent = backend.kind === 'webgpu' ? `WebGPU · ${backend.description}` : `CPU · ${backend.description}`;
+  badge.textContent = `${{ webgpu: 'WebGPU', wasm: 'WebAssembly', cpu: 'CPU' }[backend.kind]} · ${backend.description}`;
   badge.title = backend.description;
   if (backend.fallbackReason) {
     note.hidden = false;

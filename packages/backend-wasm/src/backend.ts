@@ -4,7 +4,7 @@ import { Heap } from './heap.js';
 import { kernelTable } from './kernels.js';
 import { kernelBytes, kernelImports, sharedMemoryAvailable, simdAvailable, type KernelExports } from './module.js';
 import { ThreadPool } from './pool.js';
-import { view, WasmBuffer, type Runtime } from './runtime.js';
+import { importNodeBuiltin, isNode, view, WasmBuffer, type Runtime } from './runtime.js';
 
 export interface WasmBackendOptions {
   /** Threads the kernels split over, the calling one included (default: the available cores). */
@@ -29,10 +29,7 @@ const MAX_BUFFER = 2 ** 31;
 async function availableCores(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   if (nav?.hardwareConcurrency) return nav.hardwareConcurrency;
-  if (typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string') {
-    const os = await import('node:os');
-    return os.availableParallelism();
-  }
+  if (isNode) return (await importNodeBuiltin<typeof import('node:os')>('node:os')).availableParallelism();
   return 1;
 }
 

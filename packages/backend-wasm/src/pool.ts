@@ -5,6 +5,7 @@
  * so a task costs a wake-up, not a copy.
  */
 import { BackendError } from '@fr/core';
+import { importNodeBuiltin, isNode } from './runtime.js';
 
 const MAX_ARGS = 32;
 // Control words: generation, parts done, function index, argument count, failure flag, stop flag, parts.
@@ -41,7 +42,7 @@ export class ThreadPool {
   private readonly args: Float64Array;
   private readonly workers: WorkerHandle[] = [];
   /** Node's main thread may block in Atomics.wait; a browser's main thread must spin. */
-  private readonly canBlock = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+  private readonly canBlock = isNode;
 
   private constructor(readonly threads: number, private readonly fns: Record<string, (...a: number[]) => unknown>, private readonly names: string[]) {
     this.ctrl = new Int32Array(new SharedArrayBuffer(8 * 4));
@@ -64,7 +65,7 @@ export class ThreadPool {
   private async spawn(data: object): Promise<void> {
     const isNode = this.canBlock;
     if (isNode) {
-      const { Worker } = await import('node:worker_threads');
+      const { Worker } = await importNodeBuiltin<typeof import('node:worker_threads')>('node:worker_threads');
       const w = new Worker(`${workerSource}\nconst { parentPort, workerData } = require('node:worker_threads');\nserve(workerData, (m) => parentPort.postMessage(m));`, { eval: true, workerData: data });
       w.unref();
       this.workers.push(w);

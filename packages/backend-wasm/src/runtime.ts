@@ -54,3 +54,14 @@ export function splitRange(total: number, threads: number, quantum: number): [nu
   for (let s = 0; s < total; s += per) out.push([s, Math.min(total, s + per)]);
   return out.length ? out : [[0, 0]];
 }
+
+/** Node's global process, when running in Node. */
+export const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
+/**
+ * Imports a Node built-in at run time. The specifier is not a literal, so bundlers leave it alone
+ * and a page's bundle holds no Node module (pages never take this path: `isNode` is false there).
+ */
+export function importNodeBuiltin<T>(name: string): Promise<T> {
+  return import(/* @vite-ignore */ name) as Promise<T>;
+}

@@ -24,8 +24,6 @@ beforeAll(async () => {
     platform: 'browser',
     write: false,
     conditions: ['@fr/source'],
-    // Node-only imports behind runtime checks (worker_threads, os) stay unresolved in a page.
-    external: ['node:*'],
     logLevel: 'silent',
   });
   const js = bundle.outputFiles[0].text;
