@@ -16,6 +16,18 @@ export function matmulScratchBytes(): i32 {
   return (MC * KC + KC * NC + MR * NR) * 4;
 }
 
+// Rows r0..r3 of 4 floats, stored transposed: column q at dst + q * stride (bytes).
+@inline function transpose4(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize, stride: usize): void {
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
 // op(A)[i][p] = transA ? A[p*m + i] : A[i*k + p]; panels of 4 rows, zero past m.
 function packA(a: usize, m: i32, k: i32, transA: bool, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
   for (let ir = 0; ir < mc; ir += MR) {
@@ -29,7 +41,13 @@ function packA(a: usize, m: i32, k: i32, transA: bool, i0: i32, mc: i32, p0: i32
     } else if (rows == MR) {
       const r0 = a + (<usize>(i0 + ir) * k + p0) * 4;
       const rs = <usize>k * 4;
-      for (let p = 0; p < kc; p++) {
+      let p = 0;
+      // Four k at a time: a 4x4 transpose of four row segments.
+      for (; p + 4 <= kc; p += 4) {
+        const s = r0 + <usize>p * 4;
+        transpose4(v128.load(s), v128.load(s + rs), v128.load(s + 2 * rs), v128.load(s + 3 * rs), panel + <usize>p * 16, 16);
+      }
+      for (; p < kc; p++) {
         const s = r0 + <usize>p * 4;
         const d = panel + <usize>p * 16;
         store<f32>(d, load<f32>(s));
@@ -65,7 +83,16 @@ function packB(b: usize, n: i32, k: i32, transB: bool, j0: i32, nc: i32, p0: i32
     } else if (cols == NR) {
       const c0 = b + (<usize>(j0 + jr) * k + p0) * 4;
       const cs = <usize>k * 4;
-      for (let p = 0; p < kc; p++) {
+      let p = 0;
+      // Four k at a time: two 4x4 transposes (columns 0-3 and 4-7 of the panel).
+      for (; p + 4 <= kc; p += 4) {
+        const s = c0 + <usize>p * 4;
+        const d = panel + <usize>p * 32;
+        transpose4(v128.load(s), v128.load(s + cs), v128.load(s + 2 * cs), v128.load(s + 3 * cs), d, 32);
+        const s4 = s + 4 * cs;
+        transpose4(v128.load(s4), v128.load(s4 + cs), v128.load(s4 + 2 * cs), v128.load(s4 + 3 * cs), d + 16, 32);
+      }
+      for (; p < kc; p++) {
         const s = c0 + <usize>p * 4;
         const d = panel + <usize>p * 32;
         for (let c = 0; c < NR; c++) store<f32>(d + <usize>c * 4, load<f32>(s + <usize>c * cs));
