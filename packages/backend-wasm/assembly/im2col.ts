@@ -13,13 +13,14 @@
   return min(outSize, d / stride + 1);
 }
 
+/** Rows of channels [c0, c1) of the patch matrix (threads split the channels). */
 export function im2col(
-  x: usize, col: usize, channels: i32, h: i32, w: i32, kh: i32, kw: i32,
-  sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32,
+  x: usize, col: usize, h: i32, w: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, c0: i32, c1: i32,
 ): void {
   const P = oh * ow;
-  let row = col;
-  for (let c = 0; c < channels; c++) {
+  let row = col + <usize>(c0 * kh * kw * P) * 4;
+  for (let c = c0; c < c1; c++) {
     const plane = x + <usize>(c * h * w) * 4;
     for (let ky = 0; ky < kh; ky++) {
       const y0 = lowValid(ky, sh, ph), y1 = max(y0, highValid(ky, sh, ph, h, oh));
@@ -41,14 +42,15 @@ export function im2col(
   }
 }
 
-/** gx (channels planes of h x w, not cleared here) += the adjoint of im2col applied to col. */
+/** Planes [c0, c1) of gx (h x w each) = the adjoint of im2col applied to col. */
 export function col2im(
-  col: usize, gx: usize, channels: i32, h: i32, w: i32, kh: i32, kw: i32,
-  sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32,
+  col: usize, gx: usize, h: i32, w: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, ph: i32, pw: i32, oh: i32, ow: i32, c0: i32, c1: i32,
 ): void {
   const P = oh * ow;
-  let row = col;
-  for (let c = 0; c < channels; c++) {
+  let row = col + <usize>(c0 * kh * kw * P) * 4;
+  memory.fill(gx + <usize>(c0 * h * w) * 4, 0, <usize>((c1 - c0) * h * w) * 4);
+  for (let c = c0; c < c1; c++) {
     const plane = gx + <usize>(c * h * w) * 4;
     for (let ky = 0; ky < kh; ky++) {
       const y0 = lowValid(ky, sh, ph), y1 = highValid(ky, sh, ph, h, oh);

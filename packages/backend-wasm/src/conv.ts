@@ -6,7 +6,7 @@
  */
 import type { Conv2dParams, KernelTable } from '@fr/core';
 import { gemm } from './matmul.js';
-import { requireFloat32, runParts, splitRange, view, type Runtime, type WasmBuffer } from './runtime.js';
+import { requireFloat32, runParts, splitRange, type Runtime, type WasmBuffer } from './runtime.js';
 
 /** The reference's rule for its direct route; the same split keeps the two backends comparable. */
 function usesDirect(p: Conv2dParams): boolean {
@@ -34,8 +34,11 @@ function shape(p: Conv2dParams): Shape {
 
 type PatchOp = 'im2col' | 'col2im';
 
+/** im2col of one sample and group, or col2im into its (overwritten) planes; split over channels. */
 function patches(rt: Runtime, op: PatchOp, from: number, to: number, cg: number, p: Conv2dParams): void {
-  (rt.exports[op] as (...a: number[]) => void)(from, to, cg, p.inHeight, p.inWidth, p.kernelH, p.kernelW, p.strideH, p.strideW, p.padH, p.padW, p.outHeight, p.outWidth);
+  const args = [from, to, p.inHeight, p.inWidth, p.kernelH, p.kernelW, p.strideH, p.strideW, p.padH, p.padW, p.outHeight, p.outWidth];
+  const threads = cg * p.kernelH * p.kernelW * p.outHeight * p.outWidth >= 1 << 16 ? rt.threads : 1;
+  runParts(rt, op, splitRange(cg, threads, 1).map(([c0, c1]) => [...args, c0, c1]));
 }
 
 /** Runs `body` with a K x P float block (or none when pointwise), released after. */
@@ -83,7 +86,6 @@ export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d'
       check('conv2dBackwardInput', gOut, w, gx);
       if (usesDirect(p)) return directRoute('conv2dBackwardInput', gOut, w, gx, p);
       const s = shape(p);
-      if (!isPointwise(p)) view(rt, gx).data.fill(0, 0, p.batch * s.xs);
       withColumns(rt, p, s, (col) => {
         for (let n = 0; n < p.batch; n++) {
           for (let g = 0; g < p.groups; g++) {
