@@ -111,19 +111,13 @@ export async function ourBackend(device: Device): Promise<Backend> {
     const { createCpuBackend } = await import('@fr/backend-cpu');
     return createCpuBackend({ maxBufferSize: 2 ** 32 });
   }
-  if (device === 'wasm') return sharedWasmBackend();
+  // Every core (the benches dispose what they open, so each call starts its own threads).
+  if (device === 'wasm') return wasmBackendWith(undefined);
   return createNodeWebGpuBackend();
 }
 
-let wasmBackend: Promise<Backend> | null = null;
-/** One wasm backend per process (its worker threads are started once), with every core. */
-function sharedWasmBackend(): Promise<Backend> {
-  wasmBackend ??= import('@fr/backend-wasm').then((m) => m.createWasmBackend());
-  return wasmBackend;
-}
-
-/** A wasm backend at one thread, for the single-thread comparison. */
-export async function wasmBackendWith(threads: number): Promise<Backend> {
+/** A wasm backend at `threads` threads (undefined: the available cores). */
+export async function wasmBackendWith(threads: number | undefined): Promise<Backend> {
   const { createWasmBackend } = await import('@fr/backend-wasm');
   return createWasmBackend({ threads });
 }
