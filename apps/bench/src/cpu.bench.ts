@@ -5,10 +5,12 @@
  * and the backbones' training steps, ours against tfjs on the `wasm` and `cpu` devices.
  * GFLOP/s are also given as a fraction of this machine's single-thread SIMD peak, measured by
  * @fr/backend-wasm's `measurePeakFlops` (register-only 128-bit multiplies and adds).
+ * tfjs-backend-wasm cannot train the backbones (it has no Conv2DBackpropFilter kernel), so their
+ * training steps compare our wasm backend with our TypeScript one.
  */
 import { measurePeakFlops } from '@fr/backend-wasm';
-import { createRng, type Backend, type Conv2dParams } from '@fr/core';
-import { run as runBackbone } from './backbone.bench.js';
+import { backward, createRng, mul, scale, sum, tensor, tidy, type Backend, type Conv2dParams } from '@fr/core';
+import { buildBackbone, type Arch } from './backbone.bench.js';
 import { fmt, ourBackend, printTable, tfjs, timeSteps, wasmBackendWith, type Log, type RepPolicy, type Tf } from './common.js';
 import { run as runHead } from './head.bench.js';
 
@@ -112,7 +114,44 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
   if (o.steps === null) return;
   const s = o.steps ?? { classes: 10_000, batch: 128, dim: 512, backboneBatches: [8, 32] };
   await runHead({ devices: ['wasm', 'cpu'], losses: ['arcface'], classes: [s.classes], batch: s.batch, dim: s.dim, log, policy: { budgetMs: 8_000, minReps: 1, maxReps: 10 } });
-  for (const batch of s.backboneBatches) {
-    await runBackbone({ devices: ['wasm', 'cpu'], batch, log, policy: { budgetMs: 15_000, minReps: 1, maxReps: 5 }, maxStepMs: 60_000 });
+  const steps: (string | number)[][] = [];
+  for (const [arch, size] of [['smallnet', 32], ['mobilefacenet', 112]] as [Arch, number][]) {
+    for (const batch of s.backboneBatches) {
+      const w = await backboneStepMs(all, arch, batch, size);
+      // The TypeScript backend only at the smallest batch: MobileFaceNet takes it seconds per step.
+      const c = batch === s.backboneBatches[0] ? await backboneStepMs(ts, arch, batch, size) : NaN;
+      steps.push([`${arch} ${batch}x3x${size}x${size}`, fmt(w), fmt(c), Number.isNaN(c) ? 'not run' : fmt(c / w, 2)]);
+      log(`  ${steps.at(-1)!.join('  ')}`);
+    }
   }
+  log('Backbone training steps (forward, loss = sum(embedding * R) / N, backward), median ms:');
+  printTable(log, ['network, input', `wasm ${threads} threads ms`, 'cpu (TS) ms', 'cpu / wasm'], steps);
+  all.dispose();
+  ts.dispose();
+}
+
+/** Median ms of one training step of a backbone on `backend` (at most 5 steps within 10 s). */
+async function backboneStepMs(backend: Backend, arch: Arch, N: number, S: number): Promise<number> {
+  const { net, embedding } = buildBackbone(arch, backend, S);
+  const x = tensor(backend, random(N * 3 * S * S, 11), [N, 3, S, S]);
+  const r = tensor(backend, random(N * embedding, 12), [N, embedding]);
+  const step = async () => {
+    for (const p of net.parameters) {
+      p.tensor.grad?.dispose();
+      p.tensor.grad = null;
+    }
+    const l = tidy(() => {
+      const out = scale(sum(mul(net.forward(x, { training: true }), r)), 1 / N);
+      backward(out);
+      return out;
+    });
+    await l.item();
+    l.dispose();
+  };
+  const t = await timeSteps(step, { budgetMs: 10_000, minReps: 1, maxReps: 5 });
+  for (const p of net.parameters) p.tensor.grad?.dispose();
+  x.dispose();
+  r.dispose();
+  net.dispose();
+  return t.ms;
 }
