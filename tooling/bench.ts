@@ -3,7 +3,7 @@
  * backbones, activation storage, scale head. Each runs in its own try/catch, so one failure is reported and the others still run.
  *
  *   pnpm bench                          the default run (about 15-20 minutes on 2 cores, SwiftShader)
- *   pnpm bench -- --only head,backbone  a subset: matmul, mlp, head, backbone, activations, scale
+ *   pnpm bench -- --only head,backbone  a subset: matmul, mlp, head, backbone, activations, scale, cpu
  *   pnpm bench -- --quick               small shapes, a fast check that everything runs
  */
 import { parseArgs } from 'node:util';
@@ -11,6 +11,7 @@ import { run as runMatmul } from '../packages/backend-webgpu/bench/matmul.bench.
 import { run as runScaleHead } from '../packages/scale/bench/head.bench.js';
 import { run as runActivations } from '../apps/bench/src/activations.bench.js';
 import { run as runBackbone } from '../apps/bench/src/backbone.bench.js';
+import { run as runCpu } from '../apps/bench/src/cpu.bench.js';
 import { run as runHead } from '../apps/bench/src/head.bench.js';
 import { run as runMlp } from '../apps/bench/src/mlp.bench.js';
 import { benchPlan, BENCHES, type BenchName } from '../apps/bench/src/plan.js';
@@ -62,6 +63,9 @@ for (const name of BENCHES) {
         break;
       case 'backbone':
         await runBackbone(plan.backbone);
+        break;
+      case 'cpu':
+        await runCpu(plan.cpu);
         break;
       case 'activations':
         await runActivations(plan.activations);

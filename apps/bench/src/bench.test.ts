@@ -102,7 +102,7 @@ describe('activation storage bench', () => {
 describe('bench plan', () => {
   it('quick mode shrinks every shape and skips the fixed-shape scale bench', () => {
     const quick = benchPlan(true), full = benchPlan(false);
-    expect(BENCHES).toEqual(['matmul', 'mlp', 'head', 'backbone', 'activations', 'scale']);
+    expect(BENCHES).toEqual(['matmul', 'mlp', 'head', 'backbone', 'activations', 'scale', 'cpu']);
     expect(quick.scale).toBeNull();
     expect(Math.max(...quick.head.classes!)).toBeLessThan(10_000);
     expect(quick.backbone.batch).toBeLessThan(32);

@@ -11,7 +11,8 @@ import { pathToFileURL } from 'node:url';
 import type { Backend, KernelTable } from '@fr/core';
 import { createNodeWebGpuBackend, nodeGpu, type WebGpuBackend } from '@fr/backend-webgpu/node';
 
-export type Device = 'cpu' | 'webgpu';
+/** cpu: our TypeScript backend against tfjs-backend-cpu; wasm: ours against tfjs-backend-wasm. */
+export type Device = 'cpu' | 'webgpu' | 'wasm';
 export type Tf = typeof import('@tensorflow/tfjs-core');
 
 export type Log = (line: string) => void;
@@ -97,6 +98,7 @@ export async function tfjs(device: Device): Promise<Tf> {
   await registerTfjsGradients();
   await import('@tensorflow/tfjs-backend-cpu');
   await import('@tensorflow/tfjs-backend-webgpu');
+  if (device === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
   if (tf.getBackend() !== device) {
     if (!(await tf.setBackend(device))) throw new Error(`tfjs: backend ${device} failed to initialise`);
   }
@@ -109,7 +111,15 @@ export async function ourBackend(device: Device): Promise<Backend> {
     const { createCpuBackend } = await import('@fr/backend-cpu');
     return createCpuBackend({ maxBufferSize: 2 ** 32 });
   }
+  // Every core (the benches dispose what they open, so each call starts its own threads).
+  if (device === 'wasm') return wasmBackendWith(undefined);
   return createNodeWebGpuBackend();
+}
+
+/** A wasm backend at `threads` threads (undefined: the available cores). */
+export async function wasmBackendWith(threads: number | undefined): Promise<Backend> {
+  const { createWasmBackend } = await import('@fr/backend-wasm');
+  return createWasmBackend({ threads });
 }
 
 /** Live bytes on the device as our backend counts them; pooled bytes too on WebGPU. */

@@ -4,10 +4,11 @@
  */
 import type { ActivationsBenchOptions } from './activations.bench.js';
 import type { BackboneBenchOptions } from './backbone.bench.js';
+import type { CpuBenchOptions } from './cpu.bench.js';
 import type { HeadBenchOptions } from './head.bench.js';
 import type { MlpBenchOptions } from './mlp.bench.js';
 
-export const BENCHES = ['matmul', 'mlp', 'head', 'backbone', 'activations', 'scale'] as const;
+export const BENCHES = ['matmul', 'mlp', 'head', 'backbone', 'activations', 'scale', 'cpu'] as const;
 export type BenchName = (typeof BENCHES)[number];
 
 export interface BenchPlan {
@@ -18,6 +19,7 @@ export interface BenchPlan {
   activations: ActivationsBenchOptions;
   /** Options of packages/scale/bench/head.bench.ts; null: not run. */
   scale: { steps?: number; fullBudgetSeconds?: number } | null;
+  cpu: CpuBenchOptions;
   explanation: string[];
 }
 
@@ -32,6 +34,7 @@ export function benchPlan(quick: boolean): BenchPlan {
       },
       activations: { batch: { smallnet: 4, mobilefacenet: 2 }, inputSize: { smallnet: 16, mobilefacenet: 16 }, policy: { budgetMs: 500, minReps: 1, maxReps: 2 } },
       scale: null,
+      cpu: { matmuls: [['128^3', 128, 128, 128, false]], convs: [], steps: null, policy: { budgetMs: 300, minReps: 1, maxReps: 3 } },
       explanation: ['--quick: tiny shapes, at most 3 timed steps per side; the scale head bench is skipped (fixed large shapes)'],
     };
   }
@@ -49,6 +52,7 @@ export function benchPlan(quick: boolean): BenchPlan {
     },
     activations: { policy: { budgetMs: 10_000, minReps: 1, maxReps: 5 } },
     scale: { steps: 1, fullBudgetSeconds: 0 },
+    cpu: {},
     explanation: [
       'matmul: 3 timed runs per shape (its default); a 1024^3 product takes seconds on SwiftShader.',
       'mlp: one training step of the MLP example counted (dispatches, submits, host and kernel bytes), then steps',
@@ -64,6 +68,8 @@ export function benchPlan(quick: boolean): BenchPlan {
       '  storage; timed steps fill 10 s per side (1..5).',
       'scale: 1 timed step per configuration after a warm-up; the 1M full head is extrapolated from 100k blocks',
       '  (fullBudgetSeconds 0), as that bench allows.',
+      'cpu: kernels timed for 3 s per backend (2..10 steps); then the head and backbone benches on the wasm and cpu',
+      '  devices (ours against tfjs-backend-wasm and tfjs-backend-cpu).',
     ],
   };
 }

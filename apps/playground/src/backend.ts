@@ -1,16 +1,20 @@
-/** Picks the compute backend: WebGPU on navigator.gpu when the page has it, else the CPU reference. */
+/**
+ * Picks the compute backend: WebGPU on navigator.gpu when the page has it, else the WebAssembly
+ * backend (threads when the page is cross-origin isolated), else the CPU reference.
+ */
 import { createCpuBackend } from '@fr/backend-cpu';
+import { createWasmBackend } from '@fr/backend-wasm';
 import { createWebGpuBackendFromAdapter, describeAdapter } from '@fr/backend-webgpu';
 import type { Backend } from '@fr/core';
 
 export interface BackendChoice {
   backend: Backend;
-  kind: 'webgpu' | 'cpu';
+  kind: 'webgpu' | 'wasm' | 'cpu';
   /** What runs, for the badge: the adapter's description. */
   description: string;
-  /** A hardware GPU (false for software adapters such as SwiftShader, and for the CPU). */
+  /** A hardware GPU (false for software adapters such as SwiftShader, and for wasm and the CPU). */
   hardware: boolean;
-  /** Set when the page fell back to the CPU: why WebGPU was not used. */
+  /** Set when the page fell back to wasm or the CPU: why WebGPU was not used. */
   fallbackReason?: string;
 }
 
@@ -29,16 +33,27 @@ async function webgpu(): Promise<Backend> {
   return createWebGpuBackendFromAdapter(adapter, { workgroupSize: hardware ? 256 : 64 });
 }
 
-export async function chooseBackend(prefer: 'webgpu' | 'cpu' = 'webgpu'): Promise<BackendChoice> {
+/** The wasm backend, or the CPU reference if it cannot start; `why` says why WebGPU was not used. */
+async function wasmOrCpu(why: string | undefined): Promise<BackendChoice> {
+  try {
+    const backend = await createWasmBackend();
+    return { backend, kind: 'wasm', description: backend.capabilities.description, hardware: false, fallbackReason: why };
+  } catch (e) {
+    const backend = createCpuBackend();
+    return { backend, kind: 'cpu', description: backend.capabilities.description, hardware: false, fallbackReason: `${why ? `${why}; ` : ''}wasm: ${(e as Error).message}` };
+  }
+}
+
+export async function chooseBackend(prefer: 'webgpu' | 'wasm' | 'cpu' = 'webgpu'): Promise<BackendChoice> {
   if (prefer === 'webgpu') {
     try {
       const backend = await webgpu();
       return { backend, kind: 'webgpu', description: backend.capabilities.description, hardware: backend.capabilities.hardware };
     } catch (e) {
-      const backend = createCpuBackend();
-      return { backend, kind: 'cpu', description: backend.capabilities.description, hardware: false, fallbackReason: (e as Error).message };
+      return wasmOrCpu((e as Error).message);
     }
   }
+  if (prefer === 'wasm') return wasmOrCpu(undefined);
   const backend = createCpuBackend();
   return { backend, kind: 'cpu', description: 'CPU backend chosen with ?backend=cpu', hardware: false };
 }

@@ -281,13 +281,15 @@ async function main(): Promise<void> {
   app.append(el('header', {}, el('h1', {}, '@fr playground'), badge, tabs), fallbackNote);
 
   const search = new URLSearchParams(location.search);
-  const backend = await chooseBackend(search.get('backend') === 'cpu' ? 'cpu' : 'webgpu');
+  const asked = search.get('backend');
+  const backend = await chooseBackend(asked === 'cpu' || asked === 'wasm' ? asked : 'webgpu');
   badge.dataset.backend = backend.kind;
-  badge.textContent = backend.kind === 'webgpu' ? `WebGPU · ${backend.description}` : `CPU · ${backend.description}`;
-  badge.title = `${backend.description}: ${backend.kind === 'cpu' ? 'the CPU reference backend' : backend.hardware ? 'a hardware GPU' : 'a software adapter (WebGPU emulated on the CPU)'}`;
+  badge.textContent = `${{ webgpu: 'WebGPU', wasm: 'WebAssembly', cpu: 'CPU' }[backend.kind]} · ${backend.description}`;
+  const nature = { webgpu: backend.hardware ? 'a hardware GPU' : 'a software adapter (WebGPU emulated on the CPU)', wasm: 'the WebAssembly backend on the CPU', cpu: 'the CPU reference backend' };
+  badge.title = `${backend.description}: ${nature[backend.kind]}`;
   if (backend.fallbackReason) {
     fallbackNote.hidden = false;
-    fallbackNote.textContent = `WebGPU is not available here (${backend.fallbackReason}); running on the CPU reference backend, which is much slower.`;
+    fallbackNote.textContent = `WebGPU is not available here (${backend.fallbackReason}); running on ${backend.kind === 'wasm' ? 'the WebAssembly backend (SIMD kernels on the CPU)' : 'the CPU reference backend, which is much slower'}.`;
   }
 
   // View 1.

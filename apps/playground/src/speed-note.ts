@@ -1,7 +1,16 @@
-/** What the speed view measures on this device: a hardware GPU, a software adapter, or the CPU fallback. */
+/** What the speed view measures on this device: a hardware GPU, a software adapter, or a CPU fallback (wasm or the TS reference). */
 import type { BackendChoice } from './backend.js';
 
-export function speedNote(b: BackendChoice): { kind: 'hardware' | 'software' | 'cpu'; text: string } {
+export function speedNote(b: BackendChoice): { kind: 'hardware' | 'software' | 'wasm' | 'cpu'; text: string } {
+  if (b.kind === 'wasm') {
+    const why = b.fallbackReason ? `WebGPU is not available here (${b.fallbackReason})` : 'The WebAssembly backend was chosen with ?backend=wasm';
+    return {
+      kind: 'wasm',
+      text: `${why}, so the speed test runs on @fr/backend-wasm: SIMD kernels on the CPU` +
+        `${typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated ? ', one worker thread per core' : ' (one thread: the page is not cross-origin isolated)'}. ` +
+        'A GPU with WebGPU is still far faster.',
+    };
+  }
   if (b.kind === 'cpu') {
     const why = b.fallbackReason ? `WebGPU is not available here (${b.fallbackReason})` : 'The CPU backend was chosen with ?backend=cpu';
     return {

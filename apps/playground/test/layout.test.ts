@@ -168,17 +168,19 @@ describe('the speed view says what it runs on', () => {
     await page.close();
   });
 
-  it('explains the fallback to the CPU when the browser has no WebGPU', async () => {
+  it('falls back to the WebAssembly backend, with threads, when the browser has no WebGPU, and says so', async () => {
     const page = await playground.openWithoutWebGpu();
     const ready = await page.evaluate(() => window.frPlayground.ready);
-    expect(ready.backend).toBe('cpu');
+    expect(ready.backend).toBe('wasm');
     expect(ready.fallbackReason).toBeTruthy();
     expect(await page.isVisible('#fallback-note')).toBe(true);
+    expect(await page.textContent('#fallback-note')).toContain('WebAssembly backend');
     await page.evaluate(() => window.frPlayground.show('speed'));
-    expect(await page.getAttribute('[data-role="adapter"]', 'data-kind')).toBe('cpu');
+    expect(await page.getAttribute('[data-role="adapter"]', 'data-kind')).toBe('wasm');
     const text = await page.textContent('[data-role="adapter"]');
     expect(text).toContain(`WebGPU is not available here (${ready.fallbackReason})`);
-    expect(text).toContain('@fr/backend-cpu');
+    expect(text).toContain('@fr/backend-wasm');
+    expect(text).toContain('one worker thread per core');
     console.log(`without WebGPU: ${text}`);
     await shot(page, 'desktop-no-webgpu-speed.png');
     await page.close();

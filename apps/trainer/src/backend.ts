@@ -1,8 +1,12 @@
-/** Backend choice: `auto` takes a hardware WebGPU adapter when there is one, else the CPU. */
+/**
+ * Backend choice: `auto` takes a hardware WebGPU adapter when there is one, else the WebAssembly
+ * backend, else the TypeScript `cpu` backend (the reference).
+ */
 import { createCpuBackend } from '@fr/backend-cpu';
 import { BackendError, type Backend } from '@fr/core';
 
-export type BackendChoice = 'auto' | 'cpu' | 'webgpu';
+export const BACKEND_CHOICES = ['auto', 'cpu', 'wasm', 'webgpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface SelectedBackend {
   backend: Backend;
@@ -18,6 +22,11 @@ async function openCpu(): Promise<Backend> {
   return createWorkerCpuBackend();
 }
 
+async function openWasm(): Promise<Backend> {
+  const { createWasmBackend } = await import('@fr/backend-wasm');
+  return createWasmBackend();
+}
+
 async function openWebGpu(): Promise<Backend> {
   const { createNodeWebGpuBackend } = await import('@fr/backend-webgpu/node');
   return createNodeWebGpuBackend();
@@ -25,6 +34,10 @@ async function openWebGpu(): Promise<Backend> {
 
 export async function selectBackend(choice: BackendChoice): Promise<SelectedBackend> {
   if (choice === 'cpu') return { backend: createCpuBackend(), reason: 'cpu (as configured)', openDevice: openCpu };
+  if (choice === 'wasm') {
+    const wasm = await openWasm();
+    return { backend: wasm, reason: `wasm (as configured): ${wasm.capabilities.description}`, openDevice: openWasm };
+  }
   let gpu: Backend | null = null;
   let why = '';
   try {
@@ -39,5 +52,10 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
   if (gpu?.capabilities.hardware) return { backend: gpu, reason: `webgpu (auto: hardware adapter ${gpu.capabilities.description})`, openDevice: openWebGpu };
   const found = gpu ? `only a software adapter (${gpu.capabilities.description})` : `no WebGPU adapter (${why.split('\n')[0]})`;
   gpu?.dispose();
-  return { backend: createCpuBackend(), reason: `cpu (auto: ${found})`, openDevice: openCpu };
+  try {
+    const wasm = await openWasm();
+    return { backend: wasm, reason: `wasm (auto: ${found}; ${wasm.capabilities.description})`, openDevice: openWasm };
+  } catch (e) {
+    return { backend: createCpuBackend(), reason: `cpu (auto: ${found}; wasm failed: ${(e as Error).message})`, openDevice: openCpu };
+  }
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { FrError } from '@fr/core';
+import { BACKEND_CHOICES, type BackendChoice } from './backend.js';
 
 /** A mistake in the command line itself: printed with the command's usage, exit status 2. */
 export class UsageError extends FrError {
@@ -29,7 +30,7 @@ const plugin = { type: 'string', multiple: true } as const;
 
 export const COMMANDS: Record<string, CommandSpec> = {
   train: {
-    usage: `train --config <file> [--resume | --overwrite] [--allow-config-change] [--output <dir>] [--backend auto|cpu|webgpu]
+    usage: `train --config <file> [--resume | --overwrite] [--allow-config-change] [--output <dir>] [--backend auto|cpu|wasm|webgpu]
         train a backbone with a loss; writes log.jsonl, checkpoint.safetensors and report.html.
         A folder that holds a run is refused unless --resume (continue it) or --overwrite (replace it);
         --resume refuses a changed config unless --allow-config-change`,
@@ -39,22 +40,22 @@ export const COMMANDS: Record<string, CommandSpec> = {
     },
   },
   eval: {
-    usage: `eval --checkpoint <dir|file.safetensors> [--data synthetic|<file.bin>] [--backend auto|cpu|webgpu]
+    usage: `eval --checkpoint <dir|file.safetensors> [--data synthetic|<file.bin>] [--backend auto|cpu|wasm|webgpu]
         verification accuracy (10 folds), AUC, EER and TAR@FAR of a checkpoint`,
     options: { checkpoint: { type: 'string' }, data: { type: 'string' }, backend, help, plugin },
   },
   embed: {
-    usage: `embed --checkpoint <dir> --images <folder> [--out embeddings.jsonl] [--backend auto|cpu|webgpu]
+    usage: `embed --checkpoint <dir> --images <folder> [--out embeddings.jsonl] [--backend auto|cpu|wasm|webgpu]
         embeddings of every image of a folder (JSON lines: file, embedding)`,
     options: { checkpoint: { type: 'string' }, images: { type: 'string' }, out: { type: 'string' }, backend, help, plugin },
   },
   compare: {
-    usage: `compare --config <file> --losses arcface,cosface,... [--overwrite] [--backend auto|cpu|webgpu]
+    usage: `compare --config <file> --losses arcface,cosface,... [--overwrite] [--backend auto|cpu|wasm|webgpu]
         the same backbone, data and budget with each loss; a table and compare.html`,
     options: { config: { type: 'string' }, losses: { type: 'string' }, overwrite: { type: 'boolean' }, backend, help, plugin },
   },
   conformance: {
-    usage: `conformance <file-or-dir>... [--backend cpu|webgpu] [--json]
+    usage: `conformance <file-or-dir>... [--backend cpu|wasm|webgpu] [--json]
         runs loss reference cases and prints their errors; exit 1 if any fails or there is none`,
     options: { backend, json: { type: 'boolean' }, help, plugin },
     positionals: true,
@@ -66,14 +67,14 @@ export const COMMANDS: Record<string, CommandSpec> = {
     options: { checkpoint: { type: 'string' }, onnx: { type: 'string' }, safetensors: { type: 'string' }, help, plugin },
   },
   import: {
-    usage: `import <model.pth|model.onnx> [--config <file>] --out <dir> [--backend auto|cpu|webgpu]
+    usage: `import <model.pth|model.onnx> [--config <file>] --out <dir> [--backend auto|cpu|wasm|webgpu]
         a PyTorch state_dict (with a config naming its backbone) or an ONNX model as a run
         folder at step 0, for embed, eval, export and fine-tuning (train --resume)`,
     options: { config: { type: 'string' }, out: { type: 'string' }, backend, help, plugin },
     positionals: true,
   },
   demo: {
-    usage: `demo [--resume | --overwrite] [--output <dir>] [--backend auto|cpu|webgpu]
+    usage: `demo [--resume | --overwrite] [--output <dir>] [--backend auto|cpu|wasm|webgpu]
         the main job: the small network with ArcFace on the embedded synthetic faces`,
     options: { resume: { type: 'boolean' }, overwrite: { type: 'boolean' }, output: { type: 'string' }, backend, help, plugin },
   },
@@ -122,8 +123,8 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     throw new UsageError(`fr ${command}: unexpected argument ${JSON.stringify(positionals[0])}`, usage);
   }
   if (values.resume && values.overwrite) throw new UsageError(`fr ${command}: give --resume or --overwrite, not both`, usage);
-  if (values.backend !== undefined && !['auto', 'cpu', 'webgpu'].includes(values.backend as string)) {
-    throw new UsageError(`fr ${command}: --backend ${values.backend}: allowed values are auto, cpu, webgpu`, usage);
+  if (values.backend !== undefined && !BACKEND_CHOICES.includes(values.backend as BackendChoice)) {
+    throw new UsageError(`fr ${command}: --backend ${values.backend}: allowed values are ${BACKEND_CHOICES.join(', ')}`, usage);
   }
   return { kind: 'run', command, values: values as Record<string, string | string[] | boolean | undefined>, positionals };
 }

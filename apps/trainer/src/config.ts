@@ -105,7 +105,7 @@ export const DEFAULT_OUTPUT = 'runs/train';
 export function trainConfigSchema(plugins: Plugins) {
   return z.strictObject({
     seed: z.number().int().min(0).default(0).describe('seed of initialisation, data order, augmentation and dropout'),
-    backend: z.enum(['auto', 'cpu', 'webgpu']).default('auto').describe('auto: a hardware WebGPU adapter if there is one, else the CPU'),
+    backend: z.enum(['auto', 'cpu', 'wasm', 'webgpu']).default('auto').describe('auto: a hardware WebGPU adapter if there is one, else wasm, else cpu'),
     plugins: z.array(z.string().min(1)).default([])
       .describe('modules whose losses and backbones (made by defineLoss and defineBackbone) join the built-in ones: package names or paths, resolved from the config file\'s folder as an import written there'),
     output: z.string().default(DEFAULT_OUTPUT).describe('folder for the log, checkpoints and report'),

@@ -81,7 +81,8 @@ export function memoryConfigFor(config: TrainConfig, numClasses: number, embeddi
 
 /**
  * The budget of one device: memoryBudget, else on the CPU the machine's memory (shared by the CPU
- * shards of one process, so divided among them), else none (WebGPU reports no total).
+ * shards of one process, so divided among them), the wasm memory's 4 GiB on wasm, else none (WebGPU
+ * reports no total).
  */
 export function memoryBudgetFor(config: TrainConfig, backend: Backend): { bytes: number; source: string } {
   if (config.memoryBudget !== undefined) return { bytes: config.memoryBudget, source: 'memoryBudget' };
@@ -91,6 +92,8 @@ export function memoryBudgetFor(config: TrainConfig, backend: Backend): { bytes:
       ? { bytes: Math.floor(totalmem() / shards), source: `the machine's memory, shared by ${shards} CPU shards` }
       : { bytes: totalmem(), source: 'the machine\'s memory' };
   }
+  // One wasm backend addresses at most 4 GiB (wasm32), within the machine's memory.
+  if (backend.name === 'wasm') return { bytes: Math.min(totalmem(), 2 ** 32 - 2 ** 16), source: 'the 4 GiB a wasm32 memory addresses' };
   return { bytes: Infinity, source: `none: ${backend.name} reports no total, set memoryBudget` };
 }
 

@@ -23,6 +23,8 @@ import { marginLoss } from './margin-loss.js';
 import { matmul } from './matmul.js';
 
 export type { CpuBuffer } from './buffer.js';
+/** For backends that run these kernels on views of their own memory (@fr/backend-wasm). */
+export { checkAllocation, checkWrite, cpuCapabilities, storeHost } from './buffer.js';
 export { softplus, sigmoid } from './margin-loss.js';
 
 const unaryFns: Record<UnaryOp, (x: number) => number> = {

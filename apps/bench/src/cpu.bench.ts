@@ -1,0 +1,157 @@
+/**
+ * `pnpm bench -- --only cpu`: the CPU backends in one process. Kernels (matmul, convolutions) of
+ * our wasm backend at 1 thread and at every core, of our TypeScript `cpu` backend, and of
+ * @tensorflow/tfjs-backend-wasm (XNNPACK, SIMD, one thread in Node); then the ArcFace head step
+ * and the backbones' training steps, ours against tfjs on the `wasm` and `cpu` devices.
+ * GFLOP/s are also given as a fraction of this machine's single-thread SIMD peak, measured by
+ * @fr/backend-wasm's `measurePeakFlops` (register-only 128-bit multiplies and adds).
+ * tfjs-backend-wasm cannot train the backbones (it has no Conv2DBackpropFilter kernel), so their
+ * training steps compare our wasm backend with our TypeScript one.
+ */
+import { measurePeakFlops } from '@fr/backend-wasm';
+import { backward, createRng, mul, scale, sum, tensor, tidy, type Backend, type Conv2dParams } from '@fr/core';
+import { buildBackbone, type Arch } from './backbone.bench.js';
+import { fmt, ourBackend, printTable, tfjs, timeSteps, wasmBackendWith, type Log, type RepPolicy, type Tf } from './common.js';
+import { run as runHead } from './head.bench.js';
+
+export interface CpuBenchOptions {
+  matmuls?: [string, number, number, number, boolean][];
+  convs?: [string, Conv2dParams][];
+  policy?: RepPolicy;
+  /** The head and backbone steps (false in quick runs of the kernels only). */
+  steps?: { classes: number; batch: number; dim: number; backboneBatches: number[] } | null;
+  log?: Log;
+}
+
+const conv = (batch: number, c: number, size: number, groups: number): Conv2dParams => ({
+  batch, inChannels: c, inHeight: size, inWidth: size, outChannels: c, kernelH: 3, kernelW: 3,
+  strideH: 1, strideW: 1, padH: 1, padW: 1, groups, outHeight: size, outWidth: size,
+});
+
+export const CPU_MATMULS: [string, number, number, number, boolean][] = [
+  ['256^3', 256, 256, 256, false],
+  ['512^3', 512, 512, 512, false],
+  ['1024^3', 1024, 1024, 1024, false],
+  ['128x512 @ (10000x512)^T', 128, 10000, 512, true],
+];
+export const CPU_CONVS: [string, Conv2dParams][] = [
+  ['conv 3x3 64->64, 8x64x56x56', conv(8, 64, 56, 1)],
+  ['depthwise 3x3, 8x64x56x56', conv(8, 64, 56, 64)],
+];
+
+function random(n: number, seed: number): Float32Array {
+  const rng = createRng(seed);
+  return Float32Array.from({ length: n }, () => rng.normal());
+}
+
+function upload(b: Backend, data: Float32Array): unknown {
+  const buf = b.alloc(data.length, 'float32');
+  b.write(buf, data);
+  return buf;
+}
+
+async function timeOurs(b: Backend, sizes: number[], outSize: number, call: (bufs: unknown[], out: unknown) => void, policy: RepPolicy): Promise<number> {
+  const bufs = sizes.map((n, i) => upload(b, random(n, i + 1)));
+  const out = b.alloc(outSize, 'float32');
+  const t = await timeSteps(async () => {
+    call(bufs, out);
+    await b.sync();
+  }, policy);
+  for (const x of [...bufs, out]) b.free(x);
+  return t.ms;
+}
+
+async function timeTfjs(tf: Tf, shapes: number[][], op: (xs: ReturnType<Tf['tensor']>[]) => ReturnType<Tf['tensor']>, policy: RepPolicy): Promise<number> {
+  const xs = shapes.map((s, i) => tf.tensor(random(s.reduce((a, b) => a * b, 1), i + 1), s));
+  const t = await timeSteps(async () => {
+    const y = op(xs);
+    await y.data();
+    y.dispose();
+  }, policy);
+  xs.forEach((x) => x.dispose());
+  return t.ms;
+}
+
+export async function run(o: CpuBenchOptions = {}): Promise<void> {
+  const log = o.log ?? console.log;
+  const policy = o.policy ?? { budgetMs: 3_000, minReps: 2, maxReps: 10 };
+  const peak = await measurePeakFlops();
+  const one = await wasmBackendWith(1);
+  const all = await ourBackend('wasm');
+  const ts = await ourBackend('cpu');
+  const threads = (all.capabilities as { threads?: number }).threads ?? 1;
+  const tf = await tfjs('wasm');
+  log(`single-thread SIMD peak (measured, 12 independent 128-bit mul+add chains): ${fmt(peak)} GFLOP/s; wasm backend at ${threads} threads: ${all.capabilities.description}`);
+  log(`tfjs-backend-wasm: SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, threads ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')}`);
+  const gf = (flops: number, ms: number) => flops / ms / 1e6;
+  const rows: (string | number)[][] = [];
+  for (const [name, m, n, k, transB] of o.matmuls ?? CPU_MATMULS) {
+    const p = { m, n, k, transA: false, transB, alpha: 1, beta: 0 };
+    const mm = (b: Backend) => timeOurs(b, [m * k, k * n], m * n, ([a, bb], out) => b.kernels.matmul(a, bb, out, p), policy);
+    const [o1, oN, oTs] = [await mm(one), await mm(all), await mm(ts)];
+    const tfMs = await timeTfjs(tf, [[m, k], transB ? [n, k] : [k, n]], ([a, b]) => tf.matMul(a, b, false, transB), policy);
+    const flops = 2 * m * n * k;
+    rows.push([`matmul ${name}`, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)), fmt(tfMs / o1, 2), fmt(o1 / oN, 2), fmt(gf(flops, o1) / peak, 2)]);
+    log(`  ${rows.at(-1)!.join('  ')}`);
+  }
+  for (const [name, p] of o.convs ?? CPU_CONVS) {
+    const xs = p.batch * p.inChannels * p.inHeight * p.inWidth;
+    const ws = p.outChannels * (p.inChannels / p.groups) * 9;
+    const os = p.batch * p.outChannels * p.outHeight * p.outWidth;
+    const cv = (b: Backend) => timeOurs(b, [xs, ws], os, ([x, w], out) => b.kernels.conv2d(x, w, out, p), policy);
+    const [o1, oN, oTs] = [await cv(one), await cv(all), await cv(ts)];
+    const nhwc = [p.batch, p.inHeight, p.inWidth, p.inChannels];
+    const tfMs = p.groups === 1
+      ? await timeTfjs(tf, [nhwc, [3, 3, p.inChannels, p.outChannels]], ([x, w]) => tf.conv2d(x as never, w as never, 1, 'same'), policy)
+      : await timeTfjs(tf, [nhwc, [3, 3, p.inChannels, 1]], ([x, w]) => tf.depthwiseConv2d(x as never, w as never, 1, 'same'), policy);
+    const flops = 2 * os * (p.inChannels / p.groups) * 9;
+    rows.push([name, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)), fmt(tfMs / o1, 2), fmt(o1 / oN, 2), fmt(gf(flops, o1) / peak, 2)]);
+    log(`  ${rows.at(-1)!.join('  ')}`);
+  }
+  log('Kernels, GFLOP/s (median step; forward only for convolutions; tfjs convolutions in NHWC, its layout):');
+  printTable(log, ['kernel', 'wasm 1 thread', `wasm ${threads} threads`, 'cpu (TS)', 'tfjs-wasm', 'tfjs-wasm ms / wasm 1 thread ms', `wasm ${threads} threads speed-up`, 'wasm 1 thread / SIMD peak'], rows);
+  one.dispose();
+  if (o.steps === null) return;
+  const s = o.steps ?? { classes: 10_000, batch: 128, dim: 512, backboneBatches: [8, 32] };
+  await runHead({ devices: ['wasm', 'cpu'], losses: ['arcface'], classes: [s.classes], batch: s.batch, dim: s.dim, log, policy: { budgetMs: 8_000, minReps: 1, maxReps: 10 } });
+  const steps: (string | number)[][] = [];
+  for (const [arch, size] of [['smallnet', 32], ['mobilefacenet', 112]] as [Arch, number][]) {
+    for (const batch of s.backboneBatches) {
+      const w = await backboneStepMs(all, arch, batch, size);
+      // The TypeScript backend only at the smallest batch: MobileFaceNet takes it seconds per step.
+      const c = batch === s.backboneBatches[0] ? await backboneStepMs(ts, arch, batch, size) : NaN;
+      steps.push([`${arch} ${batch}x3x${size}x${size}`, fmt(w), fmt(c), Number.isNaN(c) ? 'not run' : fmt(c / w, 2)]);
+      log(`  ${steps.at(-1)!.join('  ')}`);
+    }
+  }
+  log('Backbone training steps (forward, loss = sum(embedding * R) / N, backward), median ms:');
+  printTable(log, ['network, input', `wasm ${threads} threads ms`, 'cpu (TS) ms', 'cpu / wasm'], steps);
+  all.dispose();
+  ts.dispose();
+}
+
+/** Median ms of one training step of a backbone on `backend` (at most 5 steps within 10 s). */
+async function backboneStepMs(backend: Backend, arch: Arch, N: number, S: number): Promise<number> {
+  const { net, embedding } = buildBackbone(arch, backend, S);
+  const x = tensor(backend, random(N * 3 * S * S, 11), [N, 3, S, S]);
+  const r = tensor(backend, random(N * embedding, 12), [N, embedding]);
+  const step = async () => {
+    for (const p of net.parameters) {
+      p.tensor.grad?.dispose();
+      p.tensor.grad = null;
+    }
+    const l = tidy(() => {
+      const out = scale(sum(mul(net.forward(x, { training: true }), r)), 1 / N);
+      backward(out);
+      return out;
+    });
+    await l.item();
+    l.dispose();
+  };
+  const t = await timeSteps(step, { budgetMs: 10_000, minReps: 1, maxReps: 5 });
+  for (const p of net.parameters) p.tensor.grad?.dispose();
+  x.dispose();
+  r.dispose();
+  net.dispose();
+  return t.ms;
+}

@@ -1,0 +1,212 @@
+// C = alpha * op(A) op(B) + beta * C over a block of C, in float32 with 128-bit SIMD.
+//
+// GotoBLAS structure: op(B) is packed KC x NC into panels of NR = 8 columns (k-major), op(A)
+// MC x KC into panels of MR = 4 rows (k-major), and a 4x8 micro-kernel keeps its 32 sums in eight
+// registers. Every element of C is the same float32 sum in k order whatever block, tile or thread
+// computes it, so results do not depend on how the work is split.
+
+const MR = 4;
+const NR = 8;
+const KC = 256;
+const MC = 128;
+const NC = 1024;
+
+/** Scratch bytes one caller needs: a packed A block and a packed B block. */
+export function matmulScratchBytes(): i32 {
+  return (MC * KC + KC * NC + MR * NR) * 4;
+}
+
+// Rows r0..r3 of 4 floats, stored transposed: column q at dst + q * stride (bytes).
+@inline function transpose4(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize, stride: usize): void {
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dst + stride, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+  v128.store(dst + 2 * stride, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+  v128.store(dst + 3 * stride, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+}
+
+// op(A)[i][p] = transA ? A[p*m + i] : A[i*k + p]; panels of 4 rows, zero past m.
+function packA(a: usize, m: i32, k: i32, transA: bool, i0: i32, mc: i32, p0: i32, kc: i32, dst: usize): void {
+  for (let ir = 0; ir < mc; ir += MR) {
+    const rows = min(MR, mc - ir);
+    const panel = dst + <usize>(ir * kc) * 4;
+    if (rows == MR && transA) {
+      for (let p = 0; p < kc; p++) {
+        const src = a + (<usize>(p0 + p) * m + (i0 + ir)) * 4;
+        v128.store(panel + <usize>p * 16, v128.load(src));
+      }
+    } else if (rows == MR) {
+      const r0 = a + (<usize>(i0 + ir) * k + p0) * 4;
+      const rs = <usize>k * 4;
+      let p = 0;
+      // Four k at a time: a 4x4 transpose of four row segments.
+      for (; p + 4 <= kc; p += 4) {
+        const s = r0 + <usize>p * 4;
+        transpose4(v128.load(s), v128.load(s + rs), v128.load(s + 2 * rs), v128.load(s + 3 * rs), panel + <usize>p * 16, 16);
+      }
+      for (; p < kc; p++) {
+        const s = r0 + <usize>p * 4;
+        const d = panel + <usize>p * 16;
+        store<f32>(d, load<f32>(s));
+        store<f32>(d, load<f32>(s + rs), 4);
+        store<f32>(d, load<f32>(s + 2 * rs), 8);
+        store<f32>(d, load<f32>(s + 3 * rs), 12);
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        for (let r = 0; r < MR; r++) {
+          const i = i0 + ir + r;
+          let v: f32 = 0;
+          if (r < rows) v = transA ? load<f32>(a + (<usize>(p0 + p) * m + i) * 4) : load<f32>(a + (<usize>i * k + p0 + p) * 4);
+          store<f32>(panel + <usize>(p * MR + r) * 4, v);
+        }
+      }
+    }
+  }
+}
+
+// op(B)[p][j] = transB ? B[j*k + p] : B[p*n + j]; panels of 8 columns, zero past n.
+function packB(b: usize, n: i32, k: i32, transB: bool, j0: i32, nc: i32, p0: i32, kc: i32, dst: usize): void {
+  for (let jr = 0; jr < nc; jr += NR) {
+    const cols = min(NR, nc - jr);
+    const panel = dst + <usize>(jr * kc) * 4;
+    if (cols == NR && !transB) {
+      for (let p = 0; p < kc; p++) {
+        const src = b + (<usize>(p0 + p) * n + (j0 + jr)) * 4;
+        const d = panel + <usize>p * 32;
+        v128.store(d, v128.load(src));
+        v128.store(d, v128.load(src, 16), 16);
+      }
+    } else if (cols == NR) {
+      const c0 = b + (<usize>(j0 + jr) * k + p0) * 4;
+      const cs = <usize>k * 4;
+      let p = 0;
+      // Four k at a time: two 4x4 transposes (columns 0-3 and 4-7 of the panel).
+      for (; p + 4 <= kc; p += 4) {
+        const s = c0 + <usize>p * 4;
+        const d = panel + <usize>p * 32;
+        transpose4(v128.load(s), v128.load(s + cs), v128.load(s + 2 * cs), v128.load(s + 3 * cs), d, 32);
+        const s4 = s + 4 * cs;
+        transpose4(v128.load(s4), v128.load(s4 + cs), v128.load(s4 + 2 * cs), v128.load(s4 + 3 * cs), d + 16, 32);
+      }
+      for (; p < kc; p++) {
+        const s = c0 + <usize>p * 4;
+        const d = panel + <usize>p * 32;
+        for (let c = 0; c < NR; c++) store<f32>(d + <usize>c * 4, load<f32>(s + <usize>c * cs));
+      }
+    } else {
+      for (let p = 0; p < kc; p++) {
+        for (let c = 0; c < NR; c++) {
+          const j = j0 + jr + c;
+          let v: f32 = 0;
+          if (c < cols) v = transB ? load<f32>(b + (<usize>j * k + p0 + p) * 4) : load<f32>(b + (<usize>(p0 + p) * n + j) * 4);
+          store<f32>(panel + <usize>(p * NR + c) * 4, v);
+        }
+      }
+    }
+  }
+}
+
+// first: C = alpha * acc + beta * C (beta 0 ignores C); otherwise C += alpha * acc.
+@inline function update(c: usize, acc: v128, alpha: v128, beta: v128, first: bool, betaZero: bool): void {
+  let v = f32x4.mul(acc, alpha);
+  if (!first) v = f32x4.add(v128.load(c), v);
+  else if (!betaZero) v = f32x4.add(v, f32x4.mul(v128.load(c), beta));
+  v128.store(c, v);
+}
+
+// `tile` (MR x NR floats, per caller) takes a partial result past the edge of C.
+function micro(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, rows: i32, cols: i32, alpha: f32, beta: f32, first: bool, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load32_splat(ap, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    ap += 16;
+    bp += 32;
+  }
+  const va = f32x4.splat(alpha), vb = f32x4.splat(beta);
+  const bz = beta == 0;
+  if (rows == MR && cols == NR) {
+    const ld = <usize>ldc * 4;
+    update(c, c00, va, vb, first, bz); update(c + 16, c01, va, vb, first, bz);
+    c += ld;
+    update(c, c10, va, vb, first, bz); update(c + 16, c11, va, vb, first, bz);
+    c += ld;
+    update(c, c20, va, vb, first, bz); update(c + 16, c21, va, vb, first, bz);
+    c += ld;
+    update(c, c30, va, vb, first, bz); update(c + 16, c31, va, vb, first, bz);
+    return;
+  }
+  v128.store(tile, c00); v128.store(tile, c01, 16);
+  v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+  v128.store(tile, c20, 64); v128.store(tile, c21, 80);
+  v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      const dst = c + (<usize>r * ldc + j) * 4;
+      let v = alpha * load<f32>(tile + <usize>(r * NR + j) * 4);
+      if (!first) v = load<f32>(dst) + v;
+      else if (beta != 0) v = v + beta * load<f32>(dst);
+      store<f32>(dst, v);
+    }
+  }
+}
+
+/**
+ * Rows [i0, i1) and columns [j0, j1) of C (m x n, row stride ldc) = alpha op(A) op(B) + beta C.
+ * `scratch` holds matmulScratchBytes() bytes, 16-byte aligned, owned by the caller.
+ */
+export function matmulBlock(
+  a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ldc: i32, transA: bool, transB: bool,
+  alpha: f32, beta: f32, i0: i32, i1: i32, j0: i32, j1: i32, scratch: usize,
+): void {
+  const packedA = scratch;
+  const packedB = scratch + <usize>(MC * KC) * 4;
+  const tile = packedB + <usize>(KC * NC) * 4;
+  if (k == 0) {
+    // No products: C = beta C (beta 0 writes zeros).
+    for (let i = i0; i < i1; i++) {
+      for (let j = j0; j < j1; j++) {
+        const dst = c + (<usize>i * ldc + j) * 4;
+        store<f32>(dst, beta == 0 ? 0 : beta * load<f32>(dst));
+      }
+    }
+    return;
+  }
+  for (let jc = j0; jc < j1; jc += NC) {
+    const nc = min(NC, j1 - jc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      packB(b, n, k, transB, jc, nc, pc, kc, packedB);
+      for (let ic = i0; ic < i1; ic += MC) {
+        const mc = min(MC, i1 - ic);
+        packA(a, m, k, transA, ic, mc, pc, kc, packedA);
+        for (let jr = 0; jr < nc; jr += NR) {
+          const cols = min(NR, nc - jr);
+          const bp = packedB + <usize>(jr * kc) * 4;
+          for (let ir = 0; ir < mc; ir += MR) {
+            const rows = min(MR, mc - ir);
+            const cp = c + (<usize>(ic + ir) * ldc + jc + jr) * 4;
+            micro(kc, packedA + <usize>(ir * kc) * 4, bp, cp, ldc, rows, cols, alpha, beta, pc == 0, tile);
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,67 @@
+import { BackendError, type DType } from '@fr/core';
+import type { CpuBuffer } from '@fr/backend-cpu';
+import type { Heap } from './heap.js';
+import type { KernelExports } from './module.js';
+import type { ThreadPool } from './pool.js';
+
+/** A buffer of the wasm backend: a block of the shared memory. */
+export class WasmBuffer {
+  constructor(
+    readonly ptr: number,
+    readonly size: number,
+    readonly dtype: DType,
+    readonly label: string,
+    /** Bytes reserved (the heap's size class). */
+    readonly reserved: number,
+  ) {}
+}
+
+/** What the kernels run on: the memory, its heap, the module's exports and the worker threads. */
+export interface Runtime {
+  memory: WebAssembly.Memory;
+  heap: Heap;
+  exports: KernelExports;
+  /** null with one thread. */
+  pool: ThreadPool | null;
+  threads: number;
+  /** Per thread: a scratch block of `exports.matmulScratchBytes()` bytes. */
+  scratch: number[];
+}
+
+/** The typed-array view of a buffer over the current memory (the memory may have grown since). */
+export function view(rt: Runtime, b: WasmBuffer): CpuBuffer {
+  const buf = rt.memory.buffer;
+  const data = b.dtype === 'float16' ? new Uint16Array(buf, b.ptr, b.size)
+    : b.dtype === 'int32' ? new Int32Array(buf, b.ptr, b.size)
+      : new Float32Array(buf, b.ptr, b.size);
+  return { dtype: b.dtype, data, label: b.label };
+}
+
+export function requireFloat32(b: WasmBuffer, kernel: string): void {
+  if (b.dtype !== 'float32') throw new BackendError(`wasm backend: ${kernel} reads and writes float32, but ${b.label || 'a buffer'} holds ${b.dtype}`);
+}
+
+/** Runs a kernel export on every thread's part, or directly with one part. */
+export function runParts(rt: Runtime, name: string, parts: number[][]): void {
+  if (rt.pool) rt.pool.run(name, parts);
+  else (rt.exports[name] as (...a: number[]) => void)(...parts[0]);
+}
+
+/** Splits [0, total) into at most `threads` ranges whose bounds are multiples of `quantum`. */
+export function splitRange(total: number, threads: number, quantum: number): [number, number][] {
+  const per = Math.ceil(total / threads / quantum) * quantum || quantum;
+  const out: [number, number][] = [];
+  for (let s = 0; s < total; s += per) out.push([s, Math.min(total, s + per)]);
+  return out.length ? out : [[0, 0]];
+}
+
+/** Node's global process, when running in Node. */
+export const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
+/**
+ * Imports a Node built-in at run time. The specifier is not a literal, so bundlers leave it alone
+ * and a page's bundle holds no Node module (pages never take this path: `isNode` is false there).
+ */
+export function importNodeBuiltin<T>(name: string): Promise<T> {
+  return import(/* @vite-ignore */ name) as Promise<T>;
+}
