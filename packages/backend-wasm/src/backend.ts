@@ -1,5 +1,5 @@
 import { checkAllocation, checkWrite, storeHost } from '@fr/backend-cpu';
-import { BackendError, bytesPerElement, defineBackend, float16ToFloat32Array, type Backend, type BackendCapabilities, type BackendStats, type KernelName, type KernelTable } from '@fr/core';
+import { BackendError, bytesPerElement, defineBackend, float16ToFloat32Array, type Backend, type BackendCapabilities, type BackendStats, type KernelTable } from '@fr/core';
 import { Heap } from './heap.js';
 import { kernelTable } from './kernels.js';
 import { kernelBytes, kernelImports, sharedMemoryAvailable, simdAvailable, type KernelExports } from './module.js';
@@ -136,5 +136,3 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     },
   });
 }
-
-export type { KernelName };

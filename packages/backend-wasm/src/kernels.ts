@@ -1,4 +1,4 @@
-import { cpuKernels, type CpuBuffer } from '@fr/backend-cpu';
+import { cpuKernels } from '@fr/backend-cpu';
 import type { KernelName, KernelTable } from '@fr/core';
 import { convKernels } from './conv.js';
 import { elementwiseKernels } from './elementwise.js';
@@ -48,5 +48,3 @@ export function kernelTable(rt: Runtime, simd: boolean): KernelTable<WasmBuffer>
   for (const name of Object.keys(cpuKernels) as KernelName[]) table[name] = fast[name] ?? onViews(rt, name);
   return table as unknown as KernelTable<WasmBuffer>;
 }
-
-export type { CpuBuffer };
