@@ -19,7 +19,7 @@ const run = async (command: string, args: string[], cwd: string) =>
 const root = resolve(__dirname, '../../..');
 const dirs = (parent: string) => readdirSync(join(root, parent)).map((d) => `${parent}/${d}`);
 const packages = [
-  'packages/core', 'packages/backend-cpu', 'packages/backend-webgpu', 'packages/data', 'packages/eval', 'packages/onnx', 'packages/scale',
+  'packages/core', 'packages/backend-cpu', 'packages/backend-wasm', 'packages/backend-webgpu', 'packages/data', 'packages/eval', 'packages/onnx', 'packages/scale',
   ...dirs('packages/losses'), ...dirs('packages/backbones'), 'apps/trainer', 'examples/third-party-loss',
 ];
 
@@ -27,8 +27,7 @@ test('the packed trainer installs with npm outside the workspace and its fr bin 
   const work = mkdtempSync(join(tmpdir(), 'fr-pack-trainer-'));
   const tarballs = join(work, 'tarballs');
   const app = join(work, 'app');
-  // Dependencies first (turbo orders the builds by the workspace graph).
-  await run('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@fr/trainer...', '--filter=@fr-example/quadface', '--concurrency=2', '--output-logs=errors-only'], root);
+  // In dependency order: each package's prepack builds it against the dist/ of those before it.
   for (const p of packages) await run('pnpm', ['pack', '--pack-destination', tarballs], join(root, p));
   const files = readdirSync(tarballs).filter((f) => f.endsWith('.tgz')).sort();
   expect(files).toHaveLength(packages.length);

@@ -1,7 +1,7 @@
 /** Test helpers: a shared Dawn backend, seeded inputs, and CPU-vs-GPU parity of one kernel call. */
 import { createCpuBackend } from '@fr/backend-cpu';
 import { createRng, type Backend, type KernelTable } from '@fr/core';
-import { expect } from 'vitest';
+import { expectClose as expectCloseRule } from '@fr/core/testing';
 import { createNodeWebGpuBackend, type WebGpuBackend } from '../src/node.js';
 
 const shared = new Map<string, Promise<WebGpuBackend>>();
@@ -65,23 +65,9 @@ export interface Tolerance {
   rtol?: number;
 }
 
-/** |got - want| <= atol + rtol |want| elementwise, NaN matching NaN; reports the worst element. */
+/** The kit's rule, held per element (|got - want| <= atol + rtol |want[i]|): a kernel must match the CPU everywhere. */
 export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: Tolerance = {}, what = ''): void {
-  const atol = tol.atol ?? 1e-5, rtol = tol.rtol ?? 1e-5;
-  expect(got.length, `${what} length`).toBe(want.length);
-  let worst = -1, worstExcess = 0;
-  for (let i = 0; i < want.length; i++) {
-    const g = got[i], w = want[i];
-    if (Number.isNaN(w) && Number.isNaN(g)) continue;
-    const excess = Math.abs(g - w) - (atol + rtol * Math.abs(w));
-    if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) {
-      worst = i;
-      worstExcess = Number.isNaN(excess) ? Infinity : excess;
-    }
-  }
-  if (worst >= 0) {
-    expect.fail(`${what}[${worst}]: got ${got[worst]}, want ${want[worst]} (atol ${atol}, rtol ${rtol})`);
-  }
+  expectCloseRule(got, want, { atol: tol.atol ?? 1e-5, rtol: tol.rtol ?? 1e-5, relativeTo: 'element' }, what);
 }
 
 const cpu = createCpuBackend();

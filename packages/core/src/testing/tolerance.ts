@@ -2,12 +2,14 @@
  * The one closeness rule of the toolkit's tests, as the golden reference files define it:
  * max |got - want| <= atol + rtol * max |want|. Equal values pass (equal infinities too), a NaN
  * passes only against a NaN, and any other non-finite difference is an infinite error. The scale
- * is taken over the finite expected values.
+ * is taken over the finite expected values; with `relativeTo: 'element'` each element is held to
+ * atol + rtol * |want[i]| instead (kernel parity tests, where small outputs matter as much as large).
  */
 
 export interface Tolerance {
   rtol: number;
   atol: number;
+  relativeTo?: 'max' | 'element';
 }
 
 export interface ToleranceCheck {
@@ -25,6 +27,8 @@ export function compareTolerance(got: ArrayLike<number>, want: ArrayLike<number>
   let maxError = got.length === want.length ? 0 : Infinity;
   let maxWant = 0;
   let worst = -1;
+  let worstExcess = -Infinity;
+  const perElement = tol.relativeTo === 'element';
   const n = Math.min(got.length, want.length);
   for (let i = 0; i < n; i++) {
     const w = want[i];
@@ -32,10 +36,20 @@ export function compareTolerance(got: ArrayLike<number>, want: ArrayLike<number>
     if (got[i] === w || (Number.isNaN(got[i]) && Number.isNaN(w))) continue;
     const e = Math.abs(got[i] - w);
     const error = Number.isFinite(e) ? e : Infinity;
-    if (error > maxError || worst < 0) {
-      if (error >= maxError) worst = i;
-      maxError = Math.max(maxError, error);
+    // The worst element is the one furthest past its own limit (per element) or the largest error.
+    const excess = perElement ? error - (tol.atol + tol.rtol * (Number.isFinite(w) ? Math.abs(w) : 0)) : error;
+    if (excess > worstExcess) {
+      worst = i;
+      worstExcess = excess;
     }
+    if (!perElement) maxError = Math.max(maxError, error);
+  }
+  if (perElement) {
+    const w = worst < 0 ? 0 : Math.abs(want[worst]);
+    const limit = tol.atol + tol.rtol * (Number.isFinite(w) ? w : 0);
+    const error = worst < 0 ? (got.length === want.length ? 0 : Infinity) : Math.abs(got[worst] - want[worst]);
+    const maxErr = Number.isFinite(error) ? error : Infinity;
+    return { maxError: maxErr, limit, pass: maxErr <= limit, worst };
   }
   const limit = tol.atol + tol.rtol * maxWant;
   return { maxError, limit, pass: maxError <= limit, worst };
