@@ -36,9 +36,9 @@ describe('parsing', () => {
     expect(usageError(['train', '--resume=yes'])).toBe('fr train: option --resume takes no value');
     expect(usageError(['eval', 'runs/x'])).toBe('fr eval: unexpected argument "runs/x"');
     expect(usageError(['train', '--config', 'a.yaml', '--resume', '--overwrite'])).toBe('fr train: give --resume or --overwrite, not both');
-    expect(usageError(['eval', '--checkpoint', 'x', '--backend', 'tpu'])).toBe('fr eval: --backend tpu: allowed values are auto, cpu, webgpu');
+    expect(usageError(['eval', '--checkpoint', 'x', '--backend', 'tpu'])).toBe('fr eval: --backend tpu: allowed values are auto, cpu, wasm, webgpu');
     expect(() => requiredOption({}, 'checkpoint', 'eval')).toThrow(/^fr eval: missing --checkpoint$/);
-    expect(usageError(['trian'])).toMatch(/^unknown command "trian"; commands: train, eval, embed, compare, conformance, export, demo$/);
+    expect(usageError(['trian'])).toMatch(/^unknown command "trian"; commands: train, eval, embed, compare, conformance, export, import, demo$/);
   });
 });
 

@@ -192,13 +192,27 @@ function firstDifference(a: Float32Array, b: Float32Array): number {
 
 /** The exported file without its int64 counters, for @fr's own safetensors reader (float tensors only). */
 function stripInt64(bytes: Uint8Array): Uint8Array {
+  // The entries without the int64 counters, their data packed again (the reader wants no gaps).
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string }>;
-  for (const k of Object.keys(header)) if (header[k].dtype === 'I64') delete header[k];
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(8 + json.length + bytes.length - 8 - n);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; data_offsets: [number, number] }>;
+  const kept = Object.entries(header).filter(([k, e]) => k === '__metadata__' || e.dtype !== 'I64');
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const [k, e] of kept) {
+    if (k === '__metadata__') continue;
+    const [begin, end] = e.data_offsets;
+    parts.push(bytes.subarray(8 + n + begin, 8 + n + end));
+    e.data_offsets = [offset, offset + end - begin];
+    offset += end - begin;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(Object.fromEntries(kept)));
+  const out = new Uint8Array(8 + json.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
   out.set(json, 8);
-  out.set(bytes.subarray(8 + n), 8 + json.length);
+  let at = 8 + json.length;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }
