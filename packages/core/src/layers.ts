@@ -9,11 +9,12 @@ import type { ForwardMode, Module } from './backbone.js';
 import type { BatchNormParams, Conv2dParams } from './kernels.js';
 import type { NamedTensor } from './loss.js';
 import { ShapeError } from './errors.js';
-import { kaimingUniform } from './init.js';
+import { checkFloat } from './checks.js';
+import { kaimingUniform, uniformInit } from './init.js';
 import { linear as linearOp, prelu as preluOp, reshape } from './ops.js';
 import { pcgHash, type Rng } from './rng.js';
 import { isGradEnabled, record } from './tape.js';
-import { assertDType, assertSameBackend, empty, nextTensorId, packingScope, tensor, type Tensor } from './tensor.js';
+import { empty, nextTensorId, packingScope, tensor, type Tensor } from './tensor.js';
 
 type Pair = number | readonly [number, number];
 
@@ -21,14 +22,6 @@ function pair(v: Pair | undefined, fallback: number, what: string): [number, num
   const p: [number, number] = v === undefined ? [fallback, fallback] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
   if (!p.every((d) => Number.isInteger(d) && d >= 0)) throw new ShapeError(`conv2d: ${what} must be non-negative integers, got ${String(v)}`);
   return p;
-}
-
-function checkFloat(op: string, ...ts: Tensor[]): void {
-  assertSameBackend(ts, op);
-  for (const t of ts) {
-    t.buffer();
-    assertDType(t, 'float32', op);
-  }
 }
 
 function shapeText(shape: readonly (number | string)[]): string {
@@ -288,14 +281,10 @@ export function layerBuilder(backend: Backend, rng: Rng): LayerBuilder {
 }
 
 function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry): LayerBuilder {
-  const claim = (name: string): string => {
+  const make = (name: string, shape: readonly number[], data: Float32Array, requiresGrad: boolean): Tensor => {
     const full = prefix + name;
     if (reg.names.has(full)) throw new ShapeError(`layerBuilder: two tensors are named ${full}`);
     reg.names.add(full);
-    return full;
-  };
-  const make = (name: string, shape: readonly number[], data: Float32Array, requiresGrad: boolean): Tensor => {
-    const full = claim(name);
     return tensor(backend, data, shape, { requiresGrad, name: full });
   };
   const b: LayerBuilder = {
@@ -340,14 +329,8 @@ function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry
     linear(name, inFeatures, outFeatures, o = {}) {
       const wShape = [outFeatures, inFeatures];
       const weight = b.parameter(`${name}.weight`, wShape, (o.init ?? torchDefaultInit)(rng, wShape));
-      let bias: Tensor | null = null;
-      if (o.bias ?? true) {
-        // PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-        const bound = 1 / Math.sqrt(inFeatures);
-        const data = new Float32Array(outFeatures);
-        for (let i = 0; i < outFeatures; i++) data[i] = -bound + 2 * bound * rng.uniform();
-        bias = b.parameter(`${name}.bias`, [outFeatures], data);
-      }
+      const bound = 1 / Math.sqrt(inFeatures); // PyTorch's bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+      const bias = (o.bias ?? true) ? b.parameter(`${name}.bias`, [outFeatures], uniformInit(rng, outFeatures, -bound, bound)) : null;
       return {
         forward: (x) => {
           if (x.rank !== 2 || x.shape[1] !== inFeatures) {
