@@ -162,11 +162,8 @@ export function addRowVector(x: Tensor, v: Tensor): Tensor {
   const out = like(x);
   kernelsOf(x).addRowVector(x.buffer(), v.buffer(), out.buffer(), rows, cols);
   return record(out, 'addRowVector', [x, v], (g) => {
-    let gv: Tensor | null = null;
-    if (v.requiresGrad) {
-      gv = like(v);
-      kernelsOf(x).reduceSum(g.buffer(), gv.buffer(), rows, cols, 0);
-    }
+    const gv = v.requiresGrad ? like(v) : null;
+    if (gv) kernelsOf(x).reduceSum(g.buffer(), gv.buffer(), rows, cols, 0);
     return [g, gv];
   });
 }

@@ -128,12 +128,8 @@ export function shapeSize(shape: readonly number[]): number {
 }
 
 /** Creates a tensor holding host data. */
-export function tensor(
-  backend: Backend,
-  data: HostArray | readonly number[],
-  shape: readonly number[],
-  options: { dtype?: DType; requiresGrad?: boolean; name?: string } = {},
-): Tensor {
+export function tensor(backend: Backend, data: HostArray | readonly number[], shape: readonly number[],
+  options: { dtype?: DType; requiresGrad?: boolean; name?: string } = {}): Tensor {
   const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
   const size = shapeSize(shape);
   if (data.length !== size) {
