@@ -250,9 +250,8 @@ export function tidy<T extends TensorContainer>(fn: () => T): T {
 }
 
 /**
- * `tidy` for steps that must wait on the host in the middle (a sharded head combining per-shard
- * statistics, a readback between forward and backward). Tensors created while `fn` runs, including
- * across its awaits, belong to this scope; interleaving two of them at once is not supported.
+ * `tidy` for steps that wait on the host midway (a sharded head combining per-shard statistics). Tensors
+ * created while `fn` runs, across its awaits, belong to this scope; two interleaved at once are not supported.
  */
 export async function tidyAsync<T extends TensorContainer>(fn: () => Promise<T>): Promise<T> {
   const scope = new Set<Tensor>();
