@@ -30,7 +30,6 @@ export interface Module {
   readonly buffers: readonly NamedTensor[];
   /** Maps an input batch to an output batch, recording on the tape when gradients are enabled. */
   forward(x: Tensor, mode: ForwardMode): Tensor;
-  /** Releases every tensor of the module. */
   dispose(): void;
 }
 
@@ -52,7 +51,6 @@ export interface Backbone<P = unknown, Name extends string = string> {
   inputShape(params: P): [number, number, number];
   /** Embedding dimension for these options. */
   embeddingDim(params: P): number;
-  /** Builds the module with initialised parameters. */
   build(context: BackboneContext<P>): Module;
 }
 

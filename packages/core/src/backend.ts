@@ -36,7 +36,6 @@ export interface AllocOptions {
 export interface Backend<B = unknown> {
   /** Short name: "cpu", "webgpu". */
   readonly name: string;
-  /** What the device can do and its limits. */
   readonly capabilities: BackendCapabilities;
   /** Allocates an uninitialised buffer of `size` elements; refuses sizes over the device limits. */
   alloc(size: number, dtype: DType, options?: AllocOptions): B;
@@ -46,7 +45,6 @@ export interface Backend<B = unknown> {
   write(buffer: B, data: HostArray, offset?: number): void;
   /** Reads `size` elements of a buffer back to the host once every enqueued kernel has run. */
   read(buffer: B, dtype: DType, size: number): Promise<HostArray>;
-  /** Every kernel of the table. */
   readonly kernels: KernelTable<B>;
   /** Resolves when every enqueued kernel has finished. */
   sync(): Promise<void>;

@@ -32,11 +32,8 @@ export async function serializeCheckpoint(c: CheckpointContents): Promise<Uint8A
  * `allowExtra` (loading a backbone out of a full training checkpoint). Tensors named in `optional`
  * may be missing from the file; they keep their values.
  */
-export function restoreCheckpoint(
-  bytes: Uint8Array,
-  into: readonly NamedTensor[],
-  options: { source?: string; allowExtra?: boolean; optional?: readonly string[] } = {},
-): Record<string, string> {
+export function restoreCheckpoint(bytes: Uint8Array, into: readonly NamedTensor[],
+  options: { source?: string; allowExtra?: boolean; optional?: readonly string[] } = {}): Record<string, string> {
   const source = options.source ?? 'checkpoint';
   const { tensors, metadata } = decodeSafetensors(bytes, source);
   // Tensors that may be absent keep their values (optimizer state, for a shipped model).

@@ -52,11 +52,7 @@ export function roundToFloat16(value: number): number {
 
 export function float32ToFloat16Array(src: ArrayLike<number>): Uint16Array {
   const out = new Uint16Array(src.length);
-  if (src instanceof Float32Array) {
-    convertToFloat16(src, out, src.length);
-    return out;
-  }
-  for (let i = 0; i < src.length; i++) out[i] = float32ToFloat16Bits(src[i]);
+  convertToFloat16(src instanceof Float32Array ? src : Float32Array.from(src), out, src.length);
   return out;
 }
 
@@ -79,10 +75,7 @@ export function convertFromFloat16(src: Uint16Array, dst: Float32Array, n: numbe
   for (let i = 0; i < n; i++) dst[i] = table[src[i]];
 }
 
-/**
- * dst[i] = float32ToFloat16Bits(src[i]) for i < n, reading the float32 bits in place (no scratch
- * write per value): the bulk path of float16 storage on the CPU.
- */
+/** dst[i] = float32ToFloat16Bits(src[i]) for i < n, reading the float32 bits in place: the bulk path on the CPU. */
 export function convertToFloat16(src: Float32Array, dst: Uint16Array, n: number): void {
   const bits = new Uint32Array(src.buffer, src.byteOffset, n);
   for (let i = 0; i < n; i++) {

@@ -1,9 +1,7 @@
 /**
- * A loss head as data. Most losses of the field are a cosine classifier, a margin transform and a
- * reducer; a `HeadDescription` says which, with the per-row inputs and extra terms a loss needs.
- * `cosineMarginHead` runs it on one device; @fr/scale builds the same description as Partial FC,
- * sharded and float16 heads. A loss that needs other code writes its own `LossHead` (the escape
- * hatch): it runs as written, and only there.
+ * A loss head as data: a cosine classifier, a margin transform and a reducer, with the per-row inputs and
+ * extra terms a loss needs. `cosineMarginHead` runs it on one device; @fr/scale builds the same description as
+ * Partial FC, sharded and float16 heads. A loss needing other code writes its own `LossHead`, run only as written.
  */
 import type { Reducer } from './kernels.js';
 import { assertEmbeddings, classWeights, labelTensor, marginLoss, maxOverGroups, type HeadContext, type LossHead, type NamedTensor } from './loss.js';

@@ -1,10 +1,7 @@
 /**
- * The closed set of kernels every backend implements. `KernelTable<B>` is a plain object type, so a
- * backend that forgets a kernel fails to compile. Kernels are destination-passing: the caller (the
- * op layer of @fr/core) allocates outputs and passes shapes explicitly; kernels never allocate
- * tensors and never read back.
- *
- * `B` is the backend's buffer handle. Sizes are element counts, never bytes.
+ * The closed set of kernels every backend implements: a plain object type, so a backend that forgets
+ * one fails to compile. Kernels are destination-passing (the op layer allocates outputs and passes
+ * shapes), never allocate, never read back. `B` is the buffer handle; sizes count elements, not bytes.
  */
 import type { MarginTransform } from './margin.js';
 
@@ -12,11 +9,9 @@ export type UnaryOp = 'neg' | 'relu' | 'exp' | 'log' | 'sqrt' | 'abs' | 'square'
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'reluBackward';
 
 export interface MatmulParams {
-  /** Rows of op(A) and of the output. */
+  /** op(A) is m x k, op(B) k x n, the output m x n. */
   m: number;
-  /** Columns of op(B) and of the output. */
   n: number;
-  /** Shared dimension. */
   k: number;
   /** A is stored k x m and read transposed. */
   transA: boolean;
@@ -78,10 +73,7 @@ export interface MarginLossParams<B> {
   rowLogitGrad: B;
   /** Optional per-row context value (for example the feature norm), one float per row. */
   rowContext: B | null;
-  /**
-   * Optional output: per row, scale * sum_j d(loss)/d(logit_j) * d(logit_j)/d(context). Needs
-   * `rowContext` and a transform with `contextGradient`.
-   */
+  /** Optional output: per row, scale * sum_j d(loss)/d(logit_j) * d(logit_j)/d(context) (transforms with `contextGradient`). */
   rowContextGrad?: B | null;
   /** Optional scalar bias added to every logit after the transform (SphereFace2). */
   bias: B | null;
@@ -173,9 +165,8 @@ export interface KernelTable<B> {
   /** The fused classifier: transform, reduction, loss and d(loss)/dz in one pass per row. */
   marginLoss(p: MarginLossParams<B>): void;
   /**
-   * Max over contiguous groups of a row (sub-center heads): out[r, g] = max_k x[r, g*size + k] for
-   * x of rows x (groups*size); index[r*groups + g] (int32) is the flat position in x of that
-   * maximum, the first one on ties, so the backward is a scatter of the gradient to `index`.
+   * Sub-center max: out[r, g] = max_k x[r, g*size + k]; index[r*groups + g] (int32) is the flat position
+   * in x of the first maximum, so the backward is a scatter of the gradient to `index`.
    */
   groupMax(x: B, out: B, index: B, rows: number, groups: number, size: number): void;
   /** One SGD step in place (PyTorch semantics: weight decay added to the gradient). */
@@ -186,16 +177,10 @@ export interface KernelTable<B> {
   conv2d(x: B, w: B, out: B, p: Conv2dParams): void;
   conv2dBackwardInput(gradOut: B, w: B, gradX: B, p: Conv2dParams): void;
   conv2dBackwardWeight(gradOut: B, x: B, gradW: B, p: Conv2dParams): void;
-  /**
-   * Batch normalisation. Training: writes batch mean and biased variance per channel into
-   * mean/variance, then normalises with them. Evaluation: normalises with the given mean/variance.
-   */
+  /** Batch normalisation; training writes the batch mean and biased variance into mean/variance first, evaluation reads them. */
   batchNorm(x: B, gamma: B, beta: B, mean: B, variance: B, out: B, p: BatchNormParams): void;
   /** Backward of batchNorm with the statistics it used (training: through the batch statistics). */
-  batchNormBackward(
-    gradOut: B, x: B, gamma: B, mean: B, variance: B,
-    gradX: B, gradGamma: B, gradBeta: B, p: BatchNormParams,
-  ): void;
+  batchNormBackward(gradOut: B, x: B, gamma: B, mean: B, variance: B, gradX: B, gradGamma: B, gradBeta: B, p: BatchNormParams): void;
   /** mask[i] = (uniform(seed, i) >= p) / (1 - p); out = x * mask. Deterministic for a seed. */
   dropout(x: B, out: B, mask: B, n: number, p: number, seed: number): void;
   /** out[o, c] = mean over inner of x[o, c, :] */

@@ -9,11 +9,12 @@ import type { ForwardMode, Module } from './backbone.js';
 import type { BatchNormParams, Conv2dParams } from './kernels.js';
 import type { NamedTensor } from './loss.js';
 import { ShapeError } from './errors.js';
-import { kaimingUniform } from './init.js';
+import { checkFloat } from './checks.js';
+import { kaimingUniform, uniformInit } from './init.js';
 import { linear as linearOp, prelu as preluOp, reshape } from './ops.js';
 import { pcgHash, type Rng } from './rng.js';
 import { isGradEnabled, record } from './tape.js';
-import { assertDType, assertSameBackend, empty, nextTensorId, packingScope, tensor, type Tensor } from './tensor.js';
+import { empty, nextTensorId, packingScope, tensor, type Tensor } from './tensor.js';
 
 type Pair = number | readonly [number, number];
 
@@ -21,14 +22,6 @@ function pair(v: Pair | undefined, fallback: number, what: string): [number, num
   const p: [number, number] = v === undefined ? [fallback, fallback] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
   if (!p.every((d) => Number.isInteger(d) && d >= 0)) throw new ShapeError(`conv2d: ${what} must be non-negative integers, got ${String(v)}`);
   return p;
-}
-
-function checkFloat(op: string, ...ts: Tensor[]): void {
-  assertSameBackend(ts, op);
-  for (const t of ts) {
-    t.buffer();
-    assertDType(t, 'float32', op);
-  }
 }
 
 function shapeText(shape: readonly (number | string)[]): string {
@@ -78,16 +71,10 @@ export function conv2d(x: Tensor, w: Tensor, o: Conv2dOptions = {}): Tensor {
   const out = empty(x.backend, [p.batch, p.outChannels, p.outHeight, p.outWidth]);
   k.conv2d(x.buffer(), w.buffer(), out.buffer(), p);
   return record(out, 'conv2d', [x, w], (g) => {
-    let gx: Tensor | null = null;
-    let gw: Tensor | null = null;
-    if (x.requiresGrad) {
-      gx = empty(x.backend, x.shape);
-      k.conv2dBackwardInput(g.buffer(), w.buffer(), gx.buffer(), p);
-    }
-    if (w.requiresGrad) {
-      gw = empty(x.backend, w.shape);
-      k.conv2dBackwardWeight(g.buffer(), x.buffer(), gw.buffer(), p);
-    }
+    const gx = x.requiresGrad ? empty(x.backend, x.shape) : null;
+    if (gx) k.conv2dBackwardInput(g.buffer(), w.buffer(), gx.buffer(), p);
+    const gw = w.requiresGrad ? empty(x.backend, w.shape) : null;
+    if (gw) k.conv2dBackwardWeight(g.buffer(), x.buffer(), gw.buffer(), p);
     return [gx, gw];
   });
 }
@@ -111,10 +98,8 @@ export interface BatchNormOptions {
 }
 
 /**
- * Batch normalisation over dimension 1 of x ([N, C] or [N, C, ...]), as torch.nn.BatchNorm*d.
- * Training normalises with the batch mean and biased variance and updates the running mean and
- * the running variance with the UNBIASED batch variance (PyTorch does so); evaluation normalises
- * with the running statistics.
+ * Batch normalisation over dimension 1 of x ([N, C, ...]), as torch.nn.BatchNorm*d. Training normalises with the
+ * batch mean and biased variance but updates the running variance with the UNBIASED one, as PyTorch does.
  */
 export function batchNorm(x: Tensor, s: BatchNormState, o: BatchNormOptions): Tensor {
   checkFloat('batchNorm', x, s.weight, s.bias, s.runningMean, s.runningVar);
@@ -132,11 +117,8 @@ export function batchNorm(x: Tensor, s: BatchNormState, o: BatchNormOptions): Te
   }
   const k = x.backend.kernels;
   const out = empty(x.backend, x.shape);
-  let mean = s.runningMean, variance = s.runningVar;
-  if (o.training) {
-    mean = empty(x.backend, [C]);
-    variance = empty(x.backend, [C]);
-  }
+  const mean = o.training ? empty(x.backend, [C]) : s.runningMean;
+  const variance = o.training ? empty(x.backend, [C]) : s.runningVar;
   k.batchNorm(x.buffer(), s.weight.buffer(), s.bias.buffer(), mean.buffer(), variance.buffer(), out.buffer(), p);
   if (o.training) {
     const m = o.momentum ?? 0.1;
@@ -288,31 +270,21 @@ export function layerBuilder(backend: Backend, rng: Rng): LayerBuilder {
 }
 
 function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry): LayerBuilder {
-  const claim = (name: string): string => {
+  const make = (into: NamedTensor[], name: string, shape: readonly number[], data: Float32Array, requiresGrad: boolean): Tensor => {
     const full = prefix + name;
     if (reg.names.has(full)) throw new ShapeError(`layerBuilder: two tensors are named ${full}`);
     reg.names.add(full);
-    return full;
-  };
-  const make = (name: string, shape: readonly number[], data: Float32Array, requiresGrad: boolean): Tensor => {
-    const full = claim(name);
-    return tensor(backend, data, shape, { requiresGrad, name: full });
+    const t = tensor(backend, data, shape, { requiresGrad, name: full });
+    into.push({ name: full, tensor: t });
+    return t;
   };
   const b: LayerBuilder = {
     backend,
     rng,
     prefix,
     scope: (name) => scopedBuilder(backend, rng, `${prefix}${name}.`, reg),
-    parameter(name, shape, data, o = {}) {
-      const t = make(name, shape, data, o.trainable ?? true);
-      reg.parameters.push({ name: t.name, tensor: t });
-      return t;
-    },
-    buffer(name, shape, data) {
-      const t = make(name, shape, data, false);
-      reg.buffers.push({ name: t.name, tensor: t });
-      return t;
-    },
+    parameter: (name, shape, data, o = {}) => make(reg.parameters, name, shape, data, o.trainable ?? true),
+    buffer: (name, shape, data) => make(reg.buffers, name, shape, data, false),
     conv2d(name, o) {
       const [kh, kw] = pair(o.kernel, 1, 'kernel');
       const groups = o.groups ?? 1;
@@ -340,14 +312,8 @@ function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry
     linear(name, inFeatures, outFeatures, o = {}) {
       const wShape = [outFeatures, inFeatures];
       const weight = b.parameter(`${name}.weight`, wShape, (o.init ?? torchDefaultInit)(rng, wShape));
-      let bias: Tensor | null = null;
-      if (o.bias ?? true) {
-        // PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-        const bound = 1 / Math.sqrt(inFeatures);
-        const data = new Float32Array(outFeatures);
-        for (let i = 0; i < outFeatures; i++) data[i] = -bound + 2 * bound * rng.uniform();
-        bias = b.parameter(`${name}.bias`, [outFeatures], data);
-      }
+      const bound = 1 / Math.sqrt(inFeatures); // PyTorch's bias init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+      const bias = (o.bias ?? true) ? b.parameter(`${name}.bias`, [outFeatures], uniformInit(rng, outFeatures, -bound, bound)) : null;
       return {
         forward: (x) => {
           if (x.rank !== 2 || x.shape[1] !== inFeatures) {
@@ -361,12 +327,8 @@ function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry
       const index = reg.dropouts++;
       return { forward: (x, mode) => dropout(x, p, pcgHash(((mode.seed ?? 0) + Math.imul(index, 0x9e3779b9)) >>> 0), mode.training) };
     },
-    get parameters() {
-      return reg.parameters;
-    },
-    get buffers() {
-      return reg.buffers;
-    },
+    get parameters() { return reg.parameters; },
+    get buffers() { return reg.buffers; },
     module(forward) {
       const parameters = [...reg.parameters];
       const buffers = [...reg.buffers];

@@ -15,7 +15,7 @@ import { normalInit } from './init.js';
 import { markPlugin } from './plugin.js';
 import type { Rng } from './rng.js';
 import { isGradEnabled, record } from './tape.js';
-import { assertDType, empty, Tensor, tensor } from './tensor.js';
+import { assertDType, empty, Tensor, tensor, zeros } from './tensor.js';
 
 /** A named tensor of a module or head: trainable parameter or persistent state. */
 export interface NamedTensor {
@@ -25,20 +25,15 @@ export interface NamedTensor {
 
 /** What a head factory is given. */
 export interface HeadContext<P> {
-  /** Backend on which the head's tensors live. */
   backend: Backend;
   /** Number of identities in the training set. */
   numClasses: number;
-  /** Dimension of the backbone's embedding. */
   embeddingDim: number;
   /** Parsed parameters (defaults applied). */
   params: P;
   /** Generator for initialisation. */
   rng: Rng;
-  /**
-   * Set when only the head's description is wanted (a trainer builds the head elsewhere, as
-   * @fr/scale's sharded head): `cosineMarginHead` then allocates no class weights.
-   */
+  /** Only the head's description is wanted (@fr/scale builds the head itself): `cosineMarginHead` allocates no weights. */
   describeOnly?: boolean;
 }
 
@@ -50,13 +45,8 @@ export interface LossHead {
   readonly buffers: readonly NamedTensor[];
   /** The scalar loss of a batch, recorded on the tape. Labels are host integers in [0, numClasses). */
   forward(embeddings: Tensor, labels: Int32Array): Tensor;
-  /** Releases every tensor of the head. */
   dispose(): void;
-  /**
-   * What the head computes, as data (heads made by `cosineMarginHead` carry it): from it
-   * @fr/scale builds the same head with Partial FC, shards and float16 storage. A head without
-   * one is custom code that only its own `forward` runs.
-   */
+  /** What the head computes, as data, for @fr/scale to rebuild it (Partial FC, shards, float16); absent for custom heads. */
   readonly description?: HeadDescription;
 }
 
@@ -68,7 +58,6 @@ export interface Loss<P = unknown, Name extends string = string> {
   readonly description: string;
   /** zod schema of the parameters, with the official defaults and `.describe()` texts. */
   readonly params: z.ZodType<P>;
-  /** Builds the trainable head. */
   createHead(context: HeadContext<P>): LossHead;
 }
 
@@ -154,22 +143,10 @@ export function marginLoss(z: Tensor, labels: Tensor, o: MarginLossOptions): Ten
   const rowLogitGrad = empty(z.backend, [rows], 'float32');
   const rowContextGrad = contextGrad ? empty(z.backend, [rows], 'float32', 'marginLoss.contextGrad') : null;
   k.marginLoss({
-    logits: z.buffer(),
-    labels: labels.buffer(),
-    grad: grad.buffer(),
-    rowLoss: rowLoss.buffer(),
-    rowLogitGrad: rowLogitGrad.buffer(),
-    rowContext: context ? context.buffer() : null,
-    rowContextGrad: rowContextGrad ? rowContextGrad.buffer() : null,
-    bias: o.bias ? o.bias.buffer() : null,
-    rows,
-    cols,
-    classOffset: o.classOffset ?? 0,
-    transform: o.transform,
-    reducer: o.reducer,
-    positiveWeight: o.positiveWeight ?? 1,
-    negativeWeight: o.negativeWeight ?? 1,
-    scale: o.scale,
+    logits: z.buffer(), labels: labels.buffer(), grad: grad.buffer(), rowLoss: rowLoss.buffer(), rowLogitGrad: rowLogitGrad.buffer(),
+    rowContext: context ? context.buffer() : null, rowContextGrad: rowContextGrad ? rowContextGrad.buffer() : null,
+    bias: o.bias ? o.bias.buffer() : null, rows, cols, classOffset: o.classOffset ?? 0, transform: o.transform, reducer: o.reducer,
+    positiveWeight: o.positiveWeight ?? 1, negativeWeight: o.negativeWeight ?? 1, scale: o.scale,
   });
   const loss = empty(z.backend, [1], 'float32', 'loss');
   k.reduceSum(rowLoss.buffer(), loss.buffer(), 1, rows, 1);
@@ -180,9 +157,8 @@ export function marginLoss(z: Tensor, labels: Tensor, o: MarginLossOptions): Ten
     k.scaleBy(grad.buffer(), g.buffer(), dz.buffer(), dz.size);
     const out: (Tensor | null)[] = [dz];
     if (bias) {
-      let db: Tensor | null = null;
-      if (bias.requiresGrad) {
-        db = empty(z.backend, [1]);
+      const db = bias.requiresGrad ? empty(z.backend, [1]) : null;
+      if (db) {
         k.reduceSum(rowLogitGrad.buffer(), db.buffer(), 1, rows, 1);
         k.scaleBy(db.buffer(), g.buffer(), db.buffer(), 1);
       }
@@ -215,8 +191,7 @@ export function maxOverGroups(x: Tensor, size: number): Tensor {
   const index = empty(x.backend, [rows * groups], 'int32', 'maxOverGroups.index');
   k.groupMax(x.buffer(), out.buffer(), index.buffer(), rows, groups, size);
   const y = record(out, 'maxOverGroups', [x], (g) => {
-    const d = empty(x.backend, x.shape);
-    k.fill(d.buffer(), d.size, 0);
+    const d = zeros(x.backend, x.shape);
     // Each index is a distinct element of x, so the scatter never adds twice to one place.
     k.scatterAddRows(g.buffer(), index.buffer(), d.buffer(), rows * groups, 1);
     return [d];

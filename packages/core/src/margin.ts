@@ -7,10 +7,7 @@
 
 /** Per-row values a transform may read besides the score itself. */
 export interface RowContext {
-  /**
-   * The score of the row's target class (z[b, y_b]); NaN when the target is in another shard.
-   * WGSL snippets read it as `row.target_z`.
-   */
+  /** The score of the row's target class (z[b, y_b]), NaN when in another shard; `row.target_z` in WGSL. */
   target: number;
   /** The optional per-row context value (for example the feature norm); 0 when absent. */
   context: number;
@@ -28,25 +25,19 @@ export interface MarginTransform {
   key: string;
   /** Scalar parameters, read in the WGSL snippet as `u.<name>`. Order is part of the layout. */
   uniforms: Uniforms;
-  /** logit of the target class */
+  /** Logit of the target class, and its d logit / dz under the gradient rule; `other*` for a non-target class. */
   target(z: number, u: Uniforms, row: RowContext): number;
-  /** d logit / dz of the target class under the gradient rule */
   targetGrad(z: number, u: Uniforms, row: RowContext): number;
-  /** logit of a non-target class */
   other(z: number, u: Uniforms, row: RowContext): number;
-  /** d logit / dz of a non-target class */
   otherGrad(z: number, u: Uniforms, row: RowContext): number;
   /**
-   * Set when the logits depend differentiably on `row.context` (MagFace's margin is a function of
-   * the feature norm, which is trained). The transform then defines `targetContextGrad` and
-   * `otherContextGrad`, its WGSL defines `fn fr_target_context_grad(z: f32, row: FrRow) -> f32` and
-   * `fn fr_other_context_grad(...)`, and `marginLoss` passes a gradient to a row context tensor that
-   * requires one. Without it, the row context is treated as a constant.
+   * The logits depend differentiably on `row.context` (MagFace's margin is a function of the trained
+   * feature norm): the transform defines the d logit / d row.context below, its WGSL
+   * `fn fr_target_context_grad(z: f32, row: FrRow) -> f32` and `fn fr_other_context_grad`, and
+   * `marginLoss` passes a gradient to a context that requires one. Otherwise the context is a constant.
    */
   contextGradient?: boolean;
-  /** d logit / d row.context of the target class (only with `contextGradient`). */
   targetContextGrad?(z: number, u: Uniforms, row: RowContext): number;
-  /** d logit / d row.context of a non-target class (only with `contextGradient`). */
   otherContextGrad?(z: number, u: Uniforms, row: RowContext): number;
   /**
    * WGSL defining `fn fr_target(z: f32, row: FrRow) -> f32`, `fn fr_target_grad(...)`,

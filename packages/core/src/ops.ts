@@ -5,22 +5,15 @@
 import type { BinaryOp, ChannelLayout, UnaryOp } from './kernels.js';
 import { ShapeError } from './errors.js';
 import { record } from './tape.js';
-import { assertDType, assertSameBackend, assertShape, empty, shapeSize, Tensor } from './tensor.js';
+import { checkFloat } from './checks.js';
+import { assertDType, assertShape, empty, full, shapeSize, Tensor, zeros } from './tensor.js';
 
 function kernelsOf(t: Tensor) {
   return t.backend.kernels;
 }
 
-function like(t: Tensor, shape: readonly number[] = t.shape, name = ''): Tensor {
-  return empty(t.backend, shape, 'float32', name);
-}
-
-function checkFloat(op: string, ...ts: Tensor[]): void {
-  assertSameBackend(ts, op);
-  for (const t of ts) {
-    t.buffer(); // throws on use after dispose, naming the tensor
-    assertDType(t, 'float32', op);
-  }
+function like(t: Tensor, shape: readonly number[] = t.shape): Tensor {
+  return empty(t.backend, shape);
 }
 
 function check2d(op: string, t: Tensor, what: string): [number, number] {
@@ -46,23 +39,22 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
     throw new ShapeError(`matmul: inner dimensions differ: op(A) is ${m}x${k}, op(B) is ${k2}x${n} (A ${a.describe()}, B ${b.describe()})`);
   }
   const out = like(a, [m, n]);
-  kernelsOf(a).matmul(a.buffer(), b.buffer(), out.buffer(), { m, n, k, transA, transB, alpha: 1, beta: 0 });
+  mm(a, b, out, m, n, k, transA, transB);
   return record(out, 'matmul', [a, b], (g) => {
-    let ga: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (a.requiresGrad) {
-      // dA = g op(B)^T, laid out as A is stored.
-      ga = like(a);
-      if (transA) kernelsOf(a).matmul(b.buffer(), g.buffer(), ga.buffer(), { m: k, n: m, k: n, transA: transB, transB: true, alpha: 1, beta: 0 });
-      else kernelsOf(a).matmul(g.buffer(), b.buffer(), ga.buffer(), { m, n: k, k: n, transA: false, transB: !transB, alpha: 1, beta: 0 });
-    }
-    if (b.requiresGrad) {
-      gb = like(b);
-      if (transB) kernelsOf(a).matmul(g.buffer(), a.buffer(), gb.buffer(), { m: n, n: k, k: m, transA: true, transB: transA, alpha: 1, beta: 0 });
-      else kernelsOf(a).matmul(a.buffer(), g.buffer(), gb.buffer(), { m: k, n, k: m, transA: !transA, transB: false, alpha: 1, beta: 0 });
-    }
+    // Each gradient is laid out as its operand is stored: dA = g op(B)^T, dB = op(A)^T g.
+    const ga = a.requiresGrad ? like(a) : null;
+    if (ga && transA) mm(b, g, ga, k, m, n, transB, true);
+    else if (ga) mm(g, b, ga, m, k, n, false, !transB);
+    const gb = b.requiresGrad ? like(b) : null;
+    if (gb && transB) mm(g, a, gb, n, k, m, true, transA);
+    else if (gb) mm(a, g, gb, k, n, m, !transA, false);
     return [ga, gb];
   });
+}
+
+/** out = op(a) op(b) with op(a) m x k and op(b) k x n; out's old contents are ignored. */
+function mm(a: Tensor, b: Tensor, out: Tensor, m: number, n: number, k: number, transA: boolean, transB: boolean): void {
+  kernelsOf(a).matmul(a.buffer(), b.buffer(), out.buffer(), { m, n, k, transA, transB, alpha: 1, beta: 0 });
 }
 
 function sameShape(op: string, a: Tensor, b: Tensor): void {
@@ -73,25 +65,19 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
 /** a + b, same shapes. */
 export function add(a: Tensor, b: Tensor): Tensor {
   sameShape('add', a, b);
-  const out = like(a);
-  kernelsOf(a).binary('add', a.buffer(), b.buffer(), out.buffer(), a.size);
-  return record(out, 'add', [a, b], (g) => [g, g]);
+  return record(binaryRaw('add', a, b), 'add', [a, b], (g) => [g, g]);
 }
 
 /** a - b, same shapes. */
 export function sub(a: Tensor, b: Tensor): Tensor {
   sameShape('sub', a, b);
-  const out = like(a);
-  kernelsOf(a).binary('sub', a.buffer(), b.buffer(), out.buffer(), a.size);
-  return record(out, 'sub', [a, b], (g) => [g, b.requiresGrad ? scale(g, -1) : null]);
+  return record(binaryRaw('sub', a, b), 'sub', [a, b], (g) => [g, b.requiresGrad ? scale(g, -1) : null]);
 }
 
 /** a * b elementwise, same shapes. */
 export function mul(a: Tensor, b: Tensor): Tensor {
   sameShape('mul', a, b);
-  const out = like(a);
-  kernelsOf(a).binary('mul', a.buffer(), b.buffer(), out.buffer(), a.size);
-  return record(out, 'mul', [a, b], (g) => [
+  return record(binaryRaw('mul', a, b), 'mul', [a, b], (g) => [
     a.requiresGrad ? binaryRaw('mul', g, b) : null,
     b.requiresGrad ? binaryRaw('mul', g, a) : null,
   ]);
@@ -136,7 +122,7 @@ export function unary(op: Exclude<UnaryOp, 'relu'>, a: Tensor): Tensor {
         k.binary('mul', g.buffer(), a.buffer(), d.buffer(), a.size);
         k.affine(d.buffer(), d.buffer(), a.size, 2, 0);
         return [d];
-      case 'abs': { // g * sign(a) = g * a / |a| with sign(0) = 0 handled by div? use a/|a| guarded
+      case 'abs': { // g * a / |a|
         const s = like(a);
         k.binary('div', a.buffer(), out.buffer(), s.buffer(), a.size);
         k.binary('mul', g.buffer(), s.buffer(), d.buffer(), a.size);
@@ -176,11 +162,8 @@ export function addRowVector(x: Tensor, v: Tensor): Tensor {
   const out = like(x);
   kernelsOf(x).addRowVector(x.buffer(), v.buffer(), out.buffer(), rows, cols);
   return record(out, 'addRowVector', [x, v], (g) => {
-    let gv: Tensor | null = null;
-    if (v.requiresGrad) {
-      gv = like(v);
-      kernelsOf(x).reduceSum(g.buffer(), gv.buffer(), rows, cols, 0);
-    }
+    const gv = v.requiresGrad ? like(v) : null;
+    if (gv) kernelsOf(x).reduceSum(g.buffer(), gv.buffer(), rows, cols, 0);
     return [g, gv];
   });
 }
@@ -205,17 +188,9 @@ export function sumAxis(a: Tensor, axis: 0 | 1): Tensor {
   const out = like(a, axis === 0 ? [cols] : [rows]);
   kernelsOf(a).reduceSum(a.buffer(), out.buffer(), rows, cols, axis);
   return record(out, 'sumAxis', [a], (g) => {
-    const d = like(a);
-    const k = kernelsOf(a);
-    if (axis === 0) {
-      k.fill(d.buffer(), d.size, 0);
-      k.addRowVector(d.buffer(), g.buffer(), d.buffer(), rows, cols);
-    } else {
-      // Each row r is g[r]: transpose trick via matmul with a ones row: d = g (rows x 1) @ ones (1 x cols).
-      const ones = like(a, [1, cols]);
-      k.fill(ones.buffer(), cols, 1);
-      k.matmul(g.buffer(), ones.buffer(), d.buffer(), { m: rows, n: cols, k: 1, transA: false, transB: false, alpha: 1, beta: 0 });
-    }
+    const d = axis === 0 ? zeros(a.backend, a.shape) : like(a);
+    if (axis === 0) kernelsOf(a).addRowVector(d.buffer(), g.buffer(), d.buffer(), rows, cols);
+    else mm(g, full(a.backend, [1, cols], 1), d, rows, cols, 1, false, false); // g (rows x 1) @ ones (1 x cols)
     return [d];
   });
 }
@@ -272,8 +247,7 @@ export function sliceCols(x: Tensor, start: number, width: number): Tensor {
   const out = like(x, [rows, width]);
   kernelsOf(x).sliceCols(x.buffer(), out.buffer(), rows, cols, start, width);
   return record(out, 'sliceCols', [x], (g) => {
-    const d = like(x);
-    kernelsOf(x).fill(d.buffer(), d.size, 0);
+    const d = zeros(x.backend, x.shape);
     kernelsOf(x).scatterCols(g.buffer(), d.buffer(), rows, cols, start, width, false);
     return [d];
   });
@@ -312,20 +286,18 @@ export function concatCols(parts: readonly Tensor[]): Tensor {
 export function gatherRows(x: Tensor, index: Tensor): Tensor {
   checkFloat('gatherRows', x);
   assertDType(index, 'int32', 'gatherRows index');
-  const [rows, cols] = check2d('gatherRows', x, 'input');
+  const cols = check2d('gatherRows', x, 'input')[1];
   const count = index.size;
   const out = like(x, [count, cols]);
   kernelsOf(x).gatherRows(x.buffer(), index.buffer(), out.buffer(), count, cols);
-  void rows;
   return record(out, 'gatherRows', [x], (g) => {
-    const d = like(x);
-    kernelsOf(x).fill(d.buffer(), d.size, 0);
+    const d = zeros(x.backend, x.shape);
     kernelsOf(x).scatterAddRows(g.buffer(), index.buffer(), d.buffer(), count, cols);
     return [d];
   });
 }
 
-function channelLayout(op: string, x: Tensor, channels: number): ChannelLayout {
+export function channelLayout(op: string, x: Tensor, channels: number): ChannelLayout {
   if (x.rank < 2 || x.shape[1] !== channels) {
     throw new ShapeError(`${op}: expected input [N, ${channels}, ...], got ${x.describe()}`);
   }
@@ -351,5 +323,3 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   const y = matmul(x, weight, { transB: true });
   return bias ? addRowVector(y, bias) : y;
 }
-
-export { channelLayout };

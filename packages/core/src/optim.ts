@@ -2,7 +2,7 @@
 import type { NamedTensor } from './loss.js';
 import type { Backend } from './backend.js';
 import { ShapeError } from './errors.js';
-import { empty, keep, type Tensor, tidy } from './tensor.js';
+import { empty, keep, type Tensor, tidy, zeros } from './tensor.js';
 
 /** An optimizer over a fixed list of named parameters. */
 export interface Optimizer {
@@ -27,9 +27,14 @@ export interface SgdOptions {
 }
 
 function zeroLike(t: Tensor, name: string): Tensor {
-  const z = keep(empty(t.backend, t.shape, 'float32', name));
-  t.backend.kernels.fill(z.buffer(), z.size, 0);
-  return z;
+  return keep(zeros(t.backend, t.shape, name));
+}
+
+function zeroGrads(params: readonly NamedTensor[]): void {
+  for (const p of params) {
+    p.tensor.grad?.dispose();
+    p.tensor.grad = null;
+  }
 }
 
 /** SGD with momentum, dampening, nesterov and weight decay (torch.optim.SGD semantics). */
@@ -48,25 +53,16 @@ export function sgd(params: readonly NamedTensor[], o: SgdOptions = {}): Optimiz
       params.forEach((p, i) => {
         const g = p.tensor.grad;
         if (!g) return;
+        // torch applies dampening from the second step; the kernel sees a zero buffer at step 1.
+        const dampening = steps === 0 ? 0 : o.dampening ?? 0;
         p.tensor.backend.kernels.sgdStep(p.tensor.buffer(), g.buffer(), buffers[i].buffer(), {
-          n: p.tensor.size,
-          lr,
-          momentum,
-          // torch applies dampening from the second step; the kernel sees a zero buffer at step 1.
-          dampening: steps === 0 ? 0 : o.dampening ?? 0,
-          weightDecay: o.weightDecay ?? 0,
-          nesterov,
+          n: p.tensor.size, lr, momentum, dampening, weightDecay: o.weightDecay ?? 0, nesterov,
         });
       });
       steps++;
     },
-    zeroGrad() {
-      for (const p of params) {
-        p.tensor.grad?.dispose();
-        p.tensor.grad = null;
-      }
-    },
-    state: () => params.map((p, i) => ({ name: buffers[i].name, tensor: buffers[i] })),
+    zeroGrad: () => zeroGrads(params),
+    state: () => buffers.map((t) => ({ name: t.name, tensor: t })),
     dispose() {
       for (const b of buffers) b.dispose();
     },
@@ -94,22 +90,12 @@ export function adamw(params: readonly NamedTensor[], o: AdamWOptions = {}): Opt
         const g = p.tensor.grad;
         if (!g) return;
         p.tensor.backend.kernels.adamwStep(p.tensor.buffer(), g.buffer(), m[i].buffer(), v[i].buffer(), {
-          n: p.tensor.size,
-          lr,
-          beta1: o.beta1 ?? 0.9,
-          beta2: o.beta2 ?? 0.999,
-          eps: o.eps ?? 1e-8,
-          weightDecay: o.weightDecay ?? 0.01,
-          step: steps,
+          n: p.tensor.size, lr, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8,
+          weightDecay: o.weightDecay ?? 0.01, step: steps,
         });
       });
     },
-    zeroGrad() {
-      for (const p of params) {
-        p.tensor.grad?.dispose();
-        p.tensor.grad = null;
-      }
-    },
+    zeroGrad: () => zeroGrads(params),
     state: () => [...m, ...v].map((t) => ({ name: t.name, tensor: t })),
     dispose() {
       for (const t of [...m, ...v]) t.dispose();
@@ -118,9 +104,8 @@ export function adamw(params: readonly NamedTensor[], o: AdamWOptions = {}): Opt
 }
 
 /**
- * The global L2 norm of all gradients, on the device, as a [1] tensor the caller may read
- * asynchronously and must dispose. A NaN or Inf anywhere in a gradient makes it non-finite, which is
- * how a trainer notices a bad step even when the loss value itself still looks finite.
+ * The global L2 norm of all gradients, as a [1] device tensor the caller reads and disposes. Non-finite
+ * when any gradient holds a NaN or Inf: how a trainer notices a bad step whose loss still looks finite.
  */
 export function gradNorm(params: readonly NamedTensor[]): Tensor {
   const withGrad = gradsOnOneBackend(params, 'gradNorm');
@@ -145,9 +130,8 @@ function sumOfSquares(backend: Backend, params: readonly NamedTensor[], name: st
 }
 
 /**
- * Scales all gradients so that their global L2 norm is at most `maxNorm`
- * (torch.nn.utils.clip_grad_norm_). Runs on the device; returns the norm before clipping as a [1]
- * tensor the caller may read asynchronously and must dispose.
+ * Scales all gradients so that their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_),
+ * on the device; returns the norm before clipping, as `gradNorm` does.
  */
 export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): Tensor {
   const withGrad = gradsOnOneBackend(params, 'clipGradNorm');
@@ -172,13 +156,18 @@ export function clipGradNorm(params: readonly NamedTensor[], maxNorm: number): T
 
 /** The parameters that have a gradient, all on one backend (the device-side norm needs that). */
 function gradsOnOneBackend(params: readonly NamedTensor[], what: string): NamedTensor[] {
-  const withGrad = params.filter((p) => p.tensor.grad);
-  if (withGrad.length === 0) throw new ShapeError(`${what}: no parameter has a gradient`);
+  const withGrad = withGradients(params, what);
   const first = withGrad[0].tensor.backend;
   const other = withGrad.find((p) => p.tensor.backend !== first);
   if (other) {
     throw new ShapeError(`${what}: ${withGrad[0].name} and ${other.name} are on different backends; use globalGradNorm and clipGradsToNorm for parameters spread over several devices`);
   }
+  return withGrad;
+}
+
+function withGradients(params: readonly NamedTensor[], what: string): NamedTensor[] {
+  const withGrad = params.filter((p) => p.tensor.grad);
+  if (withGrad.length === 0) throw new ShapeError(`${what}: no parameter has a gradient`);
   return withGrad;
 }
 
@@ -188,14 +177,8 @@ function gradsOnOneBackend(params: readonly NamedTensor[], what: string): NamedT
  * backend and combines them. Non-finite when any gradient holds a NaN or Inf.
  */
 export async function globalGradNorm(params: readonly NamedTensor[]): Promise<number> {
-  const withGrad = params.filter((p) => p.tensor.grad);
-  if (withGrad.length === 0) throw new ShapeError('globalGradNorm: no parameter has a gradient');
   const byBackend = new Map<Backend, NamedTensor[]>();
-  for (const p of withGrad) {
-    const group = byBackend.get(p.tensor.backend) ?? [];
-    group.push(p);
-    byBackend.set(p.tensor.backend, group);
-  }
+  for (const p of withGradients(params, 'globalGradNorm')) byBackend.set(p.tensor.backend, [...(byBackend.get(p.tensor.backend) ?? []), p]);
   const parts = [...byBackend].map(([backend, group]) => sumOfSquares(backend, group, 'gradSumSquares'));
   try {
     const sums = await Promise.all(parts.map((t) => t.item()));
@@ -206,10 +189,9 @@ export async function globalGradNorm(params: readonly NamedTensor[]): Promise<nu
 }
 
 /**
- * Clips gradients to `maxNorm` given their global norm, already known (from `globalGradNorm`, or
- * read for overflow detection under loss scaling), so the norm is not computed a second time:
- * every gradient is multiplied by maxNorm / (norm + 1e-6) when that is below 1, as
- * torch.nn.utils.clip_grad_norm_. Returns the factor applied (1: none). Works across backends.
+ * Clips gradients to `maxNorm` given their already known global norm (from `globalGradNorm`, or read for
+ * overflow detection), so it is not computed twice: each is multiplied by maxNorm / (norm + 1e-6) when
+ * that is below 1, as torch.nn.utils.clip_grad_norm_. Returns the factor applied (1: none). Works across backends.
  */
 export function clipGradsToNorm(params: readonly NamedTensor[], maxNorm: number, norm: number): number {
   if (!(maxNorm > 0)) throw new ShapeError(`clipGradsToNorm: maxNorm must be positive, got ${maxNorm}`);

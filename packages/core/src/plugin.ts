@@ -1,8 +1,7 @@
 /**
- * The mark `defineLoss` and `defineBackbone` put on the objects they make, so a program that
- * imports a module of unknown content (a plugin named in a config) finds its losses and backbones
- * by what made them, not by the shape or the name of an export. The key is a registered symbol,
- * so an object made by another copy of @fr/core is recognised too.
+ * The mark `defineLoss` and `defineBackbone` put on what they make, so a program importing a plugin module
+ * finds its losses and backbones by what made them, not by an export's shape or name. A registered symbol,
+ * so objects made by another copy of @fr/core are recognised too.
  */
 const PLUGIN_KIND = Symbol.for('@fr/core.plugin-kind');
 

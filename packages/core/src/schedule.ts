@@ -7,10 +7,7 @@ export type Schedule = (step: number) => number;
 const warmup = z.number().int().min(0).default(0).describe('linear warmup steps from 0 to the base rate');
 
 export const scheduleSchema = z.discriminatedUnion('name', [
-  z.object({
-    name: z.literal('constant'),
-    warmupSteps: warmup,
-  }),
+  z.object({ name: z.literal('constant'), warmupSteps: warmup }),
   z.object({
     name: z.literal('step'),
     warmupSteps: warmup,

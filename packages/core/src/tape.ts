@@ -18,10 +18,7 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/**
- * Attaches a tape node to `output` when any input requires a gradient. Called by ops after their
- * forward kernels have been enqueued.
- */
+/** Attaches a tape node to `output` when any input requires a gradient (ops call it after enqueueing their forward). */
 export function record(output: Tensor, op: string, inputs: readonly Tensor[], backward: TapeNode['backward']): Tensor {
   if (gradEnabled && inputs.some((t) => t.requiresGrad)) {
     output.requiresGrad = true;
@@ -74,11 +71,8 @@ export function backward(loss: Tensor, gradient?: Tensor): void {
       if (!g) continue;
       if (!t.node) {
         // A leaf: accumulate into .grad, which outlives this scope.
-        if (t.grad) {
-          t.backend.kernels.axpby(t.grad.buffer(), g.buffer(), t.grad.buffer(), t.size, 1, 1);
-        } else {
-          t.grad = keep(g);
-        }
+        if (t.grad) t.backend.kernels.axpby(t.grad.buffer(), g.buffer(), t.grad.buffer(), t.size, 1, 1);
+        else t.grad = keep(g);
         continue;
       }
       const inputGrads = t.node.backward(g);
@@ -88,11 +82,8 @@ export function backward(loss: Tensor, gradient?: Tensor): void {
         const ig = inputGrads[k];
         if (!ig || !input.requiresGrad) return;
         const prev = grads.get(input);
-        if (prev) {
-          input.backend.kernels.axpby(prev.buffer(), ig.buffer(), prev.buffer(), prev.size, 1, 1);
-        } else {
-          grads.set(input, own(ig));
-        }
+        if (prev) input.backend.kernels.axpby(prev.buffer(), ig.buffer(), prev.buffer(), prev.size, 1, 1);
+        else grads.set(input, own(ig));
       });
     }
   }));

@@ -22,10 +22,7 @@ export class Tensor {
   readonly id = nextId++;
   readonly size: number;
   private storage: unknown;
-  /**
-   * A float16 copy of a float32 tensor whose float32 storage was released (`packFloat16`): an
-   * activation kept for the backward pass at half the bytes. `buffer()` expands it again.
-   */
+  /** The float16 copy that replaced the float32 storage after `packFloat16`. */
   private packed: unknown = null;
   /** Set by the tape when this tensor was produced by a recorded op. */
   node: TapeNode | null = null;
@@ -60,10 +57,7 @@ export class Tensor {
     return this.shape.length;
   }
 
-  /**
-   * The backend buffer; throws once the tensor is disposed. A packed tensor is expanded to float32
-   * (its values rounded to float16) until `releaseUnpacked()` drops that copy again.
-   */
+  /** The backend buffer; throws once disposed. A packed tensor is expanded to float32 until `releaseUnpacked()`. */
   buffer<B = unknown>(): B {
     if (this.storage === null) {
       if (this.packed === null) throw new DisposedError(`tensor ${this.describe()} was used after it was disposed`);
@@ -76,10 +70,8 @@ export class Tensor {
   }
 
   /**
-   * Replaces the float32 storage by a float16 copy, halving the bytes the tensor holds; later reads
-   * see the values rounded to float16. For activations that only the backward pass reads again.
-   * Returns false (and does nothing) for other dtypes, tensors already packed or disposed, and
-   * backends without float16 buffers.
+   * Replaces the float32 storage by a float16 copy at half the bytes (later reads see rounded values), for
+   * activations only the backward pass reads again. False, doing nothing, where that cannot apply.
    */
   packFloat16(): boolean {
     if (this.storage === null || this.packed !== null || this.dtype !== 'float32' || !this.backend.capabilities.float16) return false;
@@ -100,7 +92,7 @@ export class Tensor {
 
   /** Releases the storage and the gradient. Idempotent. */
   dispose(): void {
-    if (this.storage === null && this.packed === null) return;
+    if (this.disposed) return;
     if (this.storage !== null) this.backend.free(this.storage);
     if (this.packed !== null) this.backend.free(this.packed);
     this.storage = null;
@@ -136,12 +128,8 @@ export function shapeSize(shape: readonly number[]): number {
 }
 
 /** Creates a tensor holding host data. */
-export function tensor(
-  backend: Backend,
-  data: HostArray | readonly number[],
-  shape: readonly number[],
-  options: { dtype?: DType; requiresGrad?: boolean; name?: string } = {},
-): Tensor {
+export function tensor(backend: Backend, data: HostArray | readonly number[], shape: readonly number[],
+  options: { dtype?: DType; requiresGrad?: boolean; name?: string } = {}): Tensor {
   const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
   const size = shapeSize(shape);
   if (data.length !== size) {
@@ -187,11 +175,9 @@ export function releaseUnpacked(): void {
 const packScopes: Set<Tensor>[] = [];
 
 /**
- * Runs `fn` and packs to float16 (`packFloat16`) every float32 tensor of rank 2 or more that it
- * created, except the tensors in its result, which move to the enclosing packing scope. For a
- * piece of a network whose internal tensors the forward pass does not read again: the backward
- * pass reads them, at half the bytes. Activations carry a batch dimension; rank-1 tensors
- * (per-channel batch statistics, scalars) stay float32, whatever the batch.
+ * Runs `fn` and packs to float16 every tensor of rank 2 or more it created, except those in its result
+ * (they move to the enclosing packing scope). Rank 1 (batch statistics, scalars) stays float32: only
+ * activations carry a batch dimension.
  */
 export function packingScope<T extends TensorContainer>(fn: () => T): T {
   const { result, created, survivors } = scoped(packScopes, fn);
@@ -222,19 +208,22 @@ export function keep<T extends Tensor>(t: T): T {
 
 type TensorContainer = Tensor | readonly TensorContainer[] | { readonly [k: string]: TensorContainer } | number | string | boolean | null | undefined | void;
 
-function collect(value: unknown, out: Set<Tensor>): void {
+/** The tensors a result holds (in arrays and plain objects, as tidy's result may). */
+function survivorsOf(value: unknown, out = new Set<Tensor>()): Set<Tensor> {
   if (value instanceof Tensor) out.add(value);
-  else if (Array.isArray(value)) for (const v of value) collect(v, out);
+  else if (Array.isArray(value)) for (const v of value) survivorsOf(v, out);
   else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    for (const v of Object.values(value)) collect(v, out);
+    for (const v of Object.values(value)) survivorsOf(v, out);
   }
+  return out;
 }
 
-/** The tensors a result holds (in arrays and plain objects, as tidy's result may). */
-function survivorsOf(result: unknown): Set<Tensor> {
-  const out = new Set<Tensor>();
-  collect(result, out);
-  return out;
+/** Disposes the tensors a scope created, except its survivors, which move to the enclosing scope. */
+function closeScope(created: Set<Tensor>, survivors: Set<Tensor>): void {
+  for (const t of created) {
+    if (survivors.has(t)) track(t);
+    else t.dispose();
+  }
 }
 
 /** Runs `fn` with a new scope on `stack`: its result, the tensors made meanwhile, and those the result holds. */
@@ -256,17 +245,13 @@ function scoped<T>(stack: Set<Tensor>[], fn: () => T): { result: T; created: Set
  */
 export function tidy<T extends TensorContainer>(fn: () => T): T {
   const { result, created, survivors } = scoped(scopes, fn);
-  for (const t of created) {
-    if (survivors.has(t)) track(t);
-    else t.dispose();
-  }
+  closeScope(created, survivors);
   return result;
 }
 
 /**
- * `tidy` for steps that must wait on the host in the middle (a sharded head combining per-shard
- * statistics, a readback between forward and backward). Tensors created while `fn` runs, including
- * across its awaits, belong to this scope; interleaving two of them at once is not supported.
+ * `tidy` for steps that wait on the host midway (a sharded head combining per-shard statistics). Tensors
+ * created while `fn` runs, across its awaits, belong to this scope; two interleaved at once are not supported.
  */
 export async function tidyAsync<T extends TensorContainer>(fn: () => Promise<T>): Promise<T> {
   const scope = new Set<Tensor>();
@@ -278,11 +263,7 @@ export async function tidyAsync<T extends TensorContainer>(fn: () => Promise<T>)
     const at = scopes.lastIndexOf(scope);
     if (at >= 0) scopes.splice(at, 1);
   }
-  const survivors = survivorsOf(result);
-  for (const t of scope) {
-    if (survivors.has(t)) track(t);
-    else t.dispose();
-  }
+  closeScope(scope, survivorsOf(result));
   return result;
 }
 

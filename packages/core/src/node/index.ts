@@ -26,11 +26,8 @@ export async function saveCheckpoint(path: string, contents: CheckpointContents)
 }
 
 /** Loads a checkpoint file into existing tensors; returns its metadata. */
-export async function loadCheckpoint(
-  path: string,
-  into: readonly NamedTensor[],
-  options: { allowExtra?: boolean } = {},
-): Promise<Record<string, string>> {
+export async function loadCheckpoint(path: string, into: readonly NamedTensor[],
+  options: { allowExtra?: boolean } = {}): Promise<Record<string, string>> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
