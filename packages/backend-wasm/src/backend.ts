@@ -1,5 +1,5 @@
-import { checkAllocation, checkWrite, storeHost } from '@fr/backend-cpu';
-import { BackendError, bytesPerElement, defineBackend, float16ToFloat32Array, type Backend, type BackendCapabilities, type BackendStats, type KernelTable } from '@fr/core';
+import { checkAllocation, checkWrite, loadHost, storeHost } from '@fr/backend-cpu';
+import { BackendError, bytesPerElement, defineBackend, type Backend, type BackendCapabilities, type BackendStats, type KernelTable } from '@fr/core';
 import { Heap } from './heap.js';
 import { kernelTable } from './kernels.js';
 import { kernelBytes, kernelImports, sharedMemoryAvailable, simdAvailable, type KernelExports } from './module.js';
@@ -123,8 +123,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     async read(b, _dtype, size) {
       const v = view(rt, b);
       stats.bytesRead += size * bytesPerElement(b.dtype);
-      if (b.dtype === 'float16') return float16ToFloat32Array((v.data as Uint16Array).subarray(0, size));
-      return v.data.slice(0, size) as Float32Array | Int32Array;
+      return loadHost(v, size);
     },
     kernels,
     async sync() {},
