@@ -15,7 +15,7 @@ import {
   type KernelTable,
   type UnaryOp,
 } from '@fr/core';
-import { checkAllocation, checkWrite, cpuCapabilities, f16, f32, i32, loadHost, storeHost, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
+import { checkAllocation, cpuCapabilities, f16, f32, hostTransfer, i32, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
 import { groupMax } from './group-max.js';
 import { layerKernels } from './layers.js';
 import { marginLoss } from './margin-loss.js';
@@ -23,7 +23,7 @@ import { matmul } from './matmul.js';
 
 export type { CpuBuffer } from './buffer.js';
 /** For backends that run these kernels on views of their own memory (@fr/backend-wasm). */
-export { checkAllocation, checkWrite, cpuCapabilities, loadHost, storeHost } from './buffer.js';
+export { checkAllocation, checkWrite, cpuCapabilities, hostTransfer, loadHost, storeHost } from './buffer.js';
 export { softplus, sigmoid } from './margin-loss.js';
 
 const unaryFns: Record<UnaryOp, (x: number) => number> = {
@@ -247,15 +247,7 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend<CpuBu
         stats.bytesLive -= b.data.byteLength;
       }
     },
-    write(b, data, offset = 0) {
-      checkWrite('cpu backend', b, data, offset);
-      storeHost(b, data, offset);
-      stats.bytesWritten += data.length * bytesPerElement(b.dtype);
-    },
-    async read(b, _dtype, size) {
-      stats.bytesRead += size * bytesPerElement(b.dtype);
-      return loadHost(b, size);
-    },
+    ...hostTransfer<CpuBuffer>('cpu backend', stats, (b) => b),
     kernels,
     async sync() {},
     stats: () => ({ ...stats }),

@@ -1,4 +1,4 @@
-import { checkAllocation, checkWrite, loadHost, storeHost } from '@fr/backend-cpu';
+import { checkAllocation, hostTransfer } from '@fr/backend-cpu';
 import { BackendError, bytesPerElement, defineBackend, type Backend, type BackendCapabilities, type BackendStats, type KernelTable } from '@fr/core';
 import { Heap } from './heap.js';
 import { kernelTable } from './kernels.js';
@@ -114,17 +114,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
         stats.bytesLive -= b.size * bytesPerElement(b.dtype);
       }
     },
-    write(b, data, offset = 0) {
-      const v = view(rt, b);
-      checkWrite('wasm backend', v, data, offset);
-      storeHost(v, data, offset);
-      stats.bytesWritten += data.length * bytesPerElement(b.dtype);
-    },
-    async read(b, _dtype, size) {
-      const v = view(rt, b);
-      stats.bytesRead += size * bytesPerElement(b.dtype);
-      return loadHost(v, size);
-    },
+    ...hostTransfer<WasmBuffer>('wasm backend', stats, (b) => view(rt, b)),
     kernels,
     async sync() {},
     stats: () => ({ ...stats }),
