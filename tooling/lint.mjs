@@ -49,7 +49,8 @@ for (const dir of packages) {
     lines.forEach((line, i) => {
       const at = `${file}:${i + 1}`;
       if (/\b(describe|it|test)\.(skip|only|todo)\b/.test(line) || /\b(xit|xtest|xdescribe)\(/.test(line)) problems.push(`${at}: skipped or focused test`);
-      if (/from ['"]\.{1,2}\/[^'"]+(?<!\.js|\.json|\.mjs|\.css|\.html|\.wgsl)['"]/.test(line) && !file.endsWith('.config.ts')) problems.push(`${at}: relative import without an extension`);
+      // AssemblyScript (assembly/) resolves extensionless paths only; the rule is for Node's ESM resolution.
+      if (/from ['"]\.{1,2}\/[^'"]+(?<!\.js|\.json|\.mjs|\.css|\.html|\.wgsl)['"]/.test(line) && !file.endsWith('.config.ts') && !file.includes('/assembly/')) problems.push(`${at}: relative import without an extension`);
       if (/from ['"]@fr\/[^'"]+\/src\//.test(line)) problems.push(`${at}: import of another package's src (use its public entry)`);
     });
   }

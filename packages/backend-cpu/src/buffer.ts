@@ -1,4 +1,4 @@
-import { BackendError, bytesPerElement, convertToFloat16, type BackendCapabilities, type DType, type HostArray, type KernelTable } from '@fr/core';
+import { BackendError, bytesPerElement, convertToFloat16, float16ToFloat32Array, type BackendCapabilities, type BackendStats, type DType, type HostArray, type KernelTable } from '@fr/core';
 
 /** A CPU buffer: a typed array and its element type (float16: IEEE binary16 bit patterns). */
 export interface CpuBuffer {
@@ -60,4 +60,30 @@ export function checkWrite(who: string, b: CpuBuffer, data: HostArray, offset: n
 export function storeHost(b: CpuBuffer, data: HostArray, offset: number): void {
   if (b.dtype === 'float16') convertToFloat16(data as Float32Array, (b.data as Uint16Array).subarray(offset), data.length);
   else b.data.set(data, offset);
+}
+
+/**
+ * A backend's `write` and `read` over host memory: checked stores and float16-aware loads through
+ * `viewOf` (the buffer itself for the CPU backend), counted in `stats`.
+ */
+export function hostTransfer<B extends { dtype: DType }>(who: string, stats: BackendStats, viewOf: (b: B) => CpuBuffer) {
+  return {
+    write(b: B, data: HostArray, offset = 0): void {
+      const v = viewOf(b);
+      checkWrite(who, v, data, offset);
+      storeHost(v, data, offset);
+      stats.bytesWritten += data.length * bytesPerElement(b.dtype);
+    },
+    async read(b: B, _dtype: DType, size: number): Promise<Float32Array | Int32Array> {
+      const v = viewOf(b);
+      stats.bytesRead += size * bytesPerElement(b.dtype);
+      return loadHost(v, size);
+    },
+  };
+}
+
+/** A copy of the first `size` values as host values; float16 buffers read back as the float32 values they hold. */
+export function loadHost(b: CpuBuffer, size: number): Float32Array | Int32Array {
+  if (b.dtype === 'float16') return float16ToFloat32Array((b.data as Uint16Array).subarray(0, size));
+  return b.data.slice(0, size) as Float32Array | Int32Array;
 }

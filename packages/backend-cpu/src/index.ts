@@ -8,7 +8,6 @@ import {
   defineBackend,
   convertFromFloat16,
   convertToFloat16,
-  float16ToFloat32Array,
   float32ToFloat16Bits,
   type Backend,
   type BackendStats,
@@ -16,7 +15,7 @@ import {
   type KernelTable,
   type UnaryOp,
 } from '@fr/core';
-import { checkAllocation, checkWrite, cpuCapabilities, f16, f32, i32, storeHost, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
+import { checkAllocation, cpuCapabilities, f16, f32, hostTransfer, i32, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
 import { groupMax } from './group-max.js';
 import { layerKernels } from './layers.js';
 import { marginLoss } from './margin-loss.js';
@@ -24,7 +23,7 @@ import { matmul } from './matmul.js';
 
 export type { CpuBuffer } from './buffer.js';
 /** For backends that run these kernels on views of their own memory (@fr/backend-wasm). */
-export { checkAllocation, checkWrite, cpuCapabilities, storeHost } from './buffer.js';
+export { checkAllocation, checkWrite, cpuCapabilities, hostTransfer, loadHost, storeHost } from './buffer.js';
 export { softplus, sigmoid } from './margin-loss.js';
 
 const unaryFns: Record<UnaryOp, (x: number) => number> = {
@@ -248,20 +247,7 @@ export function createCpuBackend(options: CpuBackendOptions = {}): Backend<CpuBu
         stats.bytesLive -= b.data.byteLength;
       }
     },
-    write(b, data, offset = 0) {
-      checkWrite('cpu backend', b, data, offset);
-      storeHost(b, data, offset);
-      stats.bytesWritten += data.length * bytesPerElement(b.dtype);
-    },
-    async read(b, _dtype, size) {
-      // float16 buffers read back as the float32 values they hold.
-      if (b.dtype === 'float16') {
-        stats.bytesRead += size * 2;
-        return float16ToFloat32Array((b.data as Uint16Array).subarray(0, size));
-      }
-      stats.bytesRead += size * 4;
-      return b.data.slice(0, size) as Float32Array | Int32Array;
-    },
+    ...hostTransfer<CpuBuffer>('cpu backend', stats, (b) => b),
     kernels,
     async sync() {},
     stats: () => ({ ...stats }),

@@ -6,51 +6,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { expectClose } from '@fr/core/testing';
-import {
-  backward, batchNorm, conv2d, empty, hashUniform, l2normalize, linear, mul, prelu, sum, tensor, tidy, type Tensor,
-} from '@fr/core';
+import { checkLayerGolden, expectClose, type LayerGolden } from '@fr/core/testing';
+import { backward, batchNorm, conv2d, empty, hashUniform, tensor } from '@fr/core';
 import { createCpuBackend } from './index.js';
 
 const dir = fileURLToPath(new URL('../test/fixtures/layers/', import.meta.url));
 const backend = createCpuBackend();
-
-interface Golden {
-  name: string;
-  op: string;
-  attrs: Record<string, unknown>;
-  inputs: Record<string, { shape: number[]; data: number[] }>;
-  upstream: { shape: number[]; data: number[] };
-  expected: {
-    output: { shape: number[]; data: number[] } | number[];
-    grads: Record<string, { shape: number[]; data: number[] } | number[]>;
-    runningMean?: { shape: number[]; data: number[] } | number[];
-    runningVar?: { shape: number[]; data: number[] } | number[];
-  };
-  tolerance: { rtol: number; atol: number };
-}
-
-const values = (v: { data: number[] } | number[]): number[] => (Array.isArray(v) ? v : v.data);
-
-function apply(d: Golden, t: Record<string, Tensor>): Tensor {
-  const a = d.attrs as { stride?: number; padding?: number; groups?: number; training?: boolean; momentum?: number; eps?: number };
-  switch (d.op) {
-    case 'conv2d':
-      return conv2d(t.x, t.weight, { stride: a.stride, padding: a.padding, groups: a.groups });
-    case 'batchnorm':
-      return batchNorm(t.x, { weight: t.weight, bias: t.bias, runningMean: t.runningMean, runningVar: t.runningVar }, {
-        training: a.training ?? false, momentum: a.momentum, eps: a.eps,
-      });
-    case 'linear':
-      return linear(t.x, t.weight, t.bias);
-    case 'prelu':
-      return prelu(t.x, t.weight);
-    case 'l2normalize':
-      return l2normalize(t.x);
-    default:
-      throw new Error(`unknown op ${d.op}`);
-  }
-}
 
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
@@ -60,26 +21,7 @@ describe('layer ops match PyTorch (golden fixtures)', () => {
   });
   for (const file of files) {
     test(file, async () => {
-      const d = JSON.parse(readFileSync(dir + file, 'utf8')) as Golden;
-      const t: Record<string, Tensor> = {};
-      for (const [name, v] of Object.entries(d.inputs)) {
-        const stat = name === 'runningMean' || name === 'runningVar';
-        t[name] = tensor(backend, v.data, v.shape, { requiresGrad: !stat, name });
-      }
-      const out = tidy(() => {
-        const y = apply(d, t);
-        backward(sum(mul(y, tensor(backend, d.upstream.data, d.upstream.shape))));
-        return y;
-      });
-      expectClose(await out.data(), values(d.expected.output), d.tolerance, `${file} output`);
-      for (const [name, want] of Object.entries(d.expected.grads)) {
-        const g = t[name].grad;
-        expect(g, `${file}: gradient of ${name}`).not.toBeNull();
-        expectClose(await g!.data(), values(want), d.tolerance, `${file} grad ${name}`);
-      }
-      if (d.expected.runningMean) expectClose(await t.runningMean.data(), values(d.expected.runningMean), d.tolerance, `${file} running mean`);
-      if (d.expected.runningVar) expectClose(await t.runningVar.data(), values(d.expected.runningVar), d.tolerance, `${file} running var`);
-      for (const v of [...Object.values(t), out]) v.dispose();
+      await checkLayerGolden(backend, JSON.parse(readFileSync(dir + file, 'utf8')) as LayerGolden, file);
     });
   }
 });

@@ -3,15 +3,7 @@
 // weighted row of the input to a row of the output, 4 lanes at a time when the stride is 1.
 // Threads split the output channels (forward, weight gradient) or input channels (input gradient).
 
-@inline function lowValid(k: i32, stride: i32, pad: i32): i32 {
-  const d = pad - k;
-  return d <= 0 ? 0 : (d + stride - 1) / stride;
-}
-@inline function highValid(k: i32, stride: i32, pad: i32, size: i32, outSize: i32): i32 {
-  const d = size - 1 + pad - k;
-  if (d < 0) return 0;
-  return min(outSize, d / stride + 1);
-}
+import { highValid, lowValid } from './shared/valid-range';
 
 /** dst[i] += wv * src[i * stride] for i in [lo, hi). */
 @inline function axpyRow(dst: usize, src: usize, wv: f32, lo: i32, hi: i32, stride: i32): void {

@@ -2,16 +2,7 @@
 // K x P (K = channels * kh * kw rows, P = outH * outW columns), so a convolution is the GEMM
 // W (O x K) . col and the input gradient is col2im(W^T . gradOut).
 
-// Output columns [lo, hi) of tap `k` that read inside [0, size): 0 <= o*stride - pad + k < size.
-@inline function lowValid(k: i32, stride: i32, pad: i32): i32 {
-  const d = pad - k;
-  return d <= 0 ? 0 : (d + stride - 1) / stride;
-}
-@inline function highValid(k: i32, stride: i32, pad: i32, size: i32, outSize: i32): i32 {
-  const d = size - 1 + pad - k;
-  if (d < 0) return 0;
-  return min(outSize, d / stride + 1);
-}
+import { highValid, lowValid } from './shared/valid-range';
 
 /** Rows of channels [c0, c1) of the patch matrix (threads split the channels). */
 export function im2col(

@@ -1,5 +1,5 @@
-import { checkAllocation, checkWrite, storeHost } from '@fr/backend-cpu';
-import { BackendError, bytesPerElement, defineBackend, float16ToFloat32Array, type Backend, type BackendCapabilities, type BackendStats, type KernelTable } from '@fr/core';
+import { checkAllocation, hostTransfer } from '@fr/backend-cpu';
+import { BackendError, bytesPerElement, defineBackend, type Backend, type BackendCapabilities, type BackendStats, type KernelTable } from '@fr/core';
 import { Heap } from './heap.js';
 import { kernelTable } from './kernels.js';
 import { kernelBytes, kernelImports, sharedMemoryAvailable, simdAvailable, type KernelExports } from './module.js';
@@ -114,18 +114,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
         stats.bytesLive -= b.size * bytesPerElement(b.dtype);
       }
     },
-    write(b, data, offset = 0) {
-      const v = view(rt, b);
-      checkWrite('wasm backend', v, data, offset);
-      storeHost(v, data, offset);
-      stats.bytesWritten += data.length * bytesPerElement(b.dtype);
-    },
-    async read(b, _dtype, size) {
-      const v = view(rt, b);
-      stats.bytesRead += size * bytesPerElement(b.dtype);
-      if (b.dtype === 'float16') return float16ToFloat32Array((v.data as Uint16Array).subarray(0, size));
-      return v.data.slice(0, size) as Float32Array | Int32Array;
-    },
+    ...hostTransfer<WasmBuffer>('wasm backend', stats, (b) => view(rt, b)),
     kernels,
     async sync() {},
     stats: () => ({ ...stats }),

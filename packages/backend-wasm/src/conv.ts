@@ -52,6 +52,21 @@ function withColumns(rt: Runtime, p: Conv2dParams, s: Shape, body: (col: number)
   }
 }
 
+/**
+ * The GEMM route's frame: a patch block when needed, then `body` for each sample n and group g with
+ * the byte addresses of that sample's group planes in x (or gx) and in the output (or gOut).
+ */
+function perGroup(rt: Runtime, p: Conv2dParams, x: number, out: number, body: (col: number, n: number, g: number, s: Shape, xg: number, outg: number) => void): void {
+  const s = shape(p);
+  withColumns(rt, p, s, (col) => {
+    for (let n = 0; n < p.batch; n++) {
+      for (let g = 0; g < p.groups; g++) {
+        body(col, n, g, s, x + (n * s.xs + g * s.cg * p.inHeight * p.inWidth) * 4, out + (n * s.os + g * s.og * s.P) * 4);
+      }
+    }
+  });
+}
+
 /** The direct route: `kernel` over channels [c0, c1) of `channels`, split among the threads. */
 function direct(rt: Runtime, kernel: string, a: WasmBuffer, b: WasmBuffer, c: WasmBuffer, p: Conv2dParams, channels: number): void {
   const args = [a.ptr, b.ptr, c.ptr, p.batch, p.inChannels, p.inHeight, p.inWidth, p.outChannels, p.kernelH, p.kernelW, p.strideH, p.strideW, p.padH, p.padW, p.outHeight, p.outWidth, p.groups];
@@ -70,46 +85,28 @@ export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d'
     conv2d(x, w, out, p) {
       check('conv2d', x, w, out);
       if (usesDirect(p)) return directRoute('conv2d', x, w, out, p);
-      const s = shape(p);
-      withColumns(rt, p, s, (col) => {
-        for (let n = 0; n < p.batch; n++) {
-          for (let g = 0; g < p.groups; g++) {
-            const xg = x.ptr + (n * s.xs + g * s.cg * p.inHeight * p.inWidth) * 4;
-            if (col) patches(rt, 'im2col', xg, col, s.cg, p);
-            // out[n, g] (og x P) = W_g (og x K) . col (K x P)
-            gemm(rt, w.ptr + g * s.og * s.K * 4, col || xg, out.ptr + (n * s.os + g * s.og * s.P) * 4, s.og, s.P, s.K, s.P, false, false, 1, 0);
-          }
-        }
+      perGroup(rt, p, x.ptr, out.ptr, (col, _n, g, s, xg, outg) => {
+        if (col) patches(rt, 'im2col', xg, col, s.cg, p);
+        // out[n, g] (og x P) = W_g (og x K) . col (K x P)
+        gemm(rt, w.ptr + g * s.og * s.K * 4, col || xg, outg, s.og, s.P, s.K, s.P, false, false, 1, 0);
       });
     },
     conv2dBackwardInput(gOut, w, gx, p) {
       check('conv2dBackwardInput', gOut, w, gx);
       if (usesDirect(p)) return directRoute('conv2dBackwardInput', gOut, w, gx, p);
-      const s = shape(p);
-      withColumns(rt, p, s, (col) => {
-        for (let n = 0; n < p.batch; n++) {
-          for (let g = 0; g < p.groups; g++) {
-            const gxg = gx.ptr + (n * s.xs + g * s.cg * p.inHeight * p.inWidth) * 4;
-            // col (K x P) = W_g^T (K x og) . gOut[n, g] (og x P); pointwise: straight into gx.
-            gemm(rt, w.ptr + g * s.og * s.K * 4, gOut.ptr + (n * s.os + g * s.og * s.P) * 4, col || gxg, s.K, s.P, s.og, s.P, true, false, 1, 0);
-            if (col) patches(rt, 'col2im', col, gxg, s.cg, p);
-          }
-        }
+      perGroup(rt, p, gx.ptr, gOut.ptr, (col, _n, g, s, gxg, gOutg) => {
+        // col (K x P) = W_g^T (K x og) . gOut[n, g] (og x P); pointwise: straight into gx.
+        gemm(rt, w.ptr + g * s.og * s.K * 4, gOutg, col || gxg, s.K, s.P, s.og, s.P, true, false, 1, 0);
+        if (col) patches(rt, 'col2im', col, gxg, s.cg, p);
       });
     },
     conv2dBackwardWeight(gOut, x, gw, p) {
       check('conv2dBackwardWeight', gOut, x, gw);
       if (usesDirect(p)) return directRoute('conv2dBackwardWeight', gOut, x, gw, p);
-      const s = shape(p);
-      withColumns(rt, p, s, (col) => {
-        for (let n = 0; n < p.batch; n++) {
-          for (let g = 0; g < p.groups; g++) {
-            const xg = x.ptr + (n * s.xs + g * s.cg * p.inHeight * p.inWidth) * 4;
-            if (col) patches(rt, 'im2col', xg, col, s.cg, p);
-            // dW_g (og x K) (+)= gOut[n, g] (og x P) . col^T (P x K), samples in order.
-            gemm(rt, gOut.ptr + (n * s.os + g * s.og * s.P) * 4, col || xg, gw.ptr + g * s.og * s.K * 4, s.og, s.K, s.P, s.K, false, true, 1, n === 0 ? 0 : 1);
-          }
-        }
+      perGroup(rt, p, x.ptr, gOut.ptr, (col, n, g, s, xg, gOutg) => {
+        if (col) patches(rt, 'im2col', xg, col, s.cg, p);
+        // dW_g (og x K) (+)= gOut[n, g] (og x P) . col^T (P x K), samples in order.
+        gemm(rt, gOutg, col || xg, gw.ptr + g * s.og * s.K * 4, s.og, s.K, s.P, s.K, false, true, 1, n === 0 ? 0 : 1);
       });
     },
   };

@@ -1,13 +1,7 @@
-import { build } from 'esbuild';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { pageResults, servePageInChromium, type ServedPage } from '@fr/test-kit/chromium';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-let server: Server;
-let browser: Browser;
-let origin = '';
+let served: ServedPage;
 
 interface PageResults {
   error?: string;
@@ -17,42 +11,21 @@ interface PageResults {
 }
 
 beforeAll(async () => {
-  const bundle = await build({
-    entryPoints: [fileURLToPath(new URL('./browser/page.ts', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    write: false,
-    conditions: ['@fr/source'],
-    logLevel: 'silent',
-  });
-  const js = bundle.outputFiles[0].text;
-  const html = '<!doctype html><meta charset="utf-8"><title>fr wasm</title><script type="module" src="/page.js"></script>';
   // /isolated/ is served with COOP/COEP (SharedArrayBuffer, so threads); /plain/ without.
-  server = createServer((req, res) => {
-    const isolated = req.url?.startsWith('/isolated/');
-    const headers: Record<string, string> = isolated ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {};
-    if (req.url?.endsWith('/page.js')) res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js);
-    else res.writeHead(200, { ...headers, 'content-type': 'text/html' }).end(html);
+  served = await servePageInChromium({
+    entry: new URL('./browser/page.ts', import.meta.url),
+    title: 'fr wasm',
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    headers: (path): Record<string, string> => (path.startsWith('/isolated/') ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {}),
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((r) => server?.close(r));
+  await served?.close();
 });
 
 async function resultsOf(path: string): Promise<PageResults> {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(origin + path);
-  await page.waitForFunction(() => 'frResults' in window, undefined, { timeout: 60_000 });
-  const out = (await page.evaluate(() => (window as unknown as { frResults: Promise<unknown> }).frResults)) as PageResults;
-  await page.close();
+  const { results: out, errors } = await pageResults<PageResults>(served.browser, served.origin + path, 60_000);
   expect(errors).toEqual([]);
   expect(out.error).toBeUndefined();
   return out;

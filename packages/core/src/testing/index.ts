@@ -5,3 +5,4 @@ export * from './loss-conformance.js';
 export * from './activation-storage.js';
 export * from './tolerance.js';
 export * from './combined-margin.js';
+export * from './layer-golden.js';
