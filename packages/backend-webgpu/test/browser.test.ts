@@ -1,4 +1,4 @@
-import { pageResults, servePageInChromium, type ServedPage } from '@fr/test-kit/chromium';
+import { pageResults, servePageInChromium, type ServedPage } from '@fr/browser-kit';
 import { CHROMIUM_WEBGPU_FLAGS } from '@fr/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
