@@ -5,13 +5,15 @@
  * Either way the result is a checkpoint at step 0 whose head is freshly initialised, which
  * `fr embed`, `fr eval` and `fr export` read and `fr train --resume` fine-tunes.
  */
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { ConfigError, DataError, parseConfig, restoreCheckpoint, serializeCheckpoint, type Backend, type Module } from '@fr/core';
+import { writeFileAtomic } from '@fr/core/node';
 import { loadStateDict, readTorchStateDict, type BatchCounters } from '@fr/data';
-import { loadConfig, trainConfigSchema, type TrainConfig } from './config.js';
+import { trainConfigSchema, type TrainConfig } from './config.js';
 import { openTrainingSet } from './data.js';
+import { loadConfigWithPlugins } from './plugin-config.js';
 import type { Plugins } from './plugins.js';
 import { buildRun, CHECKPOINT_FILE, checkpointTensors } from './train.js';
 
@@ -73,24 +75,28 @@ function onnxConfig(model: string, out: string, base: Record<string, unknown> | 
 /** `fr import`: writes `<out>/checkpoint.safetensors` (step 0) from a PyTorch or ONNX model. */
 export async function importCommand(o: ImportOptions): Promise<{ checkpointPath: string; config: TrainConfig; tensors: number }> {
   let config: TrainConfig;
+  let plugins = o.plugins;
   let counters: BatchCounters = {};
   await mkdir(o.out, { recursive: true });
   if (isOnnx(o.file)) {
     // The run folder keeps its own copy of the graph, which the onnx backbone reads when built.
     const model = resolve(o.out, ONNX_MODEL_FILE);
     if (resolve(o.file) !== model) await copyFile(o.file, model).catch((e: Error) => { throw new DataError(`${o.file}: cannot read (${e.message})`); });
-    const base = o.configPath ? { ...(await loadConfig(o.configPath, o.plugins)) } : null;
-    config = onnxConfig(model, o.out, base as Record<string, unknown> | null, o.plugins);
+    let base: Record<string, unknown> | null = null;
+    if (o.configPath) ({ config: base, plugins } = await loadConfigWithPlugins(o.configPath, o.plugins));
+    config = onnxConfig(model, o.out, base, plugins);
   } else if (isTorch(o.file)) {
     if (!o.configPath) throw new ConfigError(`fr import ${o.file}: a PyTorch state_dict holds weights only; give --config with the backbone it fits (for example mobilefacenet, inputSize 112)`);
-    const loaded = await loadConfig(o.configPath, o.plugins, { output: o.out });
-    const { pretrained: _p, ...backbone } = loaded.backbone;
-    config = { ...loaded, backbone: backbone as TrainConfig['backbone'] };
+    // The config's plugins: list is loaded as fr train would, so a plugin backbone or loss imports too.
+    const loaded = await loadConfigWithPlugins(o.configPath, o.plugins, { overrides: { output: o.out } });
+    plugins = loaded.plugins;
+    const { pretrained: _p, ...backbone } = loaded.config.backbone;
+    config = { ...loaded.config, backbone: backbone as TrainConfig['backbone'] };
   } else {
     throw new ConfigError(`fr import ${o.file}: give a PyTorch state_dict (.pth, .pt) or an ONNX model (.onnx)`);
   }
   const { numClasses } = await openTrainingSet(config);
-  const run = buildRun(config, o.plugins, o.backend, numClasses);
+  const run = buildRun(config, plugins, o.backend, numClasses);
   if (isTorch(o.file)) counters = await loadPretrained(run.module, o.file, config.backbone.name);
   const bytes = await serializeCheckpoint({
     tensors: checkpointTensors(run.module, run.head, run.optimizer),
@@ -103,10 +109,12 @@ export async function importCommand(o: ImportOptions): Promise<{ checkpointPath:
       evaluations: '[]',
       importedFrom: basename(o.file),
       batchCounters: JSON.stringify(counters),
+      // As fr train records them, so eval, embed, export and --resume load them again.
+      plugins: JSON.stringify(plugins.sources ?? []),
     },
   });
   const checkpointPath = join(o.out, CHECKPOINT_FILE);
-  await writeFile(checkpointPath, bytes);
+  await writeFileAtomic(checkpointPath, bytes);
   const tensors = run.module.parameters.length + run.module.buffers.length;
   run.module.dispose();
   run.head.dispose();

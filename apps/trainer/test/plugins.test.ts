@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 import { createCpuBackend } from '@fr/backend-cpu';
-import { decodeSafetensors } from '@fr/core';
+import { createRng, decodeSafetensors } from '@fr/core';
+import { writeTorchFile } from '@fr/data';
 import {
-  commandLinePlugins, defaultPlugins, evalCommand, loadConfigWithPlugins, loadPlugins, loadRun, reloadPlugins, train,
+  commandLinePlugins, defaultPlugins, evalCommand, importCommand, loadConfigWithPlugins, loadPlugins, loadRun, reloadPlugins, train,
 } from '../src/index.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/plugins/', import.meta.url));
@@ -108,4 +109,27 @@ test('every failure names the plugin and where it was asked for', async () => {
   await fail('[./plugins/tiny-net.mjs, ./plugins/tiny-net-again.mjs]', /backbone "tiny-net" is defined by two modules: \.\/plugins\/tiny-net\.mjs \(.*\) and \.\/plugins\/tiny-net-again\.mjs/);
   await fail('./plugins/tiny-net.mjs', /run\.yaml: plugins must be a list of module specifiers/);
   await fail('[""]', /run\.yaml: plugins must be a list of module specifiers/);
+});
+
+test('fr import of a .pth loads the plugins of its config and records them, so eval needs no --plugin', async () => {
+  const out = join(await mkdtemp(join(tmpdir(), 'fr-plugins-import-')), 'run');
+  const { dir, path } = await project(`plugins: [./plugins/tiny-net.mjs]\n${body(out)}`);
+  const { config, plugins } = await loadConfigWithPlugins(path, defaultPlugins);
+  const backend = createCpuBackend();
+  const net = plugins.backbones.find((b) => b.name === 'tiny-net')!;
+  const source = net.build({ backend, params: net.params.parse({ ...config.backbone }), rng: createRng(5) });
+  const tensors = await Promise.all([...source.parameters, ...source.buffers].map(async ({ name, tensor }) => (
+    { name, dtype: 'float32' as const, storage: (await tensor.data()) as Float32Array, shape: [...tensor.shape] })));
+  const pth = join(dir, 'tiny.pth');
+  await writeFile(pth, writeTorchFile(tensors));
+
+  // Only the built-in plugins are given: the config's list brings tiny-net.
+  await importCommand({ file: pth, configPath: path, out, plugins: defaultPlugins, backend });
+  const checkpoint = join(out, 'checkpoint.safetensors');
+  const recorded = JSON.parse(decodeSafetensors(await readFile(checkpoint), checkpoint).metadata.plugins);
+  expect(recorded).toEqual([{ specifier: './plugins/tiny-net.mjs', path: realpathSync(join(fixtures, 'tiny-net.mjs')), version: '0.1.0' }]);
+  const run = await loadRun(out, defaultPlugins, backend, silent);
+  for (const [i, { name, tensor }] of source.parameters.entries()) {
+    expect(Array.from((await run.module.parameters[i].tensor.data()) as Float32Array), name).toEqual(Array.from((await tensor.data()) as Float32Array));
+  }
 });
