@@ -110,7 +110,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     const what = command.startsWith('-') ? `unknown option ${command} before the command` : `unknown command ${JSON.stringify(command)}`;
     throw new UsageError(`${what}; commands: ${Object.keys(COMMANDS).join(', ')}`, USAGE);
   }
-  const usage = `fr ${spec.usage}\n`;
+  const usage = commandUsage(command);
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: [...rest], options: spec.options, allowPositionals: true, strict: true });
@@ -142,9 +142,14 @@ function usageProblem(e: Error & { code?: string }): string {
   }
 }
 
+/** The usage text printed with a command's UsageError. */
+export function commandUsage(command: string): string {
+  return `fr ${COMMANDS[command]!.usage}\n`;
+}
+
 /** A required option's value; a UsageError names it when it is missing. */
 export function requiredOption(values: Record<string, unknown>, name: string, command: string): string {
   const v = values[name];
-  if (typeof v !== 'string' || v === '') throw new UsageError(`fr ${command}: missing --${name}`, `fr ${COMMANDS[command].usage}\n`);
+  if (typeof v !== 'string' || v === '') throw new UsageError(`fr ${command}: missing --${name}`, commandUsage(command));
   return v;
 }

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { FrError } from '@fr/core';
 import { writeFileAtomic } from '@fr/core/node';
-import { COMMANDS, parseCommandLine, requiredOption, UsageError } from './cli-args.js';
+import { commandUsage, parseCommandLine, requiredOption, UsageError } from './cli-args.js';
 import { InterruptedError, RunSignal } from './interrupt.js';
 import { selectBackend, type BackendChoice } from './backend.js';
 import { compareCommand, conformanceCommand, evalCommand, loadRun, parseDataArgument } from './commands.js';
@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
       const path = command === 'demo' ? demoConfigPath : required('config');
       const overrides: Record<string, unknown> = {};
       if (backendChoice) overrides.backend = backendChoice;
-      if ((values.output as string | undefined)) overrides.output = (values.output as string | undefined);
+      if (values.output) overrides.output = values.output;
       const loaded = await loadConfigWithPlugins(path, plugins, { extra, overrides, resume: values.resume === true, notes });
       const config = loaded.config;
       const { backend, reason, openDevice } = await selectBackend(config.backend);
@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'conformance': {
-      if (positionals.length === 0) throw new UsageError('fr conformance: give reference case files or folders', 'fr conformance <file-or-dir>... [--backend cpu|webgpu] [--json]\n');
+      if (positionals.length === 0) throw new UsageError('fr conformance: give reference case files or folders', commandUsage(command));
       const { backend, reason } = await selectBackend(backendChoice ?? 'cpu');
       if (!values.json) console.error(`backend: ${reason}`);
       const { results, text } = await conformanceCommand(positionals, plugins, backend);
@@ -95,8 +95,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'export': {
       const dir = required('checkpoint');
-      if (!values.onnx === !values.safetensors) throw new UsageError('fr export: give one of --onnx <file> and --safetensors <file>', `fr ${COMMANDS.export.usage}
-`);
+      if (!values.onnx === !values.safetensors) throw new UsageError('fr export: give one of --onnx <file> and --safetensors <file>', commandUsage(command));
       const file = (values.onnx ?? values.safetensors) as string;
       const { backend } = await selectBackend('cpu');
       const bytes = values.onnx ? await exportOnnxCommand(dir, plugins, backend) : await exportSafetensorsCommand(dir, plugins, backend);
@@ -105,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'import': {
-      if (positionals.length !== 1) throw new UsageError('fr import: give one model file (.pth, .pt or .onnx)', `fr ${COMMANDS.import.usage}\n`);
+      if (positionals.length !== 1) throw new UsageError('fr import: give one model file (.pth, .pt or .onnx)', commandUsage(command));
       const { backend } = await selectBackend(backendChoice ?? 'cpu');
       const r = await importCommand({ file: positionals[0]!, configPath: values.config as string | undefined, out: required('out'), plugins, backend });
       console.log(`wrote ${r.checkpointPath}: backbone ${r.config.backbone.name} (${r.tensors} tensors) from ${positionals[0]}, step 0`);
