@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { pageResults, servePageInChromium, type ServedPage } from '@fr/browser-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -7,7 +8,14 @@ interface PageResults {
   error?: string;
   isolated: boolean;
   sameBits: boolean;
-  runs: { requested: number; threads: number; simd: boolean; cases: number; failed: string[]; notices: string[] }[];
+  runs: { requested: number; threads: number; simd: boolean; cases: number; layerCases: number; gradChecks: number; failed: string[]; notices: string[]; ms: number }[];
+}
+
+/** The layer golden vectors the Node suite checks (test/fixtures/layers), by file name. */
+function layerFixtures(): Record<string, unknown> {
+  const dir = new URL('./fixtures/layers/', import.meta.url);
+  const names = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  return Object.fromEntries(names.map((f) => [f, JSON.parse(readFileSync(new URL(f, dir), 'utf8'))]));
 }
 
 beforeAll(async () => {
@@ -16,6 +24,7 @@ beforeAll(async () => {
     entry: new URL('./browser/page.ts', import.meta.url),
     title: 'fr wasm',
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    files: { '/fixtures/layers.json': layerFixtures() },
     headers: (path): Record<string, string> => (path.startsWith('/isolated/') ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {}),
   });
 });
@@ -32,12 +41,15 @@ async function resultsOf(path: string): Promise<PageResults> {
 }
 
 describe('in Chromium', () => {
-  it('cross-origin isolated: the conformance kit passes at 1 and 2 threads, with the same bits', async () => {
+  it('cross-origin isolated: the conformance kit, the layer golden vectors and the gradient checker pass at 1 and 2 threads, with the same bits', async () => {
     const out = await resultsOf('/isolated/');
     expect(out.isolated).toBe(true);
     expect(out.runs.map((r) => [r.requested, r.threads, r.simd])).toEqual([[1, 1, true], [2, 2, true]]);
     for (const r of out.runs) {
+      if (process.env.FR_SHOW) console.log(`${r.threads} thread(s): ${r.cases} kernel cases, ${r.layerCases} layer goldens, ${r.gradChecks} gradient checks in ${r.ms} ms`);
       expect(r.cases).toBeGreaterThan(50);
+      expect(r.layerCases).toBe(12);
+      expect(r.gradChecks).toBe(4);
       expect(r.failed).toEqual([]);
       expect(r.notices).toEqual([]);
     }

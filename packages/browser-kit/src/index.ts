@@ -25,9 +25,11 @@ export interface ServePageOptions {
   args: readonly string[];
   /** Extra response headers for a request path (e.g. COOP/COEP for cross-origin isolation). */
   headers?: (path: string) => Record<string, string>;
+  /** Data the page fetches, by exact path (e.g. '/fixtures.json'), served as JSON. */
+  files?: Record<string, unknown>;
 }
 
-/** Bundles and serves the page (any path ending in /page.js is the bundle, any other the HTML) and launches Chromium. */
+/** Bundles and serves the page (the `files` by path, any path ending in /page.js the bundle, any other the HTML) and launches Chromium. */
 export async function servePageInChromium(o: ServePageOptions): Promise<ServedPage> {
   const bundle = await build({
     entryPoints: [fileURLToPath(o.entry)],
@@ -42,7 +44,9 @@ export async function servePageInChromium(o: ServePageOptions): Promise<ServedPa
   const html = `<!doctype html><meta charset="utf-8"><title>${o.title}</title><script type="module" src="/page.js"></script>`;
   const server = createServer((req, res) => {
     const headers = o.headers?.(req.url ?? '/') ?? {};
-    if (req.url?.endsWith('/page.js')) res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js);
+    const file = o.files && req.url && Object.hasOwn(o.files, req.url) ? JSON.stringify(o.files[req.url]) : undefined;
+    if (file !== undefined) res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(file);
+    else if (req.url?.endsWith('/page.js')) res.writeHead(200, { ...headers, 'content-type': 'text/javascript' }).end(js);
     else res.writeHead(200, { ...headers, 'content-type': 'text/html' }).end(html);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -1,17 +1,39 @@
-// Runs in Chromium: the kernel conformance kit on the wasm backend at 1 and 2 threads against the
-// TypeScript reference, and the same bits at 1 and 2 threads for a threaded matmul and convolution.
+// Runs in Chromium, on the wasm backend at 1 and 2 threads: the kernel conformance kit against the
+// TypeScript reference, the layer golden vectors (fetched from the test server), the gradient
+// checker, and the same bits at 1 and 2 threads for a threaded matmul and convolution.
 import { createCpuBackend } from '@fr/backend-cpu';
 import { createRng, type Backend } from '@fr/core';
-import { runKernelConformance } from '@fr/core/testing';
+import { checkLayerGolden, gradCheck, runKernelConformance, type LayerGolden } from '@fr/core/testing';
 import { createWasmBackend } from '../../src/index.js';
+import { GRAD_CHECK_ELEMENTS, layerGradChecks } from '../grad-checks.js';
 
 interface Run {
   requested: number;
   threads: number;
   simd: boolean;
   cases: number;
+  layerCases: number;
+  gradChecks: number;
   failed: string[];
   notices: string[];
+  ms: number;
+}
+
+/** Every layer fixture through checkLayerGolden, then every gradient check; the failures, named. */
+async function layersAndGradients(b: Backend, layers: Record<string, LayerGolden>): Promise<string[]> {
+  const failed: string[] = [];
+  for (const [file, golden] of Object.entries(layers)) {
+    try {
+      await checkLayerGolden(b, golden, file);
+    } catch (e) {
+      failed.push(String(e));
+    }
+  }
+  for (const { name, fn, inputs } of layerGradChecks) {
+    const r = await gradCheck(b, fn, inputs, { maxElements: GRAD_CHECK_ELEMENTS });
+    if (!r.passed) failed.push(`gradient check ${name}: ${JSON.stringify(r.inputs)}`);
+  }
+  return failed;
 }
 
 function random(n: number, seed: number): Float32Array {
@@ -44,14 +66,18 @@ async function main() {
   const runs: Run[] = [];
   const outputs: Uint8Array[] = [];
   const reference = createCpuBackend();
+  const layers = (await (await fetch('/fixtures/layers.json')).json()) as Record<string, LayerGolden>;
   for (const requested of [1, 2]) {
     const notices: string[] = [];
+    const start = performance.now();
     const b = await createWasmBackend({ threads: requested, notice: (m) => notices.push(m) });
     const caps = b.capabilities as unknown as { threads: number; simd: boolean };
     const results = await runKernelConformance(b, reference);
+    const failed = results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.error ?? JSON.stringify(r.worst)}`);
+    failed.push(...(await layersAndGradients(b, layers)));
     runs.push({
-      requested, threads: caps.threads, simd: caps.simd, cases: results.length, notices,
-      failed: results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.error ?? JSON.stringify(r.worst)}`),
+      requested, threads: caps.threads, simd: caps.simd, cases: results.length, notices, failed,
+      layerCases: Object.keys(layers).length, gradChecks: layerGradChecks.length, ms: Math.round(performance.now() - start),
     });
     outputs.push(await threadedOutputs(b));
     b.dispose();
