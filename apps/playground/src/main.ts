@@ -3,7 +3,7 @@
  * View 2 (speed on the 112x112 pipeline). `window.frPlayground` drives the same code as the buttons.
  */
 import './style.css';
-import { chooseBackend, type BackendChoice } from './backend.js';
+import { chooseBackend, fallbackLead, type BackendChoice } from './backend.js';
 import { controlsFor, defaultParams, LOSSES, lossEntry, startParams, type Control } from './losses.js';
 import { parseLossParams, type MarginTransform } from '@fr/core';
 import { renderFaceStrip } from './faces.js';
@@ -185,7 +185,7 @@ class Panel {
       return;
     }
     const dim = s.options.embeddingDim;
-    const margin = dim === 2 ? this.margin() : undefined;
+    const margin = this.margin();
     const drawn = drawEmbedding(this.picture, {
       embeddings: snap.embeddings, labels: snap.labels, weights: snap.weights, numClasses: s.options.identities, dim, ...this.view, margin,
     });
@@ -193,7 +193,9 @@ class Panel {
     const gap = drawn.gapsDeg.length ? drawn.gapsDeg.reduce((a, b) => a + b, 0) / drawn.gapsDeg.length : NaN;
     this.picture.dataset.marginGap = Number.isNaN(gap) ? '' : gap.toFixed(2);
     this.picture.title = dim === 3
-      ? 'the unit sphere: drag to rotate; faded dots and dashed lines are on the far side'
+      ? margin === undefined
+        ? 'the unit sphere: drag to rotate; faded dots and dashed lines are on the far side'
+        : `the unit sphere: drag to rotate; faded dots and dashed lines are on the far side; the coloured loop around each centre is where its class wins with its margin, the band between neighbouring loops is the margin (mean ${gap.toFixed(1)}° to the nearest class)`
       : margin === undefined
         ? 'the unit circle: dots are images, rays are class centres'
         : `the unit circle: dots are images, rays are class centres; the coloured arc outside is where each class wins with its margin, the gaps between arcs are the margin (mean ${gap.toFixed(1)}°)`;
@@ -225,7 +227,9 @@ function spreadTable(spread: Spread, step: number, loss: number): HTMLElement {
 /** The lead of View 1, which names the picture of the chosen dimension. */
 function embeddingLead(dim: 2 | 3): string {
   const where = dim === 2 ? 'around the unit circle' : 'over the unit sphere (drag a picture to rotate it)';
-  const margin = dim === 2 ? " The coloured arcs outside the circle are each class's decision region under its loss's margin; the gaps between them are the margin." : '';
+  const margin = dim === 2
+    ? " The coloured arcs outside the circle are each class's decision region under its loss's margin; the gaps between them are the margin."
+    : " The coloured loop around each centre bounds its class's decision region under its loss's margin; the bands between neighbouring loops are the margin.";
   return `A small conv network (smallnet: two conv3x3 stride-2 stages of 8 and 16 channels, BN, PReLU, a linear layer) maps synthetic face identities to a ${dim}-d embedding, ` +
     `trained full-batch with SGD. Train two losses side by side and watch the classes spread ${where}: margins pull each class tighter around its centre.${margin}`;
 }
@@ -259,7 +263,7 @@ export interface RunResult {
 
 export interface PlaygroundHook {
   /** Resolves once the backend is chosen and the page is drawn. */
-  ready: Promise<{ backend: string; adapter: string; fallbackReason?: string }>;
+  ready: Promise<{ backend: string; adapter: string; fallbackReason?: string; skippedAdapter?: string }>;
   run(o: RunOptions): Promise<RunResult>;
   speed(o: { loss: string; params?: Record<string, unknown>; backbone?: 'mobilefacenet' | 'iresnet18'; batch?: number; steps?: number }): Promise<SpeedResult>;
   show(view: 'embedding' | 'speed'): void;
@@ -282,14 +286,14 @@ async function main(): Promise<void> {
 
   const search = new URLSearchParams(location.search);
   const asked = search.get('backend');
-  const backend = await chooseBackend(asked === 'cpu' || asked === 'wasm' ? asked : 'webgpu');
+  const backend = await chooseBackend(asked === 'cpu' || asked === 'wasm' || asked === 'webgpu' ? asked : 'auto');
   badge.dataset.backend = backend.kind;
   badge.textContent = `${{ webgpu: 'WebGPU', wasm: 'WebAssembly', cpu: 'CPU' }[backend.kind]} · ${backend.description}`;
   const nature = { webgpu: backend.hardware ? 'a hardware GPU' : 'a software adapter (WebGPU emulated on the CPU)', wasm: 'the WebAssembly backend on the CPU', cpu: 'the CPU reference backend' };
   badge.title = `${backend.description}: ${nature[backend.kind]}`;
   if (backend.fallbackReason) {
     fallbackNote.hidden = false;
-    fallbackNote.textContent = `WebGPU is not available here (${backend.fallbackReason}); running on ${backend.kind === 'wasm' ? 'the WebAssembly backend (SIMD kernels on the CPU)' : 'the CPU reference backend, which is much slower'}.`;
+    fallbackNote.textContent = `${fallbackLead(backend)} (${backend.fallbackReason}); running on ${backend.kind === 'wasm' ? 'the WebAssembly backend (SIMD kernels on the CPU)' : 'the CPU reference backend, which is much slower'}.`;
   }
 
   // View 1.
@@ -455,7 +459,7 @@ async function main(): Promise<void> {
   window.frPlayground.run = run;
   window.frPlayground.speed = speed;
   if (search.get('view') === 'speed') show('speed');
-  resolveReady({ backend: backend.kind, adapter: backend.description, fallbackReason: backend.fallbackReason });
+  resolveReady({ backend: backend.kind, adapter: backend.description, fallbackReason: backend.fallbackReason, skippedAdapter: backend.skippedAdapter });
 }
 
 let resolveReady!: (v: Awaited<PlaygroundHook['ready']>) => void;

@@ -2,6 +2,7 @@
 import type { MarginTransform } from '@fr/core';
 import { linearTicks, logTicks, type Tick } from './axis.js';
 import { marginArcs } from './margin.js';
+import { sphereMargin, type Point3 } from './margin-sphere.js';
 import { normalizeRows } from './stats.js';
 
 export const CLASS_COLORS = [
@@ -35,12 +36,12 @@ export interface EmbeddingPicture {
   /** 3-d view: rotation about the vertical axis, then tilt toward the viewer, radians. */
   yaw?: number;
   pitch?: number;
-  /** 2-d: the loss's margin transform, to draw each class's decision region; null for plain cosine logits. */
+  /** The loss's margin transform, to draw each class's decision region; null for plain cosine logits. */
   margin?: MarginTransform | null;
 }
 
 export interface EmbeddingDrawn {
-  /** 2-d with a margin picture: the band (degrees) between neighbouring classes' decision regions. */
+  /** With a margin picture: the band (degrees) between neighbouring classes' decision regions (3-d: per class, toward its nearest one). */
   gapsDeg: number[];
 }
 
@@ -76,11 +77,34 @@ function greatCircle(ctx: CanvasRenderingContext2D, cx: number, cy: number, r: n
   ctx.setLineDash([]);
 }
 
+/** A closed loop of unit points on the sphere in a class colour: near side solid, far side dashed and faded. */
+function sphereLoop(ctx: CanvasRenderingContext2D, cx: number, cy: number, r: number, loop: readonly Point3[], color: string, yaw: number, pitch: number): void {
+  const projected = loop.map((pt) => project(pt[0], pt[1], pt[2], yaw, pitch));
+  ctx.strokeStyle = color;
+  ctx.lineWidth = 2;
+  for (const front of [false, true]) {
+    ctx.beginPath();
+    for (let i = 0; i < projected.length; i++) {
+      const [a, b] = [projected[i], projected[(i + 1) % projected.length]];
+      if (a[2] >= 0 !== front || b[2] >= 0 !== front) continue;
+      ctx.moveTo(cx + a[0] * r, cy - a[1] * r);
+      ctx.lineTo(cx + b[0] * r, cy - b[1] * r);
+    }
+    ctx.setLineDash(front ? [] : [3, 3]);
+    ctx.globalAlpha = front ? 0.8 : 0.3;
+    ctx.stroke();
+  }
+  ctx.setLineDash([]);
+  ctx.globalAlpha = 1;
+  ctx.lineWidth = 1;
+}
+
 /**
  * Normalised embeddings as dots on the unit circle (2-d) or sphere (3-d), coloured by class, with
  * the class-centre directions (normalised class weights) as rays. In 2-d, dots are jittered slightly
  * inward by sample index so that points at the same angle stay visible, and with a margin each
- * class's decision region is an arc outside the circle. In 3-d the far hemisphere is drawn faded.
+ * class's decision region is an arc outside the circle. In 3-d the far hemisphere is drawn faded,
+ * and with a margin each class's decision region is a loop on the sphere around its centre.
  */
 export function drawEmbedding(canvas: HTMLCanvasElement, p: EmbeddingPicture): EmbeddingDrawn {
   const { ctx, w, h } = prepare(canvas);
@@ -136,6 +160,11 @@ export function drawEmbedding(canvas: HTMLCanvasElement, p: EmbeddingPicture): E
     }
     ctx.globalAlpha = 1;
     ctx.lineWidth = 1;
+  }
+  if (p.dim === 3 && p.margin !== undefined && p.numClasses >= 2) {
+    const picture = sphereMargin(wn, p.numClasses, p.margin);
+    gapsDeg = picture.gaps.map((g) => (g * 180) / Math.PI);
+    for (const region of picture.regions) if (region.boundary.length) sphereLoop(ctx, cx, cy, r, region.boundary, classColor(region.cls), yaw, pitch);
   }
 
   const drawRay = (c: number) => {

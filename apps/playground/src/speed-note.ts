@@ -1,9 +1,9 @@
 /** What the speed view measures on this device: a hardware GPU, a software adapter, or a CPU fallback (wasm or the TS reference). */
-import type { BackendChoice } from './backend.js';
+import { fallbackLead, type BackendChoice } from './backend.js';
 
 export function speedNote(b: BackendChoice): { kind: 'hardware' | 'software' | 'wasm' | 'cpu'; text: string } {
   if (b.kind === 'wasm') {
-    const why = b.fallbackReason ? `WebGPU is not available here (${b.fallbackReason})` : 'The WebAssembly backend was chosen with ?backend=wasm';
+    const why = b.fallbackReason ? `${fallbackLead(b)} (${b.fallbackReason})` : 'The WebAssembly backend was chosen with ?backend=wasm';
     return {
       kind: 'wasm',
       text: `${why}, so the speed test runs on @fr/backend-wasm: SIMD kernels on the CPU` +
@@ -12,7 +12,7 @@ export function speedNote(b: BackendChoice): { kind: 'hardware' | 'software' | '
     };
   }
   if (b.kind === 'cpu') {
-    const why = b.fallbackReason ? `WebGPU is not available here (${b.fallbackReason})` : 'The CPU backend was chosen with ?backend=cpu';
+    const why = b.fallbackReason ? `${fallbackLead(b)} (${b.fallbackReason})` : 'The CPU backend was chosen with ?backend=cpu';
     return {
       kind: 'cpu',
       text: `${why}, so the speed test runs on @fr/backend-cpu: the TypeScript reference kernels on one thread of the CPU, ` +

@@ -114,6 +114,11 @@ describe('the playground at desktop width (1280 px)', () => {
     expect(lead).not.toContain('circle');
     const canvas = (await page.$('[data-panel="0"] canvas.embedding'))!;
     expect(await canvas.getAttribute('data-dim')).toBe('3');
+    // The margin on the sphere: ArcFace's band toward each class's nearest neighbour is m = 28.65 degrees.
+    const gap3d = Number(await canvas.getAttribute('data-margin-gap'));
+    console.log(`3-d margin band: ArcFace ${gap3d} deg`);
+    expect(gap3d).toBeCloseTo((0.5 * 180) / Math.PI, 1);
+    expect(await canvas.getAttribute('title')).toContain('the band between neighbouring loops is the margin');
     const before = { yaw: Number(await canvas.getAttribute('data-yaw')), picture: await canvas.screenshot() };
     const box = (await canvas.boundingBox())!;
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -158,8 +163,9 @@ for (const width of [390, 360]) {
 }
 
 describe('the speed view says what it runs on', () => {
-  it('names SwiftShader a software adapter, from the adapter info', async () => {
-    const { page } = await playground.open();
+  it('names SwiftShader a software adapter, from the adapter info, when told to use it (?backend=webgpu)', async () => {
+    const { page } = await playground.open({ query: '?backend=webgpu' });
+    expect(await page.getAttribute('#backend', 'data-backend')).toBe('webgpu');
     await page.evaluate(() => window.frPlayground.show('speed'));
     expect(await page.getAttribute('[data-role="adapter"]', 'data-kind')).toBe('software');
     const text = await page.textContent('[data-role="adapter"]');
@@ -167,6 +173,29 @@ describe('the speed view says what it runs on', () => {
     expect(text).toContain('software adapter');
     await page.close();
   });
+
+  it('prefers the WebAssembly backend to a software adapter, trains on it with threads, and says which adapter it passed over', async () => {
+    const { page, errors } = await playground.open();
+    const ready = await page.evaluate(() => window.frPlayground.ready);
+    expect(ready.backend).toBe('wasm');
+    expect(ready.skippedAdapter).toMatch(/swiftshader/i);
+    expect(ready.adapter).toMatch(/WebAssembly SIMD, \d+ threads\)/);
+    expect(await page.getAttribute('#backend', 'data-backend')).toBe('wasm');
+    expect(await page.textContent('#fallback-note')).toMatch(/^No hardware GPU here \(the only WebGPU adapter, .*swiftshader.*, is a software adapter/i);
+    const r = await run(page, { loss: 'arcface', params: { s: 16, m: 0.5 }, steps: 30, panel: 0 });
+    expect(r.backend).toBe('wasm');
+    expect(r.losses[29]).toBeLessThan(r.losses[0]);
+    await page.evaluate(() => window.frPlayground.show('speed'));
+    expect(await page.getAttribute('[data-role="adapter"]', 'data-kind')).toBe('wasm');
+    const text = await page.textContent('[data-role="adapter"]');
+    expect(text).toContain(`No hardware GPU here (${ready.fallbackReason})`);
+    expect(text).toContain('software adapter');
+    expect(text).toContain('one worker thread per core');
+    console.log(`software adapter only: ${text} (${r.msPerStep.toFixed(0)} ms per step)`);
+    await shot(page, 'desktop-software-adapter-speed.png');
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 120_000);
 
   it('falls back to the WebAssembly backend, with threads, when the browser has no WebGPU, and says so', async () => {
     const page = await playground.openWithoutWebGpu();

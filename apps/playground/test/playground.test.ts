@@ -1,7 +1,8 @@
 /**
  * Builds the app with Vite, serves the static output, and trains ArcFace and NormFace in Debian's
- * Chromium on WebGPU (SwiftShader): the page must report WebGPU and ArcFace's margin must pull the
- * classes tighter around their centres than NormFace's plain scaled cosine does.
+ * Chromium on WebGPU (SwiftShader, taken with ?backend=webgpu: left to itself the page prefers the
+ * wasm backend to a software adapter): the page must report WebGPU and ArcFace's margin must pull
+ * the classes tighter around their centres than NormFace's plain scaled cosine does.
  */
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ let requests: string[] = [];
 beforeAll(async () => {
   playground = await startPlayground();
   ({ outDir, url } = playground);
-  ({ page, errors: pageErrors, requests } = await playground.open());
+  ({ page, errors: pageErrors, requests } = await playground.open({ query: '?backend=webgpu' }));
 }, 120_000);
 
 afterAll(async () => {
@@ -49,7 +50,7 @@ describe('the built playground', () => {
     expect(await page.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
   });
 
-  it('runs on WebGPU in Chromium and says so', async () => {
+  it('runs on WebGPU in Chromium, on the software adapter it was told to take, and says so', async () => {
     const ready = await page.evaluate(() => window.frPlayground.ready);
     expect(ready.backend).toBe('webgpu');
     expect(ready.fallbackReason).toBeUndefined();
