@@ -44,10 +44,11 @@ export function sphereMargin(directions: Float64Array, numClasses: number, trans
   const u = transform?.uniforms ?? {};
   const target = (z: number) => (transform ? transform.target(z, u, { target: z, context: 0 }) : z);
   const other = (z: number, t: number) => (transform ? transform.other(z, u, { target: t, context: 0 }) : z);
+  const cosTo = (x: Point3, c: number) => x[0] * directions[c * 3] + x[1] * directions[c * 3 + 1] + x[2] * directions[c * 3 + 2];
   const wins = (c: number, x: Point3): boolean => {
-    const z = dot(x, directions.subarray(c * 3));
+    const z = cosTo(x, c);
     const logit = target(z);
-    for (let j = 0; j < numClasses; j++) if (j !== c && other(dot(x, directions.subarray(j * 3)), z) >= logit) return false;
+    for (let j = 0; j < numClasses; j++) if (j !== c && other(cosTo(x, j), z) >= logit) return false;
     return true;
   };
   const regions: MarginRegion[] = [];

@@ -77,6 +77,22 @@ function greatCircle(ctx: CanvasRenderingContext2D, cx: number, cy: number, r: n
   ctx.setLineDash([]);
 }
 
+/**
+ * Sphere margins by class-weight snapshot (each training step makes a new one) and the transform's
+ * uniforms: a drag only turns the view, so it redraws without tracing the regions again.
+ */
+const sphereCache = new WeakMap<Float32Array, { key: string; picture: ReturnType<typeof sphereMargin> }>();
+
+function cachedSphereMargin(p: EmbeddingPicture, directions: Float64Array, margin: MarginTransform | null) {
+  const key = JSON.stringify(margin ? margin.uniforms : null);
+  let hit = sphereCache.get(p.weights);
+  if (hit?.key !== key) {
+    hit = { key, picture: sphereMargin(directions, p.numClasses, margin) };
+    sphereCache.set(p.weights, hit);
+  }
+  return hit.picture;
+}
+
 /** A closed loop of unit points on the sphere in a class colour: near side solid, far side dashed and faded. */
 function sphereLoop(ctx: CanvasRenderingContext2D, cx: number, cy: number, r: number, loop: readonly Point3[], color: string, yaw: number, pitch: number): void {
   const projected = loop.map((pt) => project(pt[0], pt[1], pt[2], yaw, pitch));
@@ -162,7 +178,7 @@ export function drawEmbedding(canvas: HTMLCanvasElement, p: EmbeddingPicture): E
     ctx.lineWidth = 1;
   }
   if (p.dim === 3 && p.margin !== undefined && p.numClasses >= 2) {
-    const picture = sphereMargin(wn, p.numClasses, p.margin);
+    const picture = cachedSphereMargin(p, wn, p.margin);
     gapsDeg = picture.gaps.map((g) => (g * 180) / Math.PI);
     for (const region of picture.regions) if (region.boundary.length) sphereLoop(ctx, cx, cy, r, region.boundary, classColor(region.cls), yaw, pitch);
   }
