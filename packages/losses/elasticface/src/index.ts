@@ -5,7 +5,7 @@
  * official code differentiates through acos and cos, so the gradient is exact. The margins travel
  * to the fused kernel as the row context, so one compiled kernel serves every step.
  */
-import { ANGULAR_WGSL, clampUnit, cosPlus, cosPlusSlope, cosineMarginHead, defineLoss, defineTransform, tensor, z, type MarginTransform } from '@fr/core';
+import { ANGULAR_WGSL, TRIG_WGSL, clampUnit, cosPlus, cosPlusSlope, cosineMarginHead, defineLoss, defineTransform, tensor, z, type MarginTransform } from '@fr/core';
 
 export const elasticfaceParams = z.object({
   base: z.enum(['arcface', 'cosface']).default('arcface').describe('ElasticArcFace (angular margin) or ElasticCosFace (cosine margin)'),
@@ -25,9 +25,16 @@ export const elasticArcTransform = (s: number): MarginTransform =>
     targetGrad: (z, u, row) => u.s * cosPlusSlope(clampUnit(z), Math.cos(row.context), Math.sin(row.context)),
     other: (z, u) => u.s * clampUnit(z),
     otherGrad: (_z, u) => u.s,
-    wgsl: ANGULAR_WGSL + /* wgsl */ `
-fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * fr_cos_plus(clamp(z, -1.0, 1.0), cos(row.context), sin(row.context)); }
-fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_cos_plus_slope(clamp(z, -1.0, 1.0), cos(row.context), sin(row.context)); }
+    // The margin is per row, so its sin and cos come from core's fr_sin_cos (WGSL's own are coarse).
+    wgsl: ANGULAR_WGSL + TRIG_WGSL + /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 {
+  let sc = fr_sin_cos(row.context);
+  return u.s * fr_cos_plus(clamp(z, -1.0, 1.0), sc.y, sc.x);
+}
+fn fr_target_grad(z: f32, row: FrRow) -> f32 {
+  let sc = fr_sin_cos(row.context);
+  return u.s * fr_cos_plus_slope(clamp(z, -1.0, 1.0), sc.y, sc.x);
+}
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
 fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
 `,

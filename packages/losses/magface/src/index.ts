@@ -14,6 +14,7 @@
 import {
   cosineMarginHead,
   ANGULAR_WGSL,
+  TRIG_WGSL,
   clampUnit,
   cosPlus,
   cosPlusSlope,
@@ -78,27 +79,31 @@ export function magfaceTransform(s: number, easyMargin: boolean): MarginTransfor
     other: (z, u) => u.s * clampUnit(z),
     otherGrad: (_z, u) => u.s,
     otherContextGrad: () => 0,
-    wgsl: ANGULAR_WGSL + /* wgsl */ `
-fn fr_on_margin(c: f32, m: f32) -> bool {
-  ${easyMargin ? 'return c > 0.0;' : 'return c > cos(FR_PI - m);'}
+    // The margin is per row, so its sin and cos come from core's fr_sin_cos (WGSL's own are coarse);
+    // cos(pi - m) = -cos m.
+    wgsl: ANGULAR_WGSL + TRIG_WGSL + /* wgsl */ `
+fn fr_on_margin(c: f32, cos_m: f32) -> bool {
+  ${easyMargin ? 'return c > 0.0;' : 'return c > -cos_m;'}
 }
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return u.s * fr_cos_plus(c, cos(m), sin(m)); }
-  return ${easyMargin ? 'u.s * c' : 'u.s * (c - sin(m) * m)'};
+  let sc = fr_sin_cos(m);
+  if (fr_on_margin(c, sc.y)) { return u.s * fr_cos_plus(c, sc.y, sc.x); }
+  return ${easyMargin ? 'u.s * c' : 'u.s * (c - sc.x * m)'};
 }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
-  let m = row.context;
-  if (fr_on_margin(c, m)) { return u.s * fr_cos_plus_slope(c, cos(m), sin(m)); }
+  let sc = fr_sin_cos(row.context);
+  if (fr_on_margin(c, sc.y)) { return u.s * fr_cos_plus_slope(c, sc.y, sc.x); }
   return u.s;
 }
 fn fr_target_context_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return -u.s * fr_sin_plus(c, cos(m), sin(m)); }
-  return ${easyMargin ? '0.0' : '-u.s * (sin(m) + m * cos(m))'};
+  let sc = fr_sin_cos(m);
+  if (fr_on_margin(c, sc.y)) { return -u.s * fr_sin_plus(c, sc.y, sc.x); }
+  return ${easyMargin ? '0.0' : '-u.s * (sc.x + m * sc.y)'};
 }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
 fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
