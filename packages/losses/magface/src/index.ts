@@ -112,7 +112,10 @@ fn fr_other_context_grad(z: f32, row: FrRow) -> f32 { return 0.0; }
   });
 }
 
-/** clamp(a, lo, hi) with torch's gradient: passed inside [lo, hi], zero outside. */
+/**
+ * clamp(a, lo, hi) with torch.clamp's gradient: passed where lo <= a <= hi (the bounds included),
+ * zero strictly outside. A magnitude exactly at l_a or u_a keeps its gradient, as in the official code.
+ */
 export function clampOp(a: Tensor, lo: number, hi: number): Tensor {
   const k = a.backend.kernels;
   const n = a.size;
@@ -123,13 +126,17 @@ export function clampOp(a: Tensor, lo: number, hi: number): Tensor {
   k.fill(bound.buffer(), n, hi);
   k.binary('min', out.buffer(), bound.buffer(), out.buffer(), n);
   return record(out, 'clamp', [a], (g) => {
-    // reluBackward keeps g where its second operand is > 0: a - lo >= 0 and hi - a >= 0 up to ties.
-    const shifted = empty(a.backend, a.shape);
+    // reluBackward(g, v) keeps g where v > 0, so it picks out the rows strictly outside: lo - a > 0
+    // (a < lo) and a - hi > 0 (a > hi); those are taken from g. An f32 difference is 0 only at equality.
+    const excess = empty(a.backend, a.shape);
+    const outside = empty(a.backend, a.shape);
     const d = empty(a.backend, a.shape);
-    k.affine(a.buffer(), shifted.buffer(), n, 1, -lo);
-    k.binary('reluBackward', g.buffer(), shifted.buffer(), d.buffer(), n);
-    k.affine(a.buffer(), shifted.buffer(), n, -1, hi);
-    k.binary('reluBackward', d.buffer(), shifted.buffer(), d.buffer(), n);
+    k.affine(a.buffer(), excess.buffer(), n, -1, Math.fround(lo));
+    k.binary('reluBackward', g.buffer(), excess.buffer(), outside.buffer(), n);
+    k.binary('sub', g.buffer(), outside.buffer(), d.buffer(), n);
+    k.affine(a.buffer(), excess.buffer(), n, 1, -Math.fround(hi));
+    k.binary('reluBackward', g.buffer(), excess.buffer(), outside.buffer(), n);
+    k.binary('sub', d.buffer(), outside.buffer(), d.buffer(), n);
     return [d];
   });
 }
