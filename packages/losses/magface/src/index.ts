@@ -1,6 +1,6 @@
 /**
- * @fr/magface: MagFace (Meng et al., CVPR 2021), as `IrvingMeng/MagFace` `models/magface.py`
- * (MagLinear + MagLoss). The feature magnitude a = clamp(|x|, l_a, u_a) sets an ArcFace margin that
+ * @fr/magface: MagFace (Meng et al., CVPR 2021), as `IrvingMeng/MagFace@99bae614ac26`
+ * `models/magface.py` (MagLinear + MagLoss, combined as run/trainer.py does). The feature magnitude a = clamp(|x|, l_a, u_a) sets an ArcFace margin that
  * grows linearly with it, and a regulariser rewards large magnitudes:
  *
  *   m(a) = (u_m - l_m) / (u_a - l_a) * (a - l_a) + l_m
@@ -9,7 +9,9 @@
  *   loss = CE + lambda_g * mean_b (1/a + a / u_a^2)
  *
  * Nothing is detached, as in the official code: the gradient reaches |x| through the margin (the
- * fused kernel's row-context gradient) and through the regulariser.
+ * fused kernel's row-context gradient) and through the regulariser; the clamp passes it at the
+ * bounds, as torch.clamp. Deliberate differences (README): the slopes clamp (1 - cos)(1 + cos) at
+ * 1e-6 where the official sqrt(1 - cos^2) has an infinite derivative; lambda_g is a loss parameter.
  */
 import {
   cosineMarginHead,
@@ -42,7 +44,8 @@ export const magfaceParams = z.object({
   u_a: z.number().positive().default(110).describe('upper bound of the feature magnitude'),
   l_m: z.number().min(0).default(0.45).describe('margin at magnitude l_a'),
   u_m: z.number().min(0).default(0.8).describe('margin at magnitude u_a'),
-  lambda_g: z.number().min(0).default(35).describe('weight of the magnitude regulariser g(a) = 1/a + a/u_a^2'),
+  // 35 as the official run/run.sh (lg=35); run/trainer.py's argparse says 20, below the min_lambda it warns about.
+  lambda_g: z.number().min(0).default(35).describe('weight of the magnitude regulariser g(a) = 1/a + a/u_a^2 (35: official run/run.sh)'),
   easy_margin: z
     .boolean()
     .default(true)
