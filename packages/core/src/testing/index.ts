@@ -7,3 +7,5 @@ export * from './tolerance.js';
 export * from './combined-margin.js';
 export * from './layer-golden.js';
 export * from './golden-precision.js';
+export * from './margin-probe.js';
+export * from './trig-reference.js';
