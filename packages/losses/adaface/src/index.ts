@@ -1,5 +1,5 @@
 /**
- * @fr/adaface: AdaFace (Kim et al., CVPR 2022), as `mk-minchul/AdaFace` `head.py`. The margin of
+ * @fr/adaface: AdaFace (Kim et al., CVPR 2022), as `mk-minchul/AdaFace@c60eaa786a42` `head.py`. The margin of
  * each sample follows its image quality, read from the feature norm relative to a running batch
  * mean and standard deviation:
  *
@@ -9,7 +9,9 @@
  *
  * The gradient is exact through acos and cos, as the official code (no no_grad around the margin).
  * The running mean and std live on the device and are updated with the batch's statistics before
- * the step uses them; the per-row scaler reaches the fused kernel as the row context.
+ * the step uses them; the per-row scaler reaches the fused kernel as the row context. Deliberate
+ * differences (README): defaults from the official training setup (t_alpha 0.01 as config.py;
+ * m 0.4, h 0.333 as its scripts), a batch of one is refused (its std is NaN).
  */
 import {
   ANGULAR_WGSL,

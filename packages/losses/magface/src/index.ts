@@ -57,7 +57,8 @@ export type MagFaceParams = z.infer<typeof magfaceParams>;
 /**
  * ArcFace with the margin of each row in `row.context`, differentiable in it (contextGradient),
  * from core's angular library. Easy margin: cos(theta + m) where cos > 0, else cos. Otherwise the
- * classic th/mm form.
+ * classic th/mm form. The cosine is clamped to [-1, 1] as the official code, and the clamp stops
+ * the gradient in the score beyond (only rounding gets there), as torch.clamp.
  */
 export function magfaceTransform(s: number, easyMargin: boolean): MarginTransform {
   const onMargin = (c: number, m: number) => (easyMargin ? c > 0 : c > Math.cos(Math.PI - m));
@@ -71,7 +72,8 @@ export function magfaceTransform(s: number, easyMargin: boolean): MarginTransfor
       return easyMargin ? u.s * c : u.s * (c - Math.sin(m) * m);
     },
     targetGrad(z, u, row) {
-      const c = clampUnit(z), m = row.context;
+      const c = z, m = row.context;
+      if (Math.abs(c) > 1) return 0;
       return onMargin(c, m) ? u.s * cosPlusSlope(c, Math.cos(m), Math.sin(m)) : u.s;
     },
     targetContextGrad(z, u, row) {
@@ -80,7 +82,7 @@ export function magfaceTransform(s: number, easyMargin: boolean): MarginTransfor
       return easyMargin ? 0 : -u.s * (Math.sin(m) + m * Math.cos(m));
     },
     other: (z, u) => u.s * clampUnit(z),
-    otherGrad: (_z, u) => u.s,
+    otherGrad: (z, u) => (Math.abs(z) > 1 ? 0 : u.s),
     otherContextGrad: () => 0,
     // The margin is per row, so its sin and cos come from core's fr_sin_cos (WGSL's own are coarse);
     // cos(pi - m) = -cos m.
@@ -96,7 +98,8 @@ fn fr_target(z: f32, row: FrRow) -> f32 {
   return ${easyMargin ? 'u.s * c' : 'u.s * (c - sc.x * m)'};
 }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
+  if (abs(z) > 1.0) { return 0.0; }
+  let c = z;
   let sc = fr_sin_cos(row.context);
   if (fr_on_margin(c, sc.y)) { return u.s * fr_cos_plus_slope(c, sc.y, sc.x); }
   return u.s;
@@ -109,7 +112,7 @@ fn fr_target_context_grad(z: f32, row: FrRow) -> f32 {
   return ${easyMargin ? '0.0' : '-u.s * (sc.x + m * sc.y)'};
 }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(u.s, 0.0, abs(z) > 1.0); }
 fn fr_other_context_grad(z: f32, row: FrRow) -> f32 { return 0.0; }
 `,
   });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, sum, tensor, tidy, type Backend } from '@fr/core';
-import { clampOp, magface } from '../src/index.js';
+import { marginGradients } from '@fr/core/testing';
+import { clampOp, magface, magfaceTransform } from '../src/index.js';
 import { backends } from '@fr/test-kit';
 
 /** dL/dx of one step of the default head on one row x (D = 3, C = 2, label 0). */
@@ -52,6 +53,18 @@ describe.each(backends)('magface clamp of |x| on $name', (b) => {
       // Continuous from inside; from outside the magnitude's share is missing (margin and regulariser).
       expect(distance(at, inside)).toBeLessThan(1e-3 * size);
       expect(distance(at, outside)).toBeGreaterThan(1e-2 * size);
+    });
+  }
+
+  // The official MagLinear clamps the cosine to [-1, 1]: torch.clamp stops the gradient beyond.
+  for (const easy of [true, false]) {
+    test(`easy_margin ${easy}: a cosine beyond +-1 (by rounding) gets no gradient in the score, target or not`, async () => {
+      const above = Math.fround(1 + 2 ** -23);
+      const g = await marginGradients(backend, {
+        scores: [above, 0.85, above, 0.5, -above, -0.9], labels: [0, 1, 0], context: [0.5, 0.45, 0.7], cols: 2, transform: magfaceTransform(64, easy),
+      });
+      for (const i of [0, 2, 4]) expect(Math.abs(g[i]), `grad[${i}]`).toBe(0);
+      for (const i of [1, 3, 5]) expect(Math.abs(g[i]), `grad[${i}]`).toBeGreaterThan(0.1);
     });
   }
 });
