@@ -7,7 +7,8 @@
  * official code. t lives on the device (`curricularface.t`) and reaches the kernel as row context,
  * read from the score matrix by the head description's `scoreContext`. Deliberate differences
  * (README): the slope's sin(theta) is clamped at 1e-3 where the official sqrt(1 - cos^2) has an
- * infinite derivative; the EMA rate of t is a parameter (`momentum`, official 0.01). */
+ * infinite derivative; the EMA rate of t is a parameter (`momentum`, official 0.01).
+ */
 import {
   ANGULAR_WGSL,
   clampUnit,

@@ -6,7 +6,8 @@
  * official code differentiates through acos and cos, so the gradient is exact. The margins travel
  * to the fused kernel as the row context, so one compiled kernel serves every step. Deliberate
  * differences (README): the arc slope's sin(theta) is clamped at 1e-3 (the official acos has an
- * infinite slope at |cos| = 1); the "+" variant is not included. */
+ * infinite slope at |cos| = 1); the "+" variant is not included.
+ */
 import { ANGULAR_WGSL, TRIG_WGSL, clampUnit, cosPlus, cosPlusSlope, cosineMarginHead, defineLoss, defineTransform, tensor, z, type MarginTransform } from '@fr/core';
 
 export const elasticfaceParams = z.object({

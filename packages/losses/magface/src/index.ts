@@ -1,7 +1,8 @@
 /**
  * @fr/magface: MagFace (Meng et al., CVPR 2021), as `IrvingMeng/MagFace@99bae614ac26`
- * `models/magface.py` (MagLinear + MagLoss, combined as run/trainer.py does). The feature magnitude a = clamp(|x|, l_a, u_a) sets an ArcFace margin that
- * grows linearly with it, and a regulariser rewards large magnitudes:
+ * `models/magface.py` (MagLinear + MagLoss, combined as run/trainer.py does). The feature
+ * magnitude a = clamp(|x|, l_a, u_a) sets an ArcFace margin that grows linearly with it, and a
+ * regulariser rewards large magnitudes:
  *
  *   m(a) = (u_m - l_m) / (u_a - l_a) * (a - l_a) + l_m
  *   target logit s cos(theta + m(a)) if cos > 0 else s cos        (easy margin, the official default)
