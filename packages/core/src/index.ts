@@ -8,6 +8,7 @@ export * from './tape.js';
 export * from './ops.js';
 export * from './margin.js';
 export * from './angular.js';
+export * from './trig.js';
 export * from './loss.js';
 export * from './head.js';
 export * from './backbone.js';

@@ -1,5 +1,5 @@
 /**
- * @fr/adaface: AdaFace (Kim et al., CVPR 2022), as `mk-minchul/AdaFace` `head.py`. The margin of
+ * @fr/adaface: AdaFace (Kim et al., CVPR 2022), as `mk-minchul/AdaFace@c60eaa786a42` `head.py`. The margin of
  * each sample follows its image quality, read from the feature norm relative to a running batch
  * mean and standard deviation:
  *
@@ -9,10 +9,13 @@
  *
  * The gradient is exact through acos and cos, as the official code (no no_grad around the margin).
  * The running mean and std live on the device and are updated with the batch's statistics before
- * the step uses them; the per-row scaler reaches the fused kernel as the row context.
+ * the step uses them; the per-row scaler reaches the fused kernel as the row context. Deliberate
+ * differences (README): defaults from the official training setup (t_alpha 0.01 as config.py;
+ * m 0.4, h 0.333 as its scripts), a batch of one is refused (its std is NaN).
  */
 import {
   ANGULAR_WGSL,
+  TRIG_WGSL,
   broadcastScalar,
   cosineMarginHead,
   defineLoss,
@@ -49,7 +52,9 @@ const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), h
 /**
  * The AdaFace transform; `row.context` is the row's margin scaler in [-1, 1].
  * The WGSL half expands cos(theta - a) with core's angular library (cos(theta + m) at m = -a,
- * sin(theta) from (1 - c)(1 + c)): f32 acos is coarse near |c| = 1, the product is not. The theta clip binds
+ * sin(theta) from (1 - c)(1 + c)): f32 acos is coarse near |c| = 1, the product is not. sin a and
+ * cos a come from core's fr_sin_cos, as a is per row and WGSL's own sin and cos are coarse
+ * (cos(pi - eps + a) = -cos(eps - a)). The theta clip binds
  * exactly when c > cos(a + eps) (theta - a < eps) or c < cos(pi - eps + a) (theta - a > pi - eps).
  */
 export function adafaceTransform(s: number, m: number): MarginTransform {
@@ -72,27 +77,29 @@ export function adafaceTransform(s: number, m: number): MarginTransform {
     },
     other: (z, u) => u.s * clamp(z, u.lo, u.hi),
     otherGrad: (z, u) => (z < u.lo || z > u.hi ? 0 : u.s),
-    wgsl: ANGULAR_WGSL + /* wgsl */ `
+    wgsl: ANGULAR_WGSL + TRIG_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, u.lo, u.hi);
   let a = u.m * row.context;
   var cm: f32;
-  if (a + u.eps > 0.0 && c > cos(a + u.eps)) {
+  if (a + u.eps > 0.0 && c > fr_sin_cos(a + u.eps).y) {
     cm = u.cos_eps;
-  } else if (a < u.eps && c < cos(FR_PI - u.eps + a)) {
+  } else if (a < u.eps && c < -fr_sin_cos(u.eps - a).y) {
     cm = -u.cos_eps;
   } else {
-    cm = fr_cos_plus(c, cos(a), -sin(a));
+    let sc = fr_sin_cos(a);
+    cm = fr_cos_plus(c, sc.y, -sc.x);
   }
   return u.s * (cm - (u.m + a));
 }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 {
   if (z < u.lo || z > u.hi) { return 0.0; }
   let a = u.m * row.context;
-  if (a + u.eps > 0.0 && z > cos(a + u.eps)) { return 0.0; }
-  if (a < u.eps && z < cos(FR_PI - u.eps + a)) { return 0.0; }
+  if (a + u.eps > 0.0 && z > fr_sin_cos(a + u.eps).y) { return 0.0; }
+  if (a < u.eps && z < -fr_sin_cos(u.eps - a).y) { return 0.0; }
   // sin(theta - a) / sin(theta); sin(theta) >= 0.0447 here, so the library's 1e-3 floor never binds.
-  return u.s * fr_cos_plus_slope(z, cos(a), -sin(a));
+  let sc = fr_sin_cos(a);
+  return u.s * fr_cos_plus_slope(z, sc.y, -sc.x);
 }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, u.lo, u.hi); }
 fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(u.s, 0.0, z < u.lo || z > u.hi); }

@@ -1,10 +1,13 @@
 /**
- * @fr/curricularface: CurricularFace (Huang et al., CVPR 2020). The target logit is ArcFace's
+ * @fr/curricularface: CurricularFace (Huang et al., CVPR 2020), as
+ * `HuangYG123/CurricularFace@68c8727fb7cd` `head/metrics.py`. The target logit is ArcFace's
  * classic form; a non-target cosine that beats the target's margin cosine (a hard negative) is
  * re-weighted to cos (t + cos), where t is a running mean of the target cosines, so hard negatives
  * weigh more as training progresses. Exact gradient except through t and the hard mask, as the
  * official code. t lives on the device (`curricularface.t`) and reaches the kernel as row context,
- * read from the score matrix by the head description's `scoreContext`.
+ * read from the score matrix by the head description's `scoreContext`. Deliberate differences
+ * (README): the slope's sin(theta) is clamped at 1e-3 where the official sqrt(1 - cos^2) has an
+ * infinite derivative; the EMA rate of t is a parameter (`momentum`, official 0.01).
  */
 import {
   ANGULAR_WGSL,
@@ -35,7 +38,11 @@ export const curricularfaceParams = z.object({
 
 export type CurricularFaceParams = z.infer<typeof curricularfaceParams>;
 
-/** row.target is the row's target cosine, row.context the current t; the margin is core's th/mm form. */
+/**
+ * row.target is the row's target cosine, row.context the current t; the margin is core's th/mm form.
+ * Cosines are clamped to [-1, 1] as the official code, and the clamp stops the gradient beyond
+ * (only rounding gets there), as torch.clamp.
+ */
 export function curricularTransform(s: number, m: number): MarginTransform {
   // A non-target cosine above the target's margin cosine is hard.
   const hard = (z: number, u: Uniforms, row: RowContext) => clampUnit(z) > cosPlus(clampUnit(row.target), u.cos_m, u.sin_m);
@@ -43,15 +50,18 @@ export function curricularTransform(s: number, m: number): MarginTransform {
     key: 'curricularface',
     uniforms: { s, ...thMmUniforms(m) },
     target: (z, u) => u.s * thMm(z, u),
-    targetGrad: (z, u) => u.s * thMmSlope(z, u),
+    targetGrad: (z, u) => (Math.abs(z) > 1 ? 0 : u.s * thMmSlope(z, u)),
     other(z, u, row) {
       const c = clampUnit(z);
       return u.s * (hard(z, u, row) ? c * (row.context + c) : c);
     },
-    otherGrad: (z, u, row) => u.s * (hard(z, u, row) ? row.context + 2 * clampUnit(z) : 1),
+    otherGrad: (z, u, row) => (Math.abs(z) > 1 ? 0 : u.s * (hard(z, u, row) ? row.context + 2 * z : 1)),
     wgsl: ANGULAR_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * fr_th_mm(z, u.cos_m, u.sin_m, u.th, u.mm); }
-fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_th_mm_slope(z, u.cos_m, u.sin_m, u.th); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 {
+  if (abs(z) > 1.0) { return 0.0; }
+  return u.s * fr_th_mm_slope(z, u.cos_m, u.sin_m, u.th);
+}
 fn fr_hard(c: f32, row: FrRow) -> bool { return c > fr_cos_plus(clamp(row.target_z, -1.0, 1.0), u.cos_m, u.sin_m); }
 fn fr_other(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
@@ -59,7 +69,8 @@ fn fr_other(z: f32, row: FrRow) -> f32 {
   return u.s * c;
 }
 fn fr_other_grad(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
+  if (abs(z) > 1.0) { return 0.0; }
+  let c = z;
   if (fr_hard(c, row)) { return u.s * (row.context + 2.0 * c); }
   return u.s;
 }

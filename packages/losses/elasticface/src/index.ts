@@ -1,11 +1,14 @@
 /**
- * @fr/elasticface: ElasticFace (Boutros et al., CVPRW 2022): the margin of each sample is drawn
+ * @fr/elasticface: ElasticFace (Boutros et al., CVPRW 2022), as `fdbtrs/ElasticFace@5496ec0643bf`
+ * `utils/losses.py` (ElasticArcFace, ElasticCosFace, plus=False): the margin of each sample is drawn
  * from N(m, sigma) at every step instead of being fixed. `base: "arcface"` gives ElasticArcFace,
  * target s cos(theta + m_b); `base: "cosface"` gives ElasticCosFace, target s (cos - m_b). The
  * official code differentiates through acos and cos, so the gradient is exact. The margins travel
- * to the fused kernel as the row context, so one compiled kernel serves every step.
+ * to the fused kernel as the row context, so one compiled kernel serves every step. Deliberate
+ * differences (README): the arc slope's sin(theta) is clamped at 1e-3 (the official acos has an
+ * infinite slope at |cos| = 1); the "+" variant is not included.
  */
-import { ANGULAR_WGSL, clampUnit, cosPlus, cosPlusSlope, cosineMarginHead, defineLoss, defineTransform, tensor, z, type MarginTransform } from '@fr/core';
+import { ANGULAR_WGSL, TRIG_WGSL, clampUnit, cosPlus, cosPlusSlope, cosineMarginHead, defineLoss, defineTransform, tensor, z, type MarginTransform } from '@fr/core';
 
 export const elasticfaceParams = z.object({
   base: z.enum(['arcface', 'cosface']).default('arcface').describe('ElasticArcFace (angular margin) or ElasticCosFace (cosine margin)'),
@@ -16,20 +19,32 @@ export const elasticfaceParams = z.object({
 
 export type ElasticFaceParams = z.infer<typeof elasticfaceParams>;
 
-/** s cos(theta + m_b), m_b = row.context, exact gradient (core's angular library; slope's sin clamped at 1e-3). */
+/**
+ * s cos(theta + m_b), m_b = row.context, exact gradient (core's angular library; the slope's
+ * sin(theta) clamped at 1e-3). The cosine is clamped to [-1, 1] first, as the official code, and
+ * the clamp's gradient is torch's: zero where |cos| > 1 (only rounding gets there).
+ */
 export const elasticArcTransform = (s: number): MarginTransform =>
   defineTransform({
     key: 'elastic-arcface',
     uniforms: { s },
     target: (z, u, row) => u.s * cosPlus(clampUnit(z), Math.cos(row.context), Math.sin(row.context)),
-    targetGrad: (z, u, row) => u.s * cosPlusSlope(clampUnit(z), Math.cos(row.context), Math.sin(row.context)),
+    targetGrad: (z, u, row) => (Math.abs(z) > 1 ? 0 : u.s * cosPlusSlope(z, Math.cos(row.context), Math.sin(row.context))),
     other: (z, u) => u.s * clampUnit(z),
-    otherGrad: (_z, u) => u.s,
-    wgsl: ANGULAR_WGSL + /* wgsl */ `
-fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * fr_cos_plus(clamp(z, -1.0, 1.0), cos(row.context), sin(row.context)); }
-fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_cos_plus_slope(clamp(z, -1.0, 1.0), cos(row.context), sin(row.context)); }
+    otherGrad: (z, u) => (Math.abs(z) > 1 ? 0 : u.s),
+    // The margin is per row, so its sin and cos come from core's fr_sin_cos (WGSL's own are coarse).
+    wgsl: ANGULAR_WGSL + TRIG_WGSL + /* wgsl */ `
+fn fr_target(z: f32, row: FrRow) -> f32 {
+  let sc = fr_sin_cos(row.context);
+  return u.s * fr_cos_plus(clamp(z, -1.0, 1.0), sc.y, sc.x);
+}
+fn fr_target_grad(z: f32, row: FrRow) -> f32 {
+  if (abs(z) > 1.0) { return 0.0; }
+  let sc = fr_sin_cos(row.context);
+  return u.s * fr_cos_plus_slope(z, sc.y, sc.x);
+}
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(u.s, 0.0, abs(z) > 1.0); }
 `,
   });
 

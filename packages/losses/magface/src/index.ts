@@ -1,7 +1,8 @@
 /**
- * @fr/magface: MagFace (Meng et al., CVPR 2021), as `IrvingMeng/MagFace` `models/magface.py`
- * (MagLinear + MagLoss). The feature magnitude a = clamp(|x|, l_a, u_a) sets an ArcFace margin that
- * grows linearly with it, and a regulariser rewards large magnitudes:
+ * @fr/magface: MagFace (Meng et al., CVPR 2021), as `IrvingMeng/MagFace@99bae614ac26`
+ * `models/magface.py` (MagLinear + MagLoss, combined as run/trainer.py does). The feature
+ * magnitude a = clamp(|x|, l_a, u_a) sets an ArcFace margin that grows linearly with it, and a
+ * regulariser rewards large magnitudes:
  *
  *   m(a) = (u_m - l_m) / (u_a - l_a) * (a - l_a) + l_m
  *   target logit s cos(theta + m(a)) if cos > 0 else s cos        (easy margin, the official default)
@@ -9,11 +10,14 @@
  *   loss = CE + lambda_g * mean_b (1/a + a / u_a^2)
  *
  * Nothing is detached, as in the official code: the gradient reaches |x| through the margin (the
- * fused kernel's row-context gradient) and through the regulariser.
+ * fused kernel's row-context gradient) and through the regulariser; the clamp passes it at the
+ * bounds, as torch.clamp. Deliberate differences (README): the slopes clamp (1 - cos)(1 + cos) at
+ * 1e-6 where the official sqrt(1 - cos^2) has an infinite derivative; lambda_g is a loss parameter.
  */
 import {
   cosineMarginHead,
   ANGULAR_WGSL,
+  TRIG_WGSL,
   clampUnit,
   cosPlus,
   cosPlusSlope,
@@ -41,7 +45,8 @@ export const magfaceParams = z.object({
   u_a: z.number().positive().default(110).describe('upper bound of the feature magnitude'),
   l_m: z.number().min(0).default(0.45).describe('margin at magnitude l_a'),
   u_m: z.number().min(0).default(0.8).describe('margin at magnitude u_a'),
-  lambda_g: z.number().min(0).default(35).describe('weight of the magnitude regulariser g(a) = 1/a + a/u_a^2'),
+  // 35 as the official run/run.sh (lg=35); run/trainer.py's argparse says 20, below the min_lambda it warns about.
+  lambda_g: z.number().min(0).default(35).describe('weight of the magnitude regulariser g(a) = 1/a + a/u_a^2 (35: official run/run.sh)'),
   easy_margin: z
     .boolean()
     .default(true)
@@ -53,7 +58,8 @@ export type MagFaceParams = z.infer<typeof magfaceParams>;
 /**
  * ArcFace with the margin of each row in `row.context`, differentiable in it (contextGradient),
  * from core's angular library. Easy margin: cos(theta + m) where cos > 0, else cos. Otherwise the
- * classic th/mm form.
+ * classic th/mm form. The cosine is clamped to [-1, 1] as the official code, and the clamp stops
+ * the gradient in the score beyond (only rounding gets there), as torch.clamp.
  */
 export function magfaceTransform(s: number, easyMargin: boolean): MarginTransform {
   const onMargin = (c: number, m: number) => (easyMargin ? c > 0 : c > Math.cos(Math.PI - m));
@@ -67,7 +73,8 @@ export function magfaceTransform(s: number, easyMargin: boolean): MarginTransfor
       return easyMargin ? u.s * c : u.s * (c - Math.sin(m) * m);
     },
     targetGrad(z, u, row) {
-      const c = clampUnit(z), m = row.context;
+      const c = z, m = row.context;
+      if (Math.abs(c) > 1) return 0;
       return onMargin(c, m) ? u.s * cosPlusSlope(c, Math.cos(m), Math.sin(m)) : u.s;
     },
     targetContextGrad(z, u, row) {
@@ -76,38 +83,46 @@ export function magfaceTransform(s: number, easyMargin: boolean): MarginTransfor
       return easyMargin ? 0 : -u.s * (Math.sin(m) + m * Math.cos(m));
     },
     other: (z, u) => u.s * clampUnit(z),
-    otherGrad: (_z, u) => u.s,
+    otherGrad: (z, u) => (Math.abs(z) > 1 ? 0 : u.s),
     otherContextGrad: () => 0,
-    wgsl: ANGULAR_WGSL + /* wgsl */ `
-fn fr_on_margin(c: f32, m: f32) -> bool {
-  ${easyMargin ? 'return c > 0.0;' : 'return c > cos(FR_PI - m);'}
+    // The margin is per row, so its sin and cos come from core's fr_sin_cos (WGSL's own are coarse);
+    // cos(pi - m) = -cos m.
+    wgsl: ANGULAR_WGSL + TRIG_WGSL + /* wgsl */ `
+fn fr_on_margin(c: f32, cos_m: f32) -> bool {
+  ${easyMargin ? 'return c > 0.0;' : 'return c > -cos_m;'}
 }
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return u.s * fr_cos_plus(c, cos(m), sin(m)); }
-  return ${easyMargin ? 'u.s * c' : 'u.s * (c - sin(m) * m)'};
+  let sc = fr_sin_cos(m);
+  if (fr_on_margin(c, sc.y)) { return u.s * fr_cos_plus(c, sc.y, sc.x); }
+  return ${easyMargin ? 'u.s * c' : 'u.s * (c - sc.x * m)'};
 }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 {
-  let c = clamp(z, -1.0, 1.0);
-  let m = row.context;
-  if (fr_on_margin(c, m)) { return u.s * fr_cos_plus_slope(c, cos(m), sin(m)); }
+  if (abs(z) > 1.0) { return 0.0; }
+  let c = z;
+  let sc = fr_sin_cos(row.context);
+  if (fr_on_margin(c, sc.y)) { return u.s * fr_cos_plus_slope(c, sc.y, sc.x); }
   return u.s;
 }
 fn fr_target_context_grad(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, -1.0, 1.0);
   let m = row.context;
-  if (fr_on_margin(c, m)) { return -u.s * fr_sin_plus(c, cos(m), sin(m)); }
-  return ${easyMargin ? '0.0' : '-u.s * (sin(m) + m * cos(m))'};
+  let sc = fr_sin_cos(m);
+  if (fr_on_margin(c, sc.y)) { return -u.s * fr_sin_plus(c, sc.y, sc.x); }
+  return ${easyMargin ? '0.0' : '-u.s * (sc.x + m * sc.y)'};
 }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(u.s, 0.0, abs(z) > 1.0); }
 fn fr_other_context_grad(z: f32, row: FrRow) -> f32 { return 0.0; }
 `,
   });
 }
 
-/** clamp(a, lo, hi) with torch's gradient: passed inside [lo, hi], zero outside. */
+/**
+ * clamp(a, lo, hi) with torch.clamp's gradient: passed where lo <= a <= hi (the bounds included),
+ * zero strictly outside. A magnitude exactly at l_a or u_a keeps its gradient, as in the official code.
+ */
 export function clampOp(a: Tensor, lo: number, hi: number): Tensor {
   const k = a.backend.kernels;
   const n = a.size;
@@ -118,13 +133,17 @@ export function clampOp(a: Tensor, lo: number, hi: number): Tensor {
   k.fill(bound.buffer(), n, hi);
   k.binary('min', out.buffer(), bound.buffer(), out.buffer(), n);
   return record(out, 'clamp', [a], (g) => {
-    // reluBackward keeps g where its second operand is > 0: a - lo >= 0 and hi - a >= 0 up to ties.
-    const shifted = empty(a.backend, a.shape);
+    // reluBackward(g, v) keeps g where v > 0, so it picks out the rows strictly outside: lo - a > 0
+    // (a < lo) and a - hi > 0 (a > hi); those are taken from g. An f32 difference is 0 only at equality.
+    const excess = empty(a.backend, a.shape);
+    const outside = empty(a.backend, a.shape);
     const d = empty(a.backend, a.shape);
-    k.affine(a.buffer(), shifted.buffer(), n, 1, -lo);
-    k.binary('reluBackward', g.buffer(), shifted.buffer(), d.buffer(), n);
-    k.affine(a.buffer(), shifted.buffer(), n, -1, hi);
-    k.binary('reluBackward', d.buffer(), shifted.buffer(), d.buffer(), n);
+    k.affine(a.buffer(), excess.buffer(), n, -1, Math.fround(lo));
+    k.binary('reluBackward', g.buffer(), excess.buffer(), outside.buffer(), n);
+    k.binary('sub', g.buffer(), outside.buffer(), d.buffer(), n);
+    k.affine(a.buffer(), excess.buffer(), n, 1, -Math.fround(hi));
+    k.binary('reluBackward', g.buffer(), excess.buffer(), outside.buffer(), n);
+    k.binary('sub', d.buffer(), outside.buffer(), d.buffer(), n);
     return [d];
   });
 }
