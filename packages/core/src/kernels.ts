@@ -169,6 +169,8 @@ export interface KernelTable<B> {
    * in x of the first maximum, so the backward is a scatter of the gradient to `index`.
    */
   groupMax(x: B, out: B, index: B, rows: number, groups: number, size: number): void;
+  /** Its backward with ties: gradX[i] = x[i] == out[its group] ? gradOut[its group] : 0 (written, not added). */
+  groupMaxBackward(x: B, out: B, gradOut: B, gradX: B, rows: number, groups: number, size: number): void;
   /** One SGD step in place (PyTorch semantics: weight decay added to the gradient). */
   sgdStep(param: B, grad: B, momentumBuffer: B, p: SgdParams): void;
   /** One AdamW step in place (decoupled weight decay). */
