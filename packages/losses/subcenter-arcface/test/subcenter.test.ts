@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, tensor, tidy, type Backend } from '@fr/core';
-import { expectClose } from '@fr/core/testing';
+import { expectClose, lossGradCheck } from '@fr/core/testing';
 import { officialArcTransform, subcenterArcface, subcenterArcfaceParams } from '../src/index.js';
 import { backends } from '@fr/test-kit';
 
@@ -139,6 +139,12 @@ describe.each(backends)('subcenter-arcface on $name', (b) => {
       });
     }
   }
+
+  test('lossGradCheck with sub-centers: the default (official) gradient is the derivative of the forward', async () => {
+    const r = await lossGradCheck(subcenterArcface, { backend, params: { s: 8, k: 3 }, subCenters: 3, batch: 4, dim: 5, classes: 3, seed: 7 });
+    expect(r.checks.map((c) => c.wrt)).toEqual(['embeddings', 'weights']);
+    for (const c of r.checks) expect(c.maxError, JSON.stringify(c)).toBeLessThanOrEqual(c.allowed);
+  });
 
   test('ties of the max: every tied sub-center gets the whole gradient (MXNet max), on every backend alike', async () => {
     const p = problem(2, 5);
