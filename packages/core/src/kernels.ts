@@ -166,7 +166,7 @@ export interface KernelTable<B> {
   marginLoss(p: MarginLossParams<B>): void;
   /**
    * Sub-center max: out[r, g] = max_k x[r, g*size + k]; index[r*groups + g] (int32) is the flat position
-   * in x of the first maximum, so the backward is a scatter of the gradient to `index`.
+   * in x of the first maximum (the backward, `groupMaxBackward`, serves every tied maximum instead).
    */
   groupMax(x: B, out: B, index: B, rows: number, groups: number, size: number): void;
   /** Its backward with ties: gradX[i] = x[i] == out[its group] ? gradOut[its group] : 0 (written, not added). */

@@ -168,7 +168,7 @@ interface ShardWork {
   cos: Tensor;
   /** What the margin kernel reads: the cosines, or their max over each class's sub-centres. */
   scores: Tensor;
-  /** With sub-centres: the flat index in `cos` of each score's arg-max, where its gradient goes. */
+  /** With sub-centres: groupMax's index of each score's first arg-max (the backward reads `cos` and `scores`, so ties all get the gradient). */
   argmax: Tensor | null;
   labels: Tensor;
   classOffset: number;
