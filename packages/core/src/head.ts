@@ -74,7 +74,7 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: HeadDescription):
     takes: o.takes,
     forward(embeddings, labels, inputs) {
       assertEmbeddings(embeddings, ctx.embeddingDim, o.name);
-      const refused = Object.keys(inputs ?? {}).filter((key) => !o.takes?.includes(key as keyof HeadInputs));
+      const refused = Object.entries(inputs ?? {}).filter(([key, v]) => v !== undefined && !o.takes?.includes(key as keyof HeadInputs)).map(([key]) => key);
       if (refused.length) throw new ShapeError(`${o.name}: the head takes no input ${refused.join(', ')} (it takes: ${o.takes?.join(', ') || 'none'})`);
       const batch = embeddings.shape[0];
       const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
