@@ -162,4 +162,18 @@ describe('fr eval, compare, export, conformance', () => {
     expect(text).toMatch(/FAIL mystery.*mysteryface/);
     expect(text.trim().split('\n').at(-1)).toBe('2 passed, 2 failed');
   });
+
+  test('conformance reads sub-centers, given margins and running state; a case naming a missing state fails, naming it', async () => {
+    const dir = await tmp();
+    await mkdir(join(dir, 'cases'));
+    const files = ['curricularface-default-small.json', 'elasticface-cos-default-small.json', 'subcenter-arcface-exact-small.json'];
+    for (const f of files) await copyFile(join(__dirname, 'fixtures', f), join(dir, 'cases', f));
+    const stateless = JSON.parse(await readFile(join(__dirname, 'fixtures', 'subcenter-arcface-exact-small.json'), 'utf8'));
+    await writeFile(join(dir, 'cases', 'z-state.json'), JSON.stringify({ ...stateless, name: 'no-such-state', expected: { ...stateless.expected, state: { 'subcenter-arcface.t': 0 } } }));
+    const { results, text } = await conformanceCommand([join(dir, 'cases')], plugins, createCpuBackend());
+    expect(results.map((r) => r.pass)).toEqual([true, true, true, false]);
+    expect(text).toMatch(/PASS curricularface-default-small .*  state\.curricularface\.t \S+ <= \S+/);
+    expect(text).toMatch(/FAIL no-such-state .*expected\.state names subcenter-arcface\.t, but the head of subcenter-arcface has no such buffer \(has: none\)/);
+    expect(text.trim().split('\n').at(-1)).toBe('3 passed, 1 failed');
+  });
 });

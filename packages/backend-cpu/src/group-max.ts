@@ -20,3 +20,12 @@ export const groupMax: KernelTable<CpuBuffer>['groupMax'] = (x, out, index, rows
     }
   }
 };
+
+/** Its backward: every element equal to its group's max gets the group's gradient (ties included, as MXNet). */
+export const groupMaxBackward: KernelTable<CpuBuffer>['groupMaxBackward'] = (x, out, gradOut, gradX, rows, groups, size) => {
+  const xs = f32(x), o = f32(out), g = f32(gradOut), d = f32(gradX);
+  for (let i = 0; i < rows * groups * size; i++) {
+    const group = Math.floor(i / size);
+    d[i] = xs[i] === o[group] ? g[group] : 0;
+  }
+};

@@ -16,7 +16,7 @@ import {
   type UnaryOp,
 } from '@fr/core';
 import { checkAllocation, cpuCapabilities, f16, f32, hostTransfer, i32, typedArray, wrapKernels, type CpuBuffer } from './buffer.js';
-import { groupMax } from './group-max.js';
+import { groupMax, groupMaxBackward } from './group-max.js';
 import { layerKernels } from './layers.js';
 import { marginLoss } from './margin-loss.js';
 import { matmul } from './matmul.js';
@@ -186,6 +186,7 @@ export const cpuKernels: KernelTable<CpuBuffer> = {
   },
   marginLoss,
   groupMax,
+  groupMaxBackward,
   sgdStep(param, grad, momentumBuffer, p) {
     const w = f32(param), g = f32(grad), buf = f32(momentumBuffer);
     for (let i = 0; i < p.n; i++) {

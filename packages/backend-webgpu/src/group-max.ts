@@ -1,6 +1,7 @@
 /**
  * Max over contiguous groups of a row (sub-center heads): one thread per (row, group). The
- * comparison is strict, so the first maximum wins ties, as on the CPU.
+ * comparison is strict, so the first maximum wins ties, as on the CPU (the index; the backward
+ * below routes the gradient to every tied element).
  */
 export const groupMaxBody = /* wgsl */ `
   let start = gid * p.size;
@@ -12,3 +13,8 @@ export const groupMaxBody = /* wgsl */ `
   }
   o[gid] = best;
   index[gid] = i32(at);`;
+
+/** Its backward, one thread per element: the group's gradient where the element equals the group's max. */
+export const groupMaxBackwardBody = /* wgsl */ `
+  let grp = gid / p.size;
+  dx[gid] = select(0.0, g[grp], x[gid] == mx[grp]);`;

@@ -7,7 +7,7 @@
  * @fr/backend-cpu exactly; arithmetic is float32.
  */
 import { BackendError, float32ToFloat16Bits, type BinaryOp, type KernelTable, type UnaryOp } from '@fr/core';
-import { groupMaxBody } from './group-max.js';
+import { groupMaxBackwardBody, groupMaxBody } from './group-max.js';
 import { createKernelContext, type KernelOptions } from './kernel-context.js';
 import { layerKernels } from './layers.js';
 import { marginAuxLayout, marginLossKey, marginLossSource, marginLossUniforms, packTransformUniforms } from './margin-loss.js';
@@ -289,6 +289,11 @@ ${finish('grp')}
     groupMax(x, out, index, rows, groups, size) {
       const n = rows * groups;
       run('groupMax', '', () => elementwise(['x', 'o!', 'index:i32!'], [['size', 'u32']], groupMaxBody), [x, out, index], { n, size }, flat(n));
+    },
+
+    groupMaxBackward(x, out, gradOut, gradX, rows, groups, size) {
+      const n = rows * groups * size;
+      run('groupMaxBackward', '', () => elementwise(['x', 'mx', 'g', 'dx!'], [['size', 'u32']], groupMaxBackwardBody), [x, out, gradOut, gradX], { n, size }, flat(n));
     },
 
     sgdStep(param, grad, momentumBuffer, q) {

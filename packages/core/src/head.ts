@@ -4,7 +4,8 @@
  * Partial FC, sharded and float16 heads. A loss needing other code writes its own `LossHead`, run only as written.
  */
 import type { Reducer } from './kernels.js';
-import { assertEmbeddings, classWeights, labelTensor, marginLoss, maxOverGroups, type HeadContext, type LossHead, type NamedTensor } from './loss.js';
+import { assertEmbeddings, classWeights, labelTensor, marginLoss, maxOverGroups, type HeadContext, type HeadInputs, type LossHead, type NamedTensor } from './loss.js';
+import { ShapeError } from './errors.js';
 import type { MarginTransform } from './margin.js';
 import { add, l2normalize, matmul } from './ops.js';
 import { noGrad } from './tape.js';
@@ -30,9 +31,11 @@ export interface HeadDescription {
   subCenters?: number;
   /**
    * Per-row input of the transform (`row.context`: the feature norm, a drawn margin, a value of
-   * running buffers), from the raw and the normalised embeddings, once per step.
+   * running buffers), from the raw and the normalised embeddings and the forward's `HeadInputs`, once per step.
    */
-  rowContext?: (embeddings: Tensor, normalized: Tensor) => Tensor | null;
+  rowContext?: (embeddings: Tensor, normalized: Tensor, inputs?: HeadInputs) => Tensor | null;
+  /** The `HeadInputs` rowContext reads (a head drawing random margins takes `margins` in their place). */
+  takes?: readonly (keyof HeadInputs)[];
   /** Per-row input read from the whole score matrix [B, C] instead (CurricularFace's running t), under no gradient. */
   scoreContext?: (cos: Tensor, labels: Int32Array) => Tensor;
   /** Called after each forward with the whole score matrix, to update running state. */
@@ -55,7 +58,7 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: HeadDescription):
   const buffers = o.buffers ?? [];
   if (ctx.describeOnly) {
     return {
-      parameters: [], buffers, description: o,
+      parameters: [], buffers, description: o, takes: o.takes,
       forward: () => { throw new Error(`${o.name}: this head was made for its description only (describeOnly)`); },
       dispose: () => { for (const b of buffers) b.tensor.dispose(); },
     };
@@ -68,8 +71,11 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: HeadDescription):
     parameters,
     buffers,
     description: o,
-    forward(embeddings, labels) {
+    takes: o.takes,
+    forward(embeddings, labels, inputs) {
       assertEmbeddings(embeddings, ctx.embeddingDim, o.name);
+      const refused = Object.entries(inputs ?? {}).filter(([key, v]) => v !== undefined && !o.takes?.includes(key as keyof HeadInputs)).map(([key]) => key);
+      if (refused.length) throw new ShapeError(`${o.name}: the head takes no input ${refused.join(', ')} (it takes: ${o.takes?.join(', ') || 'none'})`);
       const batch = embeddings.shape[0];
       const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
       const xn = l2normalize(embeddings);
@@ -81,7 +87,7 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: HeadDescription):
         scale: o.scale ? o.scale(batch) : 1 / batch,
         positiveWeight: o.positiveWeight,
         negativeWeight: o.negativeWeight,
-        rowContext: o.rowContext?.(embeddings, xn) ?? (o.scoreContext ? noGrad(() => o.scoreContext!(cos, labels)) : null),
+        rowContext: o.rowContext?.(embeddings, xn, inputs) ?? (o.scoreContext ? noGrad(() => o.scoreContext!(cos, labels)) : null),
         bias,
       });
       o.afterForward?.(cos, y);

@@ -166,9 +166,11 @@ export interface KernelTable<B> {
   marginLoss(p: MarginLossParams<B>): void;
   /**
    * Sub-center max: out[r, g] = max_k x[r, g*size + k]; index[r*groups + g] (int32) is the flat position
-   * in x of the first maximum, so the backward is a scatter of the gradient to `index`.
+   * in x of the first maximum (the backward, `groupMaxBackward`, serves every tied maximum instead).
    */
   groupMax(x: B, out: B, index: B, rows: number, groups: number, size: number): void;
+  /** Its backward with ties: gradX[i] = x[i] == out[its group] ? gradOut[its group] : 0 (written, not added). */
+  groupMaxBackward(x: B, out: B, gradOut: B, gradX: B, rows: number, groups: number, size: number): void;
   /** One SGD step in place (PyTorch semantics: weight decay added to the gradient). */
   sgdStep(param: B, grad: B, momentumBuffer: B, p: SgdParams): void;
   /** One AdamW step in place (decoupled weight decay). */

@@ -37,6 +37,12 @@ export interface HeadContext<P> {
   describeOnly?: boolean;
 }
 
+/** Per-step inputs a caller may give a head in place of what it would draw itself (a reference case, a replay). */
+export interface HeadInputs {
+  /** One margin per row, used instead of the head's random draws (ElasticFace's N(m, sigma)). */
+  margins?: Float32Array;
+}
+
 /** The trainable part of a loss. */
 export interface LossHead {
   /** Trainable tensors (class weights, biases), with stable names for checkpoints. */
@@ -44,7 +50,9 @@ export interface LossHead {
   /** Non-trainable state saved in checkpoints (running averages). */
   readonly buffers: readonly NamedTensor[];
   /** The scalar loss of a batch, recorded on the tape. Labels are host integers in [0, numClasses). */
-  forward(embeddings: Tensor, labels: Int32Array): Tensor;
+  forward(embeddings: Tensor, labels: Int32Array, inputs?: HeadInputs): Tensor;
+  /** The `HeadInputs` this head reads; giving it another is an error, never silently ignored. */
+  readonly takes?: readonly (keyof HeadInputs)[];
   dispose(): void;
   /** What the head computes, as data, for @fr/scale to rebuild it (Partial FC, shards, float16); absent for custom heads. */
   readonly description?: HeadDescription;
@@ -175,8 +183,8 @@ export function marginLoss(z: Tensor, labels: Tensor, o: MarginLossOptions): Ten
 
 /**
  * Max over contiguous groups of columns: x is [B, groups * size] (class c's sub-centers in columns
- * c*size .. c*size + size - 1), the result [B, groups]. The gradient goes to the arg-max of each
- * group only (the first maximum on ties), as torch.max routes it.
+ * c*size .. c*size + size - 1), the result [B, groups]. The gradient goes to every element equal to
+ * its group's max, in full (ties included), as MXNet's max routes it; torch.max picks one.
  */
 export function maxOverGroups(x: Tensor, size: number): Tensor {
   assertDType(x, 'float32', 'maxOverGroups input');
@@ -190,14 +198,12 @@ export function maxOverGroups(x: Tensor, size: number): Tensor {
   const out = empty(x.backend, [rows, groups], 'float32', 'maxOverGroups');
   const index = empty(x.backend, [rows * groups], 'int32', 'maxOverGroups.index');
   k.groupMax(x.buffer(), out.buffer(), index.buffer(), rows, groups, size);
-  const y = record(out, 'maxOverGroups', [x], (g) => {
-    const d = zeros(x.backend, x.shape);
-    // Each index is a distinct element of x, so the scatter never adds twice to one place.
-    k.scatterAddRows(g.buffer(), index.buffer(), d.buffer(), rows * groups, 1);
+  index.dispose();
+  return record(out, 'maxOverGroups', [x], (g) => {
+    const d = empty(x.backend, x.shape);
+    k.groupMaxBackward(x.buffer(), out.buffer(), g.buffer(), d.buffer(), rows, groups, size);
     return [d];
   });
-  if (!y.node) index.dispose();
-  return y;
 }
 
 /** Uploads host labels as an int32 tensor after checking their range. */

@@ -168,7 +168,7 @@ interface ShardWork {
   cos: Tensor;
   /** What the margin kernel reads: the cosines, or their max over each class's sub-centres. */
   scores: Tensor;
-  /** With sub-centres: the flat index in `cos` of each score's arg-max, where its gradient goes. */
+  /** With sub-centres: groupMax's index of each score's first arg-max (the backward reads `cos` and `scores`, so ties all get the gradient). */
   argmax: Tensor | null;
   labels: Tensor;
   classOffset: number;
@@ -311,16 +311,16 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
     const own = <T extends Tensor>(t: T): T => (wk.owned.push(t), t);
     const { rows } = wk;
     const used = wk.cos.shape[1];
-    // The logits are read by the margin loss only: released before the backward's buffers exist.
-    release(wk.owned, wk.cos);
     let dcos = wk.grad;
     if (wk.argmax) {
-      // Each score's gradient to its arg-max sub-centre (distinct places: no index is added twice).
-      release(wk.owned, wk.scores);
+      // Each score's gradient to every sub-centre equal to its max (ties included, as MXNet's max).
+      const groups = wk.scores.shape[1];
       dcos = own(empty(b, [rows, used]));
-      k.fill(dcos.buffer(), dcos.size, 0);
-      k.scatterAddRows(wk.grad.buffer(), wk.argmax.buffer(), dcos.buffer(), wk.grad.size, 1);
+      k.groupMaxBackward(wk.cos.buffer(), wk.scores.buffer(), wk.grad.buffer(), dcos.buffer(), rows, groups, used / groups);
+      release(wk.owned, wk.scores);
     }
+    // Otherwise the logits are read by the margin loss only: released before the backward's buffers exist.
+    release(wk.owned, wk.cos);
     const dxn = own(empty(b, [rows, D]));
     k.matmul(dcos.buffer(), wk.wn.buffer(), dxn.buffer(), { m: rows, n: D, k: used, transA: false, transB: false, alpha: 1, beta: 0, halfA: halfLogits, halfB: half });
     const dx = own(empty(b, [rows, D]));

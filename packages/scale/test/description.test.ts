@@ -135,6 +135,36 @@ fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
     expect(await head.buffers[0].tensor.item()).toBe(1);
   });
 
+  it('C x K sub-centres with tied maxima: every tied sub-centre gets the gradient on shards as on the plain head', async () => {
+    const description = combined.createHead({ ...context(createCpuBackend(), 0), describeOnly: true }).description!;
+    const subCentred = { ...description, name: 'sub', subCenters: 2 };
+    const x = randomEmbeddings(9, B, D);
+    const plainBackend = createCpuBackend();
+    const plain = cosineMarginHead(context(plainBackend, 5), subCentred);
+    const w = Float32Array.from((await plain.parameters[0].tensor.data()) as Float32Array);
+    // Sub-centre 1 of every class is a copy of sub-centre 0: each class's max is a tie.
+    for (let c = 0; c < C; c++) w.copyWithin((2 * c + 1) * D, 2 * c * D, (2 * c + 1) * D);
+    plainBackend.write(plain.parameters[0].tensor.buffer(), w);
+    const xt = tensor(plainBackend, x, [B, D], { requiresGrad: true });
+    tidy(() => {
+      const l = plain.forward(xt, LABELS);
+      backward(l);
+      return l;
+    }).dispose();
+    const wantGrad = (await plain.parameters[0].tensor.grad!.data()) as Float32Array;
+    const backends = [createCpuBackend(), createCpuBackend()];
+    const head = shardedHeadFor(cosineMarginHead({ ...context(backends[0], 5), describeOnly: true }, subCentred), { backends, numClasses: C, embeddingDim: D, rng: createRng(5) });
+    for (const s of head.shards) s.weight.backend.write(s.weight.buffer(), w.slice(s.range.start * 2 * D, (s.range.start + s.range.count) * 2 * D));
+    await head.forwardBackward(x, LABELS);
+    const grads = new Float32Array(C * 2 * D);
+    for (const s of head.shards) grads.set((await s.weight.grad!.data()) as Float32Array, s.range.start * 2 * D);
+    expect(relError(grads, wantGrad)).toBeLessThan(1e-5);
+    for (let c = 0; c < C; c++) {
+      expect(Array.from(grads.subarray((2 * c + 1) * D, (2 * c + 2) * D))).toEqual(Array.from(grads.subarray(2 * c * D, (2 * c + 1) * D)));
+    }
+    expect(grads.some((v) => v !== 0)).toBe(true);
+  });
+
   it('C x K sub-centres on two shards: as the plain head (max over the rows of a class, gradient to the arg-max)', async () => {
     const description = combined.createHead({ ...context(createCpuBackend(), 0), describeOnly: true }).description!;
     const subCentred = { ...description, name: 'sub', subCenters: 3 };

@@ -418,6 +418,11 @@ export function kernelConformanceCases(options: ConformanceOptions = {}): Kernel
     const x = randn(rng, rows * groups * size);
     add(kernelCase('groupMax', `${rows}x${groups}x${size}`, { x }, { out: rows * groups, index: new Int32Array(rows * groups) }, (k, b) =>
       k.groupMax(b.x, b.out, b.index, rows, groups, size), { rtol: 0, atol: 0 }));
+    // Values on a coarse grid, so groups hold tied maxima; the output starts at 7 (it is written, not added to).
+    const tied = Float32Array.from(x, (v) => Math.round(v));
+    const mx = Float32Array.from({ length: rows * groups }, (_, i) => Math.max(...tied.subarray(i * size, (i + 1) * size)));
+    add(kernelCase('groupMaxBackward', `ties ${rows}x${groups}x${size}`, { x: tied, mx, g: randn(rng, rows * groups) }, { dx: new Float32Array(tied.length).fill(7) }, (k, b) =>
+      k.groupMaxBackward(b.x, b.mx, b.g, b.dx, rows, groups, size), { rtol: 0, atol: 0 }));
   }
   return cases;
 }

@@ -5,17 +5,22 @@
  * `fr conformance` command use it; it imports no loss package (the caller passes them).
  *
  * How a case's tensors reach a head (the head parameter convention):
- * - the first parameter whose name ends in `.weight` is the class weight matrix [C, D]
- *   (heads that split it, such as MultiFace, still keep one [C, D] parameter);
+ * - the first parameter whose name ends in `.weight` is the class weight matrix [C, D], or
+ *   [C*K, D] with `shape.subcenters` K (class-major: row c*K + k is sub-center k of class c);
+ *   heads that split it, such as MultiFace, still keep one such parameter;
  * - the first parameter whose name ends in `.bias` receives `inputs.bias` (C values for a
  *   per-class bias, 1 value for a shared scalar bias);
- * - `expected.gradWeights` / `expected.gradBias` are compared with the `.grad` of those tensors.
+ * - `expected.gradWeights` / `expected.gradBias` are compared with the `.grad` of those tensors;
+ * - `inputs.margins` go to the forward as `HeadInputs.margins`: the head must list `margins` in its
+ *   `takes` (a head drawing random margins uses them instead of its draws);
+ * - `expected.state` names buffers of the head (`LossHead.buffers`), compared after the step.
+ * A case is strict: an unknown key anywhere in it is an error naming the key.
  */
 import { compareTolerance, type ToleranceCheck } from './tolerance.js';
 import { z } from 'zod';
 import type { Backend } from '../backend.js';
 import { FormatError, ShapeError } from '../errors.js';
-import type { Loss, LossHead, NamedTensor } from '../loss.js';
+import type { HeadInputs, Loss, LossHead, NamedTensor } from '../loss.js';
 import { parseLossParams } from '../loss.js';
 import { createRng } from '../rng.js';
 import { backward } from '../tape.js';
@@ -23,30 +28,34 @@ import { tensor, tidy, type Tensor } from '../tensor.js';
 
 const numbers = z.array(z.number());
 
-/** zod schema of one reference case (see the golden README for the meaning of each field). */
-export const lossCaseSchema = z.object({
+/** zod schema of one reference case (see the golden README for the meaning of each field); unknown keys are errors. */
+export const lossCaseSchema = z.strictObject({
   name: z.string().min(1).describe('case name, unique in a suite'),
   loss: z.string().min(1).describe('name of the loss plugin that must reproduce the case'),
   params: z.record(z.string(), z.unknown()).default({}).describe('parameters given to the loss schema'),
   source: z.string().optional().describe('the implementation the numbers come from'),
-  shape: z.object({
+  notes: z.string().optional().describe('what the case exercises'),
+  shape: z.strictObject({
     batch: z.number().int().positive(),
     dim: z.number().int().positive(),
     classes: z.number().int().positive(),
+    subcenters: z.number().int().positive().optional().describe('K sub-centers per class: weights are (C*K) x D, class-major'),
   }),
-  inputs: z.object({
+  inputs: z.strictObject({
     embeddings: numbers.describe('B*D raw embeddings, row-major'),
-    weights: numbers.describe('C*D class weights, row-major'),
+    weights: numbers.describe('C*D (or C*K*D) class weights, row-major'),
     labels: z.array(z.number().int().nonnegative()).describe('B labels in [0, C)'),
     bias: numbers.optional().describe('C per-class biases or 1 shared bias'),
+    margins: numbers.optional().describe('B per-row margins given to the head for this step (HeadInputs.margins)'),
   }),
-  expected: z.object({
+  expected: z.strictObject({
     loss: z.number(),
     gradEmbeddings: numbers,
     gradWeights: numbers,
     gradBias: numbers.optional(),
+    state: z.record(z.string().min(1), z.number()).optional().describe("the head's buffers after the step, by name (one value each)"),
   }),
-  tolerance: z.object({ rtol: z.number().nonnegative(), atol: z.number().nonnegative() }),
+  tolerance: z.strictObject({ rtol: z.number().nonnegative(), atol: z.number().nonnegative() }),
 });
 
 export type LossCase = z.infer<typeof lossCaseSchema>;
@@ -86,6 +95,8 @@ export interface LossCaseResult {
     gradEmbeddings?: ToleranceCheck;
     gradWeights?: ToleranceCheck;
     gradBias?: ToleranceCheck;
+    /** One per `expected.state` entry: the head buffer of that name after the step. */
+    [state: `state.${string}`]: ToleranceCheck;
   };
 }
 
@@ -118,12 +129,13 @@ function checkLength(c: LossCase, what: string, values: readonly number[] | unde
 /** Runs one case; throws on an unknown loss or a shape mismatch (runLossConformance catches). */
 export async function runLossCase(c: LossCase, options: LossConformanceOptions): Promise<LossCaseResult> {
   const loss = findLoss(options.losses, c.loss);
-  const { batch: B, dim: D, classes: C } = c.shape;
+  const { batch: B, dim: D, classes: C, subcenters: K = 1 } = c.shape;
   checkLength(c, 'inputs.embeddings', c.inputs.embeddings, B * D);
-  checkLength(c, 'inputs.weights', c.inputs.weights, C * D);
+  checkLength(c, 'inputs.weights', c.inputs.weights, C * K * D);
   checkLength(c, 'inputs.labels', c.inputs.labels, B);
+  checkLength(c, 'inputs.margins', c.inputs.margins, B);
   checkLength(c, 'expected.gradEmbeddings', c.expected.gradEmbeddings, B * D);
-  checkLength(c, 'expected.gradWeights', c.expected.gradWeights, C * D);
+  checkLength(c, 'expected.gradWeights', c.expected.gradWeights, C * K * D);
   if (c.expected.gradBias && !c.inputs.bias) throw new ShapeError(`case ${c.name}: expected.gradBias without inputs.bias`);
   if (c.inputs.bias) checkLength(c, 'expected.gradBias', c.expected.gradBias, c.inputs.bias.length);
   const be = options.backend;
@@ -133,9 +145,21 @@ export async function runLossCase(c: LossCase, options: LossConformanceOptions):
   try {
     const weight = findParam(head, '.weight');
     if (!weight) throw new ShapeError(`case ${c.name}: head of ${loss.name} has no parameter named *.weight (has ${head.parameters.map((p) => p.name).join(', ')})`);
-    if (weight.tensor.size !== C * D) {
-      throw new ShapeError(`case ${c.name}: ${weight.name} ${weight.tensor.describe()} cannot take ${C}x${D} class weights`);
+    if (weight.tensor.rank !== 2 || weight.tensor.shape[0] !== C * K || weight.tensor.shape[1] !== D) {
+      const rows = K > 1 ? `${C * K} (${C} classes x ${K} sub-centers)` : `${C}`;
+      throw new ShapeError(`case ${c.name}: ${weight.name} ${weight.tensor.describe()} cannot take ${rows}x${D} class weights`);
     }
+    const inputs: HeadInputs = {};
+    if (c.inputs.margins) {
+      if (!head.takes?.includes('margins')) throw new ShapeError(`case ${c.name}: the case has inputs.margins but the head of ${loss.name} takes no margins`);
+      inputs.margins = Float32Array.from(c.inputs.margins);
+    }
+    const state = Object.keys(c.expected.state ?? {}).map((name) => {
+      const buffer = head.buffers.find((b) => b.name === name);
+      if (!buffer) throw new ShapeError(`case ${c.name}: expected.state names ${name}, but the head of ${loss.name} has no such buffer (has: ${head.buffers.map((b) => b.name).join(', ') || 'none'})`);
+      if (buffer.tensor.size !== 1) throw new ShapeError(`case ${c.name}: expected.state.${name} is one value, buffer ${buffer.tensor.describe()} is not`);
+      return buffer;
+    });
     be.write(weight.tensor.buffer(), Float32Array.from(c.inputs.weights));
     const bias = findParam(head, '.bias');
     if (c.inputs.bias) {
@@ -148,7 +172,7 @@ export async function runLossCase(c: LossCase, options: LossConformanceOptions):
     const labels = Int32Array.from(c.inputs.labels);
     // backward must run in the tidy that recorded the forward: intermediates die at its end.
     const out = tidy(() => {
-      const l = head.forward(x, labels);
+      const l = head.forward(x, labels, inputs);
       backward(l);
       return l;
     });
@@ -165,6 +189,7 @@ export async function runLossCase(c: LossCase, options: LossConformanceOptions):
       gradWeights: compareTolerance(await gradOf(weight.tensor, weight.name), c.expected.gradWeights, tol),
     };
     if (c.expected.gradBias) checks.gradBias = compareTolerance(await gradOf(bias?.tensor, 'the bias'), c.expected.gradBias, tol);
+    for (const b of state) checks[`state.${b.name}`] = compareTolerance(await b.tensor.data(), [c.expected.state![b.name]], tol);
     const pass = Object.values(checks).every((k) => k.pass);
     return { name: c.name, loss: c.loss, pass, value, checks };
   } finally {
@@ -284,6 +309,10 @@ export interface LossGradCheckOptions<P> {
   batch: number;
   dim: number;
   classes: number;
+  /** K sub-centers per class: the weights are [C*K, D] (default 1). */
+  subCenters?: number;
+  /** Per-step head inputs given to every forward (fixed margins make a random-margin head differentiable here). */
+  inputs?: HeadInputs;
   /** Inputs; random (seeded) when omitted: embeddings N(0, 1), weights N(0, 1), labels uniform. */
   embeddings?: Float32Array;
   weights?: Float32Array;
@@ -311,9 +340,10 @@ export interface LossGradCheckResult {
  */
 export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>): Promise<LossGradCheckResult> {
   const { backend: be, batch: B, dim: D, classes: C } = o;
+  const rows = C * (o.subCenters ?? 1);
   const rng = createRng(o.seed ?? 3);
   const x = o.embeddings ? Float32Array.from(o.embeddings) : Float32Array.from({ length: B * D }, () => rng.normal());
-  const w = o.weights ? Float32Array.from(o.weights) : Float32Array.from({ length: C * D }, () => rng.normal());
+  const w = o.weights ? Float32Array.from(o.weights) : Float32Array.from({ length: rows * D }, () => rng.normal());
   const labels = o.labels ?? Int32Array.from({ length: B }, () => rng.int(C));
   const eps = o.eps ?? 1e-3;
   const rtol = o.rtol ?? 1e-2;
@@ -321,11 +351,11 @@ export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>
   const head = loss.createHead({ backend: be, numClasses: C, embeddingDim: D, params: parseLossParams(loss, o.params), rng: createRng(1) });
   try {
     const weight = findParam(head, '.weight');
-    if (!weight || weight.tensor.size !== C * D) throw new ShapeError(`lossGradCheck: head of ${loss.name} has no [${C}, ${D}] *.weight parameter`);
+    if (!weight || weight.tensor.size !== rows * D) throw new ShapeError(`lossGradCheck: head of ${loss.name} has no [${rows}, ${D}] *.weight parameter`);
     const value = async (): Promise<number> => {
       be.write(weight.tensor.buffer(), w);
       const xt = tensor(be, x, [B, D]);
-      const out = tidy(() => head.forward(xt, labels));
+      const out = tidy(() => head.forward(xt, labels, o.inputs));
       const v = await out.item();
       out.dispose();
       xt.dispose();
@@ -334,7 +364,7 @@ export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>
     be.write(weight.tensor.buffer(), w);
     const xt = tensor(be, x, [B, D], { requiresGrad: true });
     tidy(() => {
-      const l = head.forward(xt, labels);
+      const l = head.forward(xt, labels, o.inputs);
       backward(l);
       return l;
     }).dispose();

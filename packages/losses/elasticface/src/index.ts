@@ -4,11 +4,13 @@
  * from N(m, sigma) at every step instead of being fixed. `base: "arcface"` gives ElasticArcFace,
  * target s cos(theta + m_b); `base: "cosface"` gives ElasticCosFace, target s (cos - m_b). The
  * official code differentiates through acos and cos, so the gradient is exact. The margins travel
- * to the fused kernel as the row context, so one compiled kernel serves every step. Deliberate
+ * to the fused kernel as the row context, so one compiled kernel serves every step. A caller may
+ * give the margins of a step (`head.forward(x, labels, { margins })`, core's `HeadInputs`): the head
+ * then uses them instead of its draws, so a step can be replayed or checked against reference numbers. Deliberate
  * differences (README): the arc slope's sin(theta) is clamped at 1e-3 (the official acos has an
  * infinite slope at |cos| = 1); the "+" variant is not included.
  */
-import { ANGULAR_WGSL, TRIG_WGSL, clampUnit, cosPlus, cosPlusSlope, cosineMarginHead, defineLoss, defineTransform, tensor, z, type MarginTransform } from '@fr/core';
+import { ANGULAR_WGSL, TRIG_WGSL, clampUnit, cosPlus, cosPlusSlope, cosineMarginHead, defineLoss, defineTransform, ShapeError, tensor, z, type MarginTransform } from '@fr/core';
 
 export const elasticfaceParams = z.object({
   base: z.enum(['arcface', 'cosface']).default('arcface').describe('ElasticArcFace (angular margin) or ElasticCosFace (cosine margin)'),
@@ -48,20 +50,24 @@ fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(u.s, 0.0, abs(z) > 1
 `,
   });
 
-/** s (cos - m_b), m_b = row.context. */
+/** d clamp(z, -1, 1) / dz as torch.clamp: 1 inside [-1, 1], bounds included, 0 outside. */
+const clampUnitSlope = (z: number): number => (z >= -1 && z <= 1 ? 1 : 0);
+
+/** s (clamp(cos, -1, 1) - m_b), m_b = row.context; the official ElasticCosFace clamps every cosine. */
 export const elasticCosTransform = (s: number): MarginTransform =>
   defineTransform({
     key: 'elastic-cosface',
     uniforms: { s },
-    target: (z, u, row) => u.s * (z - row.context),
-    targetGrad: (_z, u) => u.s,
-    other: (z, u) => u.s * z,
-    otherGrad: (_z, u) => u.s,
+    target: (z, u, row) => u.s * (clampUnit(z) - row.context),
+    targetGrad: (z, u) => u.s * clampUnitSlope(z),
+    other: (z, u) => u.s * clampUnit(z),
+    otherGrad: (z, u) => u.s * clampUnitSlope(z),
     wgsl: /* wgsl */ `
-fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (z - row.context); }
-fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }
-fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * z; }
-fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
+fn fr_clamp_slope(z: f32) -> f32 { return select(0.0, 1.0, z >= -1.0 && z <= 1.0); }
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (clamp(z, -1.0, 1.0) - row.context); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_clamp_slope(z); }
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_clamp_slope(z); }
 `,
   });
 
@@ -78,10 +84,14 @@ export const elasticface = defineLoss({
       name: 'elasticface',
       transform: () => transform,
       reducer: 'softmax-ce',
-      // Fresh margins every forward, drawn on the host from the head's own generator.
-      rowContext: (embeddings) => {
-        const margins = Float32Array.from({ length: embeddings.shape[0] }, () => rng.normal(mean, p.sigma));
-        return tensor(ctx.backend, margins, [margins.length], { name: 'elasticface.margins' });
+      takes: ['margins'],
+      // Fresh margins every forward, drawn on the host from the head's own generator, unless given.
+      rowContext: (embeddings, _normalized, inputs) => {
+        const rows = embeddings.shape[0];
+        const given = inputs?.margins;
+        if (given && given.length !== rows) throw new ShapeError(`elasticface: ${given.length} margins given for a batch of ${rows}`);
+        const margins = given ? Float32Array.from(given) : Float32Array.from({ length: rows }, () => rng.normal(mean, p.sigma));
+        return tensor(ctx.backend, margins, [rows], { name: 'elasticface.margins' });
       },
     });
   },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, tensor, tidy, type Backend } from '@fr/core';
-import { expectClose } from '@fr/core/testing';
-import { subcenterArcface, subcenterArcfaceParams } from '../src/index.js';
+import { expectClose, lossGradCheck } from '@fr/core/testing';
+import { officialArcTransform, subcenterArcface, subcenterArcfaceParams } from '../src/index.js';
 import { backends } from '@fr/test-kit';
 
 interface Problem {
@@ -17,14 +17,13 @@ interface Problem {
 type Mode = 'detached' | 'exact';
 const S = 64, M = 0.5;
 
-/** ArcFace target logit in float64 (the two forms of @fr/arcface). */
+/** ArcFace target logit in float64: opensphere's detached form, or the official arccos, + m, cos (no th/mm fallback). */
 function arcTarget(c: number, mode: Mode): number {
   if (mode === 'detached') {
     const theta = Math.acos(Math.min(Math.max(c, -1 + 1e-5), 1 - 1e-5));
     return S * Math.cos(Math.min(Math.max(theta + M, 1e-5), 3.14159));
   }
-  const cc = Math.min(Math.max(c, -1), 1);
-  return cc > Math.cos(Math.PI - M) ? S * Math.cos(Math.acos(cc) + M) : S * (cc - Math.sin(M) * M);
+  return S * Math.cos(Math.acos(c) + M);
 }
 
 /** max over sub-centers, then ArcFace and the mean cross-entropy. `offsets` freezes a detached margin. */
@@ -86,8 +85,17 @@ function problem(K: number, seed: number): Problem {
   return { B, D, C, K, x, w, labels: Int32Array.from({ length: B }, () => rng.int(C)) };
 }
 
-test('defaults: s 64, m 0.5, K 3, detached margin as @fr/arcface', () => {
-  expect(subcenterArcfaceParams.parse({})).toEqual({ s: 64, m: 0.5, k: 3, gradient: 'detached' });
+test('defaults: s 64, m 0.5, K 3, the official exact margin', () => {
+  expect(subcenterArcfaceParams.parse({})).toEqual({ s: 64, m: 0.5, k: 3, gradient: 'exact' });
+});
+
+test('exact margin: no th/mm fallback past theta + m = pi, slope of cos(arccos(c) + m)', () => {
+  const t = officialArcTransform(S, M);
+  // c = -0.95: theta + m > pi, where the classic form would give c - m sin m instead.
+  expect(t.target(-0.95, t.uniforms, { target: -0.95, context: 0 })).toBeCloseTo(S * Math.cos(Math.acos(-0.95) + M), 9);
+  const h = 1e-6, row = { target: 0.3, context: 0 };
+  expect(t.targetGrad(0.3, t.uniforms, row)).toBeCloseTo((t.target(0.3 + h, t.uniforms, row) - t.target(0.3 - h, t.uniforms, row)) / (2 * h), 4);
+  expect(t.other(0.7, t.uniforms, row)).toBe(S * 0.7);
 });
 
 describe.each(backends)('subcenter-arcface on $name', (b) => {
@@ -131,4 +139,31 @@ describe.each(backends)('subcenter-arcface on $name', (b) => {
       });
     }
   }
+
+  test('lossGradCheck with sub-centers: the default (official) gradient is the derivative of the forward', async () => {
+    const r = await lossGradCheck(subcenterArcface, { backend, params: { s: 8, k: 3 }, subCenters: 3, batch: 4, dim: 5, classes: 3, seed: 7 });
+    expect(r.checks.map((c) => c.wrt)).toEqual(['embeddings', 'weights']);
+    for (const c of r.checks) expect(c.maxError, JSON.stringify(c)).toBeLessThanOrEqual(c.allowed);
+  });
+
+  test('ties of the max: every tied sub-center gets the whole gradient (MXNet max), on every backend alike', async () => {
+    const p = problem(2, 5);
+    // Sub-centers 0 and 1 of class 1 are the same vector: every row's max over them is a tie.
+    p.w.copyWithin(3 * p.D, 2 * p.D, 3 * p.D);
+    const head = subcenterArcface.createHead({ backend, numClasses: p.C, embeddingDim: p.D, params: parseLossParams(subcenterArcface, { k: 2 }), rng: createRng(1) });
+    const [weight] = head.parameters;
+    backend.write(weight.tensor.buffer(), Float32Array.from(p.w));
+    const x = tensor(backend, Float32Array.from(p.x), [p.B, p.D], { requiresGrad: true });
+    tidy(() => {
+      const l = head.forward(x, p.labels);
+      backward(l);
+      return l;
+    }).dispose();
+    const gw = await weight.tensor.grad!.data();
+    const first = gw.slice(2 * p.D, 3 * p.D), second = gw.slice(3 * p.D, 4 * p.D);
+    expect(first.some((v) => v !== 0)).toBe(true);
+    expect(Array.from(second)).toEqual(Array.from(first));
+    x.dispose();
+    head.dispose();
+  });
 });

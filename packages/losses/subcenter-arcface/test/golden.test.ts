@@ -1,0 +1,7 @@
+import * as vitest from 'vitest';
+import { describeGoldenCases } from '@fr/core/testing';
+import { subcenterArcface } from '../src/index.js';
+import { backends, lossFixtures } from '@fr/test-kit';
+
+// Per backend: all 3 fixtures (the official code's numbers, golden/losses) are present, and each runs without error within its tolerances.
+describeGoldenCases(vitest, { cases: lossFixtures(new URL('./fixtures/', import.meta.url)), count: 3, losses: [subcenterArcface], backends });
