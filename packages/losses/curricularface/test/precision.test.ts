@@ -5,4 +5,4 @@ import { curricularface } from '../src/index.js';
 
 // The official code's cases (copied from the golden set): on every backend, WebGPU included, each
 // tensor's error stays within 5% of its tolerance (measured: below 0.3% after the exact sin/cos).
-describeGoldenPrecision(vitest, { cases: lossFixtures(new URL('./fixtures-precision/', import.meta.url)), count: 2, losses: [curricularface], backends });
+describeGoldenPrecision(vitest, { cases: lossFixtures(new URL('./fixtures/', import.meta.url)), count: 2, losses: [curricularface], backends });
