@@ -104,6 +104,25 @@ describe('z (zod/mini with the chain API) parses as classic zod', () => {
     expect(inferred).toEqual({ s: 64 });
   });
 
+  it('number bounds and integrality read as classic zod reads them (minValue, maxValue, isInt)', () => {
+    const forms: ((b: any) => any)[] = [
+      (b) => b.number(),
+      (b) => b.number().positive(),
+      (b) => b.number().min(0).max(Math.PI),
+      (b) => b.number().int().gt(1).lte(5),
+      (b) => b.number().negative().gte(-3),
+      (b) => b.number().multipleOf(2),
+      (b) => b.number().multipleOf(0.5).lt(1),
+      (b) => b.int().min(1),
+    ];
+    for (const form of forms) {
+      const [mine, theirs] = [form(z), form(classic)];
+      expect({ form: String(form), min: mine.minValue, max: mine.maxValue, isInt: mine.isInt }).toEqual({
+        form: String(form), min: theirs.minValue, max: theirs.maxValue, isInt: theirs.isInt,
+      });
+    }
+  });
+
   it('mixes with classic zod schemas both ways', () => {
     const inner = classic.object({ m: classic.number().default(1) });
     const outer = z.object({ head: inner, s: z.number().default(2) });

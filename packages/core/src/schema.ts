@@ -38,6 +38,8 @@ type NumberCheck<S extends Any> = (params?: string | core.$ZodCheckNumberFormatP
 type Bound<S extends Any> = (value: number, params?: string | core.$ZodCheckGreaterThanParams) => Chain<S>;
 
 interface NumberChecks<S extends Any> {
+  /** Bounds and integrality from the checks, as classic zod's getters (the playground's sliders read them). */
+  readonly minValue: number; readonly maxValue: number; readonly isInt: boolean;
   int: NumberCheck<S>; positive: NumberCheck<S>; nonnegative: NumberCheck<S>; negative: NumberCheck<S>; nonpositive: NumberCheck<S>;
   min: Bound<S>; max: Bound<S>; gt: Bound<S>; gte: Bound<S>; lt: Bound<S>; lte: Bound<S>; multipleOf: Bound<S>;
 }
@@ -142,12 +144,30 @@ const methods: ThisType<Self> & Record<string, (this: Self, ...args: any[]) => u
   partial() { return chain(m.partial(this as never)); },
 };
 
+type CheckDef = { check?: string; value?: number; format?: string };
+/** A number schema's bounds from its checks (a format schema such as `z.int()` is its own first check). */
+function numberFacts(s: Self): { min: number; max: number; isInt: boolean } {
+  const facts = { min: -Infinity, max: Infinity, isInt: false };
+  const own = s._zod.def as CheckDef & { checks?: { _zod: { def: CheckDef } }[] };
+  for (const d of [own, ...(own.checks ?? []).map((c) => c._zod.def)]) {
+    if (d.check === 'greater_than') facts.min = Math.max(facts.min, d.value!);
+    if (d.check === 'less_than') facts.max = Math.min(facts.max, d.value!);
+    if (d.check === 'multiple_of' && Number.isSafeInteger(d.value)) facts.isInt = true;
+    if (d.check === 'number_format' && d.format?.includes('int')) {
+      facts.isInt = true;
+      const limit = d.format === 'safeint' ? Number.MAX_SAFE_INTEGER : d.format === 'int32' ? 2 ** 31 - 1 : 2 ** 32 - 1;
+      facts.min = Math.max(facts.min, d.format === 'uint32' ? 0 : -limit - (d.format === 'int32' ? 1 : 0));
+      facts.max = Math.min(facts.max, limit);
+    }
+  }
+  return facts;
+}
+
 const descriptors: PropertyDescriptorMap = {
-  description: {
-    get(this: Any) {
-      return m.globalRegistry.get(this)?.description;
-    },
-  },
+  description: { get(this: Any) { return m.globalRegistry.get(this)?.description; } },
+  minValue: { get(this: Self) { return numberFacts(this).min; } },
+  maxValue: { get(this: Self) { return numberFacts(this).max; } },
+  isInt: { get(this: Self) { return numberFacts(this).isInt; } },
 };
 for (const [name, value] of Object.entries(methods)) descriptors[name] = { value };
 
