@@ -2,7 +2,7 @@
  * Backbone plugins: a zod schema of the architecture options and a builder of a module. Modules are
  * plain objects with their named tensors and a forward function; no class hierarchy.
  */
-import type { z } from 'zod';
+import type { z } from './schema.js';
 import type { Backend } from './backend.js';
 import type { NamedTensor } from './loss.js';
 import type { Rng } from './rng.js';

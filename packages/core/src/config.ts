@@ -3,7 +3,7 @@
  * discriminated union over the installed losses' schemas (likewise backbones), so an unknown name
  * is an error that lists what is installed, and each loss validates its own parameters.
  */
-import { z } from 'zod';
+import { z } from './schema.js';
 import { ConfigError } from './errors.js';
 import { unknownKeys } from './strict-keys.js';
 
@@ -48,7 +48,7 @@ export function pluginUnion<T extends readonly NamedPlugin[]>(kind: string, plug
 /** Parses `input` with `schema`; errors list every failing field by its path, from `source`. */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, source = 'config'): z.infer<S> {
   const r = schema.safeParse(input);
-  if (r.success) return r.data;
+  if (r.success) return r.data as z.infer<S>;
   throw new ConfigError(`${source} is invalid:\n${formatIssues(r.error)}`);
 }
 

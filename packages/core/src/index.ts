@@ -21,5 +21,5 @@ export * from './safetensors.js';
 export * from './checkpoint.js';
 export * from './config.js';
 export * from './layers.js';
-/** The zod instance plugins build their schemas with (one copy, so schemas compose). */
-export { z } from 'zod';
+/** The schema builder plugins write their parameters with (zod's chain API over zod/mini; see schema.ts). */
+export { z, type Chain, type Schema, type SchemaBuilders, type SafeParseResult } from './schema.js';

@@ -4,7 +4,7 @@
  * Most losses of the field are a cosine classifier plus a margin transform; `cosineMarginHead`
  * builds that head so a plugin only supplies the transform.
  */
-import { z } from 'zod';
+import type { z } from './schema.js';
 import type { Backend } from './backend.js';
 import type { Reducer } from './kernels.js';
 import type { MarginTransform } from './margin.js';

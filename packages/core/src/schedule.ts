@@ -1,5 +1,5 @@
 /** Learning-rate schedules: pure functions of the step, so a resumed run gets the same rates. */
-import { z } from 'zod';
+import { z } from './schema.js';
 
 /** Maps a 0-based step to a learning rate. */
 export type Schedule = (step: number) => number;

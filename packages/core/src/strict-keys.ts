@@ -4,7 +4,7 @@
  * for `m:` would then train with the default. This finds such keys for any of those forms, so the
  * core can refuse them without each plugin declaring its object strict.
  */
-import type { z } from 'zod';
+import type { z } from './schema.js';
 
 interface Def {
   type: string;

@@ -3,7 +3,7 @@
  * (recognition/arcface_torch/backbones/iresnet.py), with the same layers, tensor names and
  * initialisation.
  */
-import { z } from 'zod';
+import { z } from '@fr/core';
 import {
   add, defineBackbone, flatten, layerBuilder, normalInit, sequential, type Backbone, type Initializer, type Layer,
   type LayerBuilder, type Module,

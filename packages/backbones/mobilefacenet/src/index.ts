@@ -3,7 +3,7 @@
  * (recognition/arcface_torch/backbones/mobilefacenet.py, `mbf` = blocks (1, 4, 6, 2), scale 2;
  * `mbf_large` = blocks (2, 8, 12, 4), scale 4), with the same tensor names and initialisation.
  */
-import { z } from 'zod';
+import { z } from '@fr/core';
 import {
   add, defineBackbone, flatten, kaimingNormal, layerBuilder, sequential, type Backbone, type Initializer, type Layer,
   type LayerBuilder, type Module,

@@ -4,7 +4,7 @@
  * iResNet (BN, flatten, dropout, linear, BatchNorm1d with a frozen unit scale). At 32x32 input it
  * trains a batch of 32 in a fraction of a second on the CPU backend.
  */
-import { z } from 'zod';
+import { z } from '@fr/core';
 import {
   ConfigError, defineBackbone, flatten, kaimingNormal, layerBuilder, sequential, type Backbone, type Initializer, type Layer,
   type LayerBuilder, type Module,
