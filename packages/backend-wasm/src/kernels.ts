@@ -3,6 +3,7 @@ import type { KernelName, KernelTable } from '@fr/core';
 import { convKernels } from './conv.js';
 import { elementwiseKernels } from './elementwise.js';
 import { layerKernels } from './layers.js';
+import { marginKernels } from './margin-loss.js';
 import { matmul } from './matmul.js';
 import { requireFloat32, view, WasmBuffer, type Runtime } from './runtime.js';
 
@@ -18,6 +19,7 @@ export function simdKernels(rt: Runtime): Partial<KernelTable<WasmBuffer>> {
     ...convKernels(rt),
     ...layerKernels(rt),
     ...elementwiseKernels(rt),
+    ...marginKernels(rt, onViews(rt, 'marginLoss')),
   };
 }
 
