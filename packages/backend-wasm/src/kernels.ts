@@ -5,6 +5,7 @@ import { elementwiseKernels } from './elementwise.js';
 import { layerKernels } from './layers.js';
 import { marginKernels } from './margin-loss.js';
 import { matmul } from './matmul.js';
+import { optimKernels } from './optim.js';
 import { requireFloat32, view, WasmBuffer, type Runtime } from './runtime.js';
 
 /** The kernels with a WebAssembly SIMD implementation; the others run the TypeScript reference. */
@@ -20,6 +21,7 @@ export function simdKernels(rt: Runtime): Partial<KernelTable<WasmBuffer>> {
     ...layerKernels(rt),
     ...elementwiseKernels(rt),
     ...marginKernels(rt, onViews(rt, 'marginLoss')),
+    ...optimKernels(rt),
   };
 }
 
