@@ -8,6 +8,13 @@ import { BackendError } from '@fr/core';
 import { importNodeBuiltin, isNode } from './runtime.js';
 
 const MAX_ARGS = 32;
+/**
+ * Milliseconds a thread polls a control word before sleeping on it. Kernels come in bursts, and a
+ * futex wake-up costs tens to hundreds of microseconds (more in a virtual machine): a worker woken
+ * for a 0.5 ms product would start late and the split would gain little. Workers poll this long
+ * after each task, so the next kernel of a step finds them awake.
+ */
+const SPIN_MS = 0.2;
 // Control words: generation, parts done, function index, argument count, failure flag, stop flag, parts.
 const GEN = 0, DONE = 1, FN = 2, NARGS = 3, FAILED = 4, STOP = 5, PARTS = 6;
 
@@ -21,6 +28,7 @@ function serve(data, post) {
   post('ready');
   let gen = 0;
   for (;;) {
+    for (const until = performance.now() + ${SPIN_MS}; Atomics.load(ctrl, ${GEN}) === gen && performance.now() < until;);
     Atomics.wait(ctrl, ${GEN}, gen);
     gen = Atomics.load(ctrl, ${GEN});
     if (Atomics.load(ctrl, ${STOP}) === 1) break;
@@ -110,6 +118,7 @@ export class ThreadPool {
     } catch (e) {
       failure = e;
     }
+    for (const until = performance.now() + SPIN_MS; Atomics.load(ctrl, DONE) < others && performance.now() < until;);
     for (let d = Atomics.load(ctrl, DONE); d < others; d = Atomics.load(ctrl, DONE)) {
       if (this.canBlock) Atomics.wait(ctrl, DONE, d);
     }
