@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { run as runActivations } from './activations.bench.js';
 import { run as runBackbone } from './backbone.bench.js';
 import { run as runHead } from './head.bench.js';
-import { profileStep } from './kernel-profile.js';
+import { profileHeadStep, profileStep } from './kernel-profile.js';
 import { run as runMlp } from './mlp.bench.js';
 import { benchPlan, BENCHES } from './plan.js';
 
@@ -147,6 +147,16 @@ describe('kernel profile', () => {
     for (const r of rows) expect(r.calls).toBeGreaterThan(0);
     // Sorted by time, largest first.
     for (let i = 1; i < rows.length; i++) expect(rows[i].ms).toBeLessThanOrEqual(rows[i - 1].ms);
+    expect(backend.stats().buffersLive).toBe(0);
+  });
+  it('times the kernels of an ArcFace head step (small shape) and frees what it made', async () => {
+    const { createCpuBackend } = await import('@fr/backend-cpu');
+    const backend = createCpuBackend();
+    const rows = await profileHeadStep(backend, 4, 16, 50);
+    const names = rows.map((r) => r.kernel);
+    for (const k of ['matmul', 'marginLoss', 'l2normalizeRows', 'l2normalizeRowsBackward']) expect(names).toContain(k);
+    expect(rows.find((r) => r.kernel === 'matmul')!.calls).toBe(3);
+    expect(rows.reduce((a, r) => a + r.share, 0)).toBeCloseTo(1, 6);
     expect(backend.stats().buffersLive).toBe(0);
   });
 });

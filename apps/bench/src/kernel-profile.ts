@@ -4,10 +4,12 @@
  * alone and timed to completion (`sync`). Replaying one kernel at a time removes batching, so the
  * sum is above the step time; the shares are what this is for.
  *
- * Run: bash tooling/test-env.sh node --conditions=@fr/source --import tsx apps/bench/src/kernel-profile.ts [smallnet|mobilefacenet] [batch] [cpu|webgpu]
+ * Run: bash tooling/test-env.sh node --conditions=@fr/source --import tsx apps/bench/src/kernel-profile.ts [smallnet|mobilefacenet|arcface-head] [batch] [cpu|webgpu|wasm]
+ * (arcface-head: the ArcFace head step, batch x 512 embeddings over 10,000 classes).
  */
 import { pathToFileURL } from 'node:url';
-import { backward, createRng, mul, sum, tensor, tidy, type Backend } from '@fr/core';
+import { arcface } from '@fr/arcface';
+import { backward, createRng, mul, parseLossParams, sum, tensor, tidy, type Backend, type Tensor } from '@fr/core';
 import { buildBackbone, DEFAULT_INPUT_SIZE, type Arch } from './backbone.bench.js';
 import { fmt, hookedBackend, ourBackend, printTable, type Device, type Log } from './common.js';
 
@@ -26,29 +28,61 @@ export interface KernelProfileRow {
   share: number;
 }
 
-/** Profiles one training step; rows sorted by time, largest first. */
+/** Profiles one training step of a backbone; rows sorted by time, largest first. */
 export async function profileStep(base: Backend, arch: Arch, batch: number): Promise<KernelProfileRow[]> {
+  return profileRecorded(base, (backend) => {
+    const inputSize = DEFAULT_INPUT_SIZE[arch];
+    const { net, embedding } = buildBackbone(arch, backend, inputSize);
+    const rng = createRng(2);
+    const input = Float32Array.from({ length: batch * 3 * inputSize * inputSize }, () => rng.normal());
+    const weights = Float32Array.from({ length: batch * embedding }, () => rng.normal());
+    const loss = tidy(() => {
+      const x = tensor(backend, input, [batch, 3, inputSize, inputSize]);
+      const out = sum(mul(net.forward(x, { training: true, seed: 1 }), tensor(backend, weights, [batch, embedding])));
+      backward(out);
+      return out;
+    });
+    return { loss, dispose: () => {
+      for (const p of net.parameters) p.tensor.grad?.dispose();
+      net.dispose();
+    } };
+  });
+}
+
+/** Profiles one ArcFace head step (forward and backward, B x dim embeddings over `classes`). */
+export async function profileHeadStep(base: Backend, batch: number, dim = 512, classes = 10_000): Promise<KernelProfileRow[]> {
+  return profileRecorded(base, (backend) => {
+    const head = arcface.createHead({ backend, numClasses: classes, embeddingDim: dim, params: parseLossParams(arcface, {}), rng: createRng(1) });
+    const rng = createRng(2);
+    const x = tensor(backend, Float32Array.from({ length: batch * dim }, () => rng.normal()), [batch, dim], { requiresGrad: true });
+    const labels = Int32Array.from({ length: batch }, () => rng.int(classes));
+    const loss = tidy(() => {
+      const out = head.forward(x, labels);
+      backward(out);
+      return out;
+    });
+    return { loss, dispose: () => {
+      x.grad?.dispose();
+      x.dispose();
+      for (const p of head.parameters) p.tensor.grad?.dispose();
+      head.dispose();
+    } };
+  });
+}
+
+/** Records the kernels of `step` through a hooked table, then replays and times each alone. */
+async function profileRecorded(base: Backend, step: (backend: Backend) => { loss: Tensor; dispose(): void }): Promise<KernelProfileRow[]> {
   const hooked = hookedBackend(base);
   const hook = hooked.hook;
   // Buffers freed during the step are kept until the replay is over, so every call can run again.
   const deferred: unknown[] = [];
   const backend = Object.create(hooked.backend, { free: { value: (b: unknown) => deferred.push(b) } }) as Backend;
-  const inputSize = DEFAULT_INPUT_SIZE[arch];
-  const { net, embedding } = buildBackbone(arch, backend, inputSize);
-  const rng = createRng(2);
-  const input = Float32Array.from({ length: batch * 3 * inputSize * inputSize }, () => rng.normal());
-  const weights = Float32Array.from({ length: batch * embedding }, () => rng.normal());
   const calls: { name: string; run: () => void }[] = [];
   hook.current = (name, args) => {
     calls.push({ name: `${name}${convKind(args)}`, run: () => (base.kernels as unknown as Record<string, (...a: unknown[]) => void>)[name](...args) });
   };
-  const loss = tidy(() => {
-    const x = tensor(backend, input, [batch, 3, inputSize, inputSize]);
-    const out = sum(mul(net.forward(x, { training: true, seed: 1 }), tensor(backend, weights, [batch, embedding])));
-    backward(out);
-    return out;
-  });
-  await loss.item();
+  const recorded = step(backend);
+  await recorded.loss.item();
   hook.current = null;
   // Warm every pipeline once, then time each call alone.
   for (const c of calls) c.run();
@@ -63,9 +97,8 @@ export async function profileStep(base: Backend, arch: Arch, batch: number): Pro
     entry.ms += performance.now() - t0;
     totals.set(c.name, entry);
   }
-  loss.dispose();
-  for (const p of net.parameters) p.tensor.grad?.dispose();
-  net.dispose();
+  recorded.loss.dispose();
+  recorded.dispose();
   for (const b of deferred) base.free(b);
   const all = [...totals.values()].reduce((a, e) => a + e.ms, 0);
   return [...totals.entries()]
@@ -78,11 +111,11 @@ export function printProfile(rows: KernelProfileRow[], log: Log = console.log): 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const arch = (process.argv[2] ?? 'smallnet') as Arch;
-  const batch = Number(process.argv[3] ?? 8);
+  const what = process.argv[2] ?? 'smallnet';
+  const batch = Number(process.argv[3] ?? (what === 'arcface-head' ? 128 : 8));
   const device = (process.argv[4] ?? 'webgpu') as Device;
   const backend = await ourBackend(device);
-  console.log(`kernel profile: ${arch}, batch ${batch}, ${device}`);
-  printProfile(await profileStep(backend, arch, batch));
+  console.log(`kernel profile: ${what}, batch ${batch}, ${device}`);
+  printProfile(await (what === 'arcface-head' ? profileHeadStep(backend, batch) : profileStep(backend, what as Arch, batch)));
   backend.dispose();
 }

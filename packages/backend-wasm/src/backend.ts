@@ -70,7 +70,7 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     const instance = await WebAssembly.instantiate(module, kernelImports(memory));
     exports = instance.exports as unknown as KernelExports;
     for (let t = 0; t < threads; t++) scratch.push(heap.alloc(exports.matmulScratchBytes(), 'matmul scratch').ptr);
-    if (threads > 1) pool = await ThreadPool.start(threads, module, memory, instance.exports as Record<string, unknown>);
+    if (threads > 1) pool = await ThreadPool.start(threads, module, memory, instance.exports as Record<string, unknown>, scratch);
   }
   const rt: Runtime = { memory, heap, exports: exports as KernelExports, pool, threads, scratch };
   const stats: BackendStats = { dispatches: 0, bytesWritten: 0, bytesRead: 0, buffersLive: 0, bytesLive: 0 };

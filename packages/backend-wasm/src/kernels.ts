@@ -3,7 +3,9 @@ import type { KernelName, KernelTable } from '@fr/core';
 import { convKernels } from './conv.js';
 import { elementwiseKernels } from './elementwise.js';
 import { layerKernels } from './layers.js';
+import { marginKernels } from './margin-loss.js';
 import { matmul } from './matmul.js';
+import { optimKernels } from './optim.js';
 import { requireFloat32, view, WasmBuffer, type Runtime } from './runtime.js';
 
 /** The kernels with a WebAssembly SIMD implementation; the others run the TypeScript reference. */
@@ -18,6 +20,8 @@ export function simdKernels(rt: Runtime): Partial<KernelTable<WasmBuffer>> {
     ...convKernels(rt),
     ...layerKernels(rt),
     ...elementwiseKernels(rt),
+    ...marginKernels(rt, onViews(rt, 'marginLoss')),
+    ...optimKernels(rt),
   };
 }
 

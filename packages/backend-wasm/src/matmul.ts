@@ -18,11 +18,12 @@ export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n:
   const threads = m * n * k >= THREAD_WORK ? rt.threads : 1;
   const byCols = n >= m;
   const ranges = splitRange(byCols ? n : m, threads, byCols ? 8 : 4);
-  const parts = ranges.map(([s, e], t) => [
+  // The last argument is the running thread's scratch block, filled in by runParts.
+  const parts = ranges.map(([s, e]) => [
     a, b, c, m, n, k, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta,
-    byCols ? 0 : s, byCols ? m : e, byCols ? s : 0, byCols ? e : n, rt.scratch[t],
+    byCols ? 0 : s, byCols ? m : e, byCols ? s : 0, byCols ? e : n, 0,
   ]);
-  runParts(rt, 'matmulBlock', parts);
+  runParts(rt, 'matmulBlock', parts, true);
 }
 
 export function matmul(rt: Runtime, a: WasmBuffer, b: WasmBuffer, out: WasmBuffer, p: MatmulParams): void {

@@ -1,37 +1,99 @@
 /**
- * Worker threads sharing the kernels' memory. A task is one kernel export and, per thread, its
- * arguments; the calling thread runs part 0 itself, the workers the others, and the caller returns
- * when all are done. Hand-over is through Atomics on a small shared control block (no messages),
- * so a task costs a wake-up, not a copy.
+ * Worker threads sharing the kernels' memory. A task is one kernel export and a list of parts (its
+ * arguments per part, more parts than threads); the calling thread and the workers claim parts one
+ * at a time until none is left, and the caller returns when every part is done. A thread that is
+ * descheduled (a busy machine) or slower simply claims fewer parts. Every part computes its own
+ * outputs the same way whoever runs it, so results do not depend on who claimed what. Hand-over
+ * is through Atomics on a small shared control block (no messages): a task costs a wake-up, not a copy.
  */
 import { BackendError } from '@fr/core';
 import { importNodeBuiltin, isNode } from './runtime.js';
 
 const MAX_ARGS = 32;
-// Control words: generation, parts done, function index, argument count, failure flag, stop flag, parts.
-const GEN = 0, DONE = 1, FN = 2, NARGS = 3, FAILED = 4, STOP = 5, PARTS = 6;
+/** Most parts of one task (claims count in 16 bits; callers split into a few per thread). */
+export const MAX_PARTS = 256;
+/**
+ * Milliseconds a thread polls a control word before sleeping on it. Kernels come in bursts, and a
+ * futex wake-up costs tens to hundreds of microseconds (more in a virtual machine): a worker woken
+ * for a 0.5 ms product would start late and the split would gain little. Workers poll this long
+ * after each task, so the next kernel of a step finds them awake.
+ */
+const SPIN_MS = 0.2;
+// Control words: generation, parts done, function index, argument count, failure flag, stop flag,
+// parts, claim word ((generation & 0xffff) << 16 | next part), and whether the last argument is
+// the running thread's scratch block.
+const GEN = 0, DONE = 1, FN = 2, NARGS = 3, FAILED = 4, STOP = 5, PARTS = 6, CLAIM = 7, SCRATCH = 8;
+const CLOSED = 0xffff;
+
+/**
+ * Claims and runs parts of generation `gen` until none is left. A claim succeeds only while the
+ * claim word still carries this generation, and the caller rewrites the task only after closing
+ * the claim word, so a successful claim always reads its own task's words.
+ */
+const claimSource = `
+function claimParts(ctrl, a, fns, gen, scratch) {
+  const tag = gen & 0xffff;
+  let failure = null;
+  for (;;) {
+    const v = Atomics.load(ctrl, ${CLAIM});
+    if ((v >>> 16) !== tag) return failure;
+    const i = v & 0xffff;
+    const parts = Atomics.load(ctrl, ${PARTS});
+    if (i >= parts) return failure;
+    const fn = fns[Atomics.load(ctrl, ${FN})], nargs = Atomics.load(ctrl, ${NARGS}), withScratch = Atomics.load(ctrl, ${SCRATCH});
+    if (Atomics.compareExchange(ctrl, ${CLAIM}, v, v + 1) !== v) continue;
+    const args = Array.from(a.subarray(i * ${MAX_ARGS}, i * ${MAX_ARGS} + nargs));
+    if (withScratch) args[nargs - 1] = scratch;
+    // A failed part still counts as done (the caller waits for all); the first failure is kept.
+    try { fn(...args); } catch (e) { failure = failure || e; Atomics.store(ctrl, ${FAILED}, 1); }
+    if (Atomics.add(ctrl, ${DONE}, 1) + 1 === parts) Atomics.notify(ctrl, ${DONE});
+  }
+}
+`;
 
 /** The worker's whole program (no imports, so it runs from a string in Node and from a Blob in browsers). */
-const workerSource = `
+const workerSource = `${claimSource}
 function serve(data, post) {
-  const { memory, module, control, args, names, index } = data;
+  const { memory, module, control, args, names, scratch } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory, abort(m, f, l, c) { throw new Error('kernel aborted at ' + l + ':' + c); } } });
   const ctrl = new Int32Array(control), a = new Float64Array(args);
   const fns = names.map((n) => instance.exports[n]);
   post('ready');
   let gen = 0;
   for (;;) {
+    for (const until = performance.now() + ${SPIN_MS}; Atomics.load(ctrl, ${GEN}) === gen && performance.now() < until;);
     Atomics.wait(ctrl, ${GEN}, gen);
     gen = Atomics.load(ctrl, ${GEN});
     if (Atomics.load(ctrl, ${STOP}) === 1) break;
-    const parts = ctrl[${PARTS}];
-    if (index > parts) continue;
-    const base = index * ${MAX_ARGS};
-    try { fns[ctrl[${FN}]](...a.subarray(base, base + ctrl[${NARGS}])); } catch (e) { Atomics.store(ctrl, ${FAILED}, 1); }
-    if (Atomics.add(ctrl, ${DONE}, 1) + 1 === parts) Atomics.notify(ctrl, ${DONE});
+    claimParts(ctrl, a, fns, gen, scratch);
   }
 }
 `;
+
+/** claimSource for the calling thread (pages may forbid eval, so it is written out twice). */
+function claimParts(ctrl: Int32Array, a: Float64Array, fns: ((...x: number[]) => unknown)[], gen: number, scratch: number): unknown {
+  const tag = gen & 0xffff;
+  let failure: unknown = null;
+  for (;;) {
+    const v = Atomics.load(ctrl, CLAIM);
+    if (v >>> 16 !== tag) return failure;
+    const i = v & 0xffff;
+    const parts = Atomics.load(ctrl, PARTS);
+    if (i >= parts) return failure;
+    const fn = fns[Atomics.load(ctrl, FN)], nargs = Atomics.load(ctrl, NARGS), withScratch = Atomics.load(ctrl, SCRATCH);
+    if (Atomics.compareExchange(ctrl, CLAIM, v, v + 1) !== v) continue;
+    const args = Array.from(a.subarray(i * MAX_ARGS, i * MAX_ARGS + nargs));
+    if (withScratch) args[nargs - 1] = scratch;
+    // A failed part still counts as done (the caller waits for all); the first failure is kept.
+    try {
+      fn(...args);
+    } catch (e) {
+      failure ??= e;
+      Atomics.store(ctrl, FAILED, 1);
+    }
+    if (Atomics.add(ctrl, DONE, 1) + 1 === parts) Atomics.notify(ctrl, DONE);
+  }
+}
 
 interface WorkerHandle {
   terminate(): unknown;
@@ -41,21 +103,23 @@ export class ThreadPool {
   private readonly ctrl: Int32Array;
   private readonly args: Float64Array;
   private readonly workers: WorkerHandle[] = [];
+  private readonly fnList: ((...a: number[]) => unknown)[];
   /** Node's main thread may block in Atomics.wait; a browser's main thread must spin. */
   private readonly canBlock = isNode;
 
-  private constructor(readonly threads: number, private readonly fns: Record<string, (...a: number[]) => unknown>, private readonly names: string[]) {
-    this.ctrl = new Int32Array(new SharedArrayBuffer(8 * 4));
-    this.args = new Float64Array(new SharedArrayBuffer(threads * MAX_ARGS * 8));
+  private constructor(readonly threads: number, private readonly fns: Record<string, (...a: number[]) => unknown>, private readonly names: string[], private readonly scratch: number[]) {
+    this.ctrl = new Int32Array(new SharedArrayBuffer(16 * 4));
+    this.args = new Float64Array(new SharedArrayBuffer(MAX_PARTS * MAX_ARGS * 8));
+    this.fnList = names.map((n) => fns[n]);
   }
 
-  /** Starts `threads - 1` workers running the kernel module over `memory` (shared). */
-  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, exports: Record<string, unknown>): Promise<ThreadPool> {
+  /** Starts `threads - 1` workers running the kernel module over `memory` (shared); thread t owns `scratch[t]`. */
+  static async start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, exports: Record<string, unknown>, scratch: number[]): Promise<ThreadPool> {
     const names = Object.keys(exports).filter((n) => typeof exports[n] === 'function');
-    const pool = new ThreadPool(threads, exports as Record<string, (...a: number[]) => unknown>, names);
+    const pool = new ThreadPool(threads, exports as Record<string, (...a: number[]) => unknown>, names, scratch);
     const ready: Promise<void>[] = [];
     for (let index = 1; index < threads; index++) {
-      const data = { memory, module, control: pool.ctrl.buffer, args: pool.args.buffer, names, index };
+      const data = { memory, module, control: pool.ctrl.buffer, args: pool.args.buffer, names, scratch: scratch[index] };
       ready.push(pool.spawn(data));
     }
     await Promise.all(ready);
@@ -86,35 +150,41 @@ export class ThreadPool {
     URL.revokeObjectURL(url);
   }
 
-  /** Runs `name` once per part (parts[t] are its arguments, parts.length <= threads) and waits for all. */
-  run(name: string, parts: number[][]): void {
+  /**
+   * Runs `name` once per part (parts[i] are its arguments; with `withScratch` the last one is
+   * replaced by the running thread's scratch block) and waits for all.
+   */
+  run(name: string, parts: number[][], withScratch = false): void {
     const fn = this.fns[name];
+    if (parts.length > MAX_PARTS) throw new BackendError(`wasm backend: ${parts.length} parts of ${name}, over ${MAX_PARTS}`);
     if (parts.length === 1) {
-      fn(...parts[0]);
+      const only = parts[0].slice();
+      if (withScratch) only[only.length - 1] = this.scratch[0];
+      fn(...only);
       return;
     }
     const ctrl = this.ctrl;
-    const others = parts.length - 1;
-    const n = parts[0].length;
-    for (let t = 1; t < parts.length; t++) this.args.set(parts[t], t * MAX_ARGS);
-    // Every worker wakes; those numbered past the parts go back to waiting.
-    ctrl[DONE] = 0;
-    ctrl[FN] = this.names.indexOf(name);
-    ctrl[NARGS] = n;
-    ctrl[PARTS] = others;
-    Atomics.add(ctrl, GEN, 1);
+    const gen = (Atomics.load(ctrl, GEN) + 1) | 0;
+    // Close the claim word before the task's words change (see claimParts).
+    Atomics.store(ctrl, CLAIM, ((Atomics.load(ctrl, GEN) & 0xffff) << 16) | CLOSED);
+    for (let t = 0; t < parts.length; t++) this.args.set(parts[t], t * MAX_ARGS);
+    Atomics.store(ctrl, DONE, 0);
+    Atomics.store(ctrl, FN, this.names.indexOf(name));
+    Atomics.store(ctrl, NARGS, parts[0].length);
+    Atomics.store(ctrl, PARTS, parts.length);
+    Atomics.store(ctrl, SCRATCH, withScratch ? 1 : 0);
+    Atomics.store(ctrl, CLAIM, (gen & 0xffff) << 16);
+    Atomics.store(ctrl, GEN, gen);
     Atomics.notify(ctrl, GEN);
-    let failure: unknown = null;
-    try {
-      fn(...parts[0]);
-    } catch (e) {
-      failure = e;
-    }
-    for (let d = Atomics.load(ctrl, DONE); d < others; d = Atomics.load(ctrl, DONE)) {
+    const failure = claimParts(ctrl, this.args, this.fnList, gen, this.scratch[0]);
+    const total = parts.length;
+    for (const until = performance.now() + SPIN_MS; Atomics.load(ctrl, DONE) < total && performance.now() < until;);
+    for (let d = Atomics.load(ctrl, DONE); d < total; d = Atomics.load(ctrl, DONE)) {
       if (this.canBlock) Atomics.wait(ctrl, DONE, d);
     }
+    const workerFailed = Atomics.exchange(ctrl, FAILED, 0) === 1;
     if (failure) throw failure;
-    if (Atomics.exchange(ctrl, FAILED, 0) === 1) throw new BackendError(`wasm backend: kernel ${name} failed on a worker thread`);
+    if (workerFailed) throw new BackendError(`wasm backend: kernel ${name} failed on a worker thread`);
   }
 
   terminate(): void {

@@ -41,15 +41,30 @@ export function requireFloat32(b: WasmBuffer, kernel: string): void {
   if (b.dtype !== 'float32') throw new BackendError(`wasm backend: ${kernel} reads and writes float32, but ${b.label || 'a buffer'} holds ${b.dtype}`);
 }
 
-/** Runs a kernel export on every thread's part, or directly with one part. */
-export function runParts(rt: Runtime, name: string, parts: number[][]): void {
-  if (rt.pool) rt.pool.run(name, parts);
-  else (rt.exports[name] as (...a: number[]) => void)(...parts[0]);
+/**
+ * Runs a kernel export on every part: claimed by the threads, or in turn on one thread. With
+ * `withScratch` the last argument is replaced by the running thread's scratch block.
+ */
+export function runParts(rt: Runtime, name: string, parts: number[][], withScratch = false): void {
+  if (rt.pool) return rt.pool.run(name, parts, withScratch);
+  const fn = rt.exports[name] as (...a: number[]) => void;
+  for (const part of parts) {
+    const args = part.slice();
+    if (withScratch) args[args.length - 1] = rt.scratch[0];
+    fn(...args);
+  }
 }
 
-/** Splits [0, total) into at most `threads` ranges whose bounds are multiples of `quantum`. */
+/** Parts per thread: a thread that falls behind (descheduled, a slower core) leaves its last parts to the others. */
+const PARTS_PER_THREAD = 3;
+
+/**
+ * Splits [0, total) into ranges whose bounds are multiples of `quantum`: one range on one thread,
+ * a few per thread otherwise (the threads claim them in turn).
+ */
 export function splitRange(total: number, threads: number, quantum: number): [number, number][] {
-  const per = Math.ceil(total / threads / quantum) * quantum || quantum;
+  const pieces = threads > 1 ? threads * PARTS_PER_THREAD : 1;
+  const per = Math.ceil(total / pieces / quantum) * quantum || quantum;
   const out: [number, number][] = [];
   for (let s = 0; s < total; s += per) out.push([s, Math.min(total, s + per)]);
   return out.length ? out : [[0, 0]];

@@ -125,3 +125,32 @@ describe('results do not depend on the thread count', () => {
     await expectExactMany([random(rows * cols, 39), random(rows * cols, 40), norms], [rows * cols], (b, [g, y, nm], [gx]) => b.kernels.l2normalizeRowsBackward(g, y, nm, gx, rows, cols, 1e-12));
   });
 });
+
+describe('the thread pool', () => {
+  test('hundreds of tasks in a row, of shapes that split into parts claimed by either thread, keep the bits of one thread', async () => {
+    const shapes = [[64, 96, 33], [256, 256, 256], [130, 7, 300], [9, 2000, 17]];
+    const inputs = shapes.map(([m, n, k], i) => [random(m * k, 50 + i), random(k * n, 60 + i)]);
+    const runAll = async (b: Backend) => {
+      const outs: Float32Array[] = [];
+      for (let rep = 0; rep < 60; rep++) {
+        const i = rep % shapes.length;
+        const [m, n, k] = shapes[i];
+        outs.push(await runOn(b, inputs[i], m * n, null, ([x, y], out) => b.kernels.matmul(x, y, out, { m, n, k, transA: false, transB: rep % 2 === 1, alpha: 1, beta: 0 })));
+      }
+      return outs;
+    };
+    const [a, c] = [await runAll(one), await runAll(three)];
+    a.forEach((x, i) => expect(Buffer.from(c[i].buffer).equals(Buffer.from(x.buffer))).toBe(true));
+  });
+
+  test('a kernel failing on a worker thread fails the call, and the pool serves the next one', async () => {
+    const b = three;
+    const x = b.alloc(4, 'float32');
+    // A product reading far past the memory traps in the kernel, in every part.
+    const p: MatmulParams = { m: 300, n: 300, k: 300, transA: false, transB: false, alpha: 1, beta: 0 };
+    const huge = Object.assign(Object.create(Object.getPrototypeOf(x)), x, { ptr: 2 ** 32 - 1024 });
+    expect(() => b.kernels.matmul(huge, huge, x, p)).toThrow();
+    b.free(x);
+    await expectExact([random(67 * 129, 1), random(129 * 301, 2)], 67 * 301, null, (bb, [u, v], out) => bb.kernels.matmul(u, v, out, { m: 67, n: 301, k: 129, transA: false, transB: false, alpha: 1, beta: 0 }));
+  });
+});

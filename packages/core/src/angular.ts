@@ -76,6 +76,7 @@ export function arcMarginTransform(s: number, m: number, gradient: 'detached' | 
       targetGrad: (z, u) => u.s * thMmSlope(z, u),
       other: (z, u) => u.s * clampUnit(z),
       otherGrad: (_z, u) => u.s,
+      otherLinear: { scale: s, lo: -1, hi: 1, slope: s, slopeOutside: s },
       wgsl: ANGULAR_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * fr_th_mm(z, u.cos_m, u.sin_m, u.th, u.mm); }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_th_mm_slope(z, u.cos_m, u.sin_m, u.th); }
@@ -95,6 +96,7 @@ fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.s; }
     // cos(acos(clamp(z))) is clamp(z): opensphere applies the same no_grad rewrite to every class.
     other: (z, u) => u.s * Math.min(Math.max(z, u.lo), u.hi),
     otherGrad: (_z, u) => u.s,
+    otherLinear: { scale: s, lo: -1 + COS_CLAMP, hi: 1 - COS_CLAMP, slope: s, slopeOutside: s },
     wgsl: ANGULAR_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, u.lo, u.hi);

@@ -16,6 +16,13 @@ export interface RowContext {
 export type Uniforms = Readonly<Record<string, number>>;
 
 /**
+ * `other(z) = scale * min(max(z, lo), hi)` for every row, `otherGrad(z)` = `slope` for lo <= z <= hi
+ * and `slopeOutside` elsewhere (lo, hi may be infinite). Backends that cannot call TypeScript per
+ * score (WebAssembly SIMD) run the non-target scores from it, and check it against the functions.
+ */
+export interface LinearOther { scale: number; lo: number; hi: number; slope: number; slopeOutside: number }
+
+/**
  * Target and non-target transforms with their derivatives. The derivative is what the gradient
  * rule says it is: for a margin applied under no_grad ("detached") it is the slope of the
  * non-margin logit (s), not the derivative of the margin logit.
@@ -39,6 +46,8 @@ export interface MarginTransform {
   contextGradient?: boolean;
   targetContextGrad?(z: number, u: Uniforms, row: RowContext): number;
   otherContextGrad?(z: number, u: Uniforms, row: RowContext): number;
+  /** Optional: `other`/`otherGrad` in closed form (see `LinearOther`); a transform without it runs the reference. */
+  otherLinear?: LinearOther;
   /**
    * WGSL defining `fn fr_target(z: f32, row: FrRow) -> f32`, `fn fr_target_grad(...)`,
    * `fn fr_other(...)` and `fn fr_other_grad(...)`. The prelude declares
@@ -80,6 +89,7 @@ export const identityTransform: MarginTransform = defineTransform({
   targetGrad: () => 1,
   other: (z) => z,
   otherGrad: () => 1,
+  otherLinear: { scale: 1, lo: -Infinity, hi: Infinity, slope: 1, slopeOutside: 1 },
   wgsl: /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return z; }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return 1.0; }
@@ -97,6 +107,7 @@ export function scaledTransform(s: number): MarginTransform {
     targetGrad: (_z, u) => u.s,
     other: (z, u) => u.s * z,
     otherGrad: (_z, u) => u.s,
+    otherLinear: { scale: s, lo: -Infinity, hi: Infinity, slope: s, slopeOutside: s },
     wgsl: /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * z; }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }

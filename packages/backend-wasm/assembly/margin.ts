@@ -1,0 +1,138 @@
+// Softmax cross-entropy of a margin loss whose non-target logits are a clamped scaling of the
+// scores (the transform's `otherLinear`): a_j = scale * clamp(z_j, lo, hi), logit_j = a_j + bias.
+// The caller computes the B target logits and slopes (TypeScript, the transform's own functions)
+// and passes them in; here run the C-wide passes, one row at a time, rows [r0, r1) per thread, so
+// a row's result never depends on the split. Float32 lanes; row sums in float64.
+
+// exp(x) for f32 lanes (Cephes expf: x = n ln 2 + r, |r| <= ln 2 / 2, degree-6 polynomial; about
+// 1 ulp). Below -87.3 (past the smallest normal float) the result is 0.
+@inline function exp4(x: v128): v128 {
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
+  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  const y = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
+  const ni = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(-127));
+  const pow2 = i32x4.shl(i32x4.add(ni, i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(y, pow2), f32x4.lt(x, f32x4.splat(-87.33654)));
+}
+
+@inline function exp1(x: f32): f32 {
+  return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
+}
+
+@inline function other4(z: v128, s: v128, lo: v128, hi: v128): v128 {
+  return f32x4.mul(s, f32x4.min(f32x4.max(z, lo), hi));
+}
+
+@inline function other1(z: f32, s: f32, lo: f32, hi: f32): f32 {
+  return s * min(max(z, lo), hi);
+}
+
+// Largest a_j over [j0, j1).
+function maxOther(z: usize, j0: i32, j1: i32, s: f32, lo: f32, hi: f32): f32 {
+  const vs = f32x4.splat(s), vlo = f32x4.splat(lo), vhi = f32x4.splat(hi);
+  let m = f32x4.splat(-Infinity);
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) m = f32x4.max(m, other4(v128.load(z + <usize>j * 4), vs, vlo, vhi));
+  let best = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  for (; j < j1; j++) best = max(best, other1(load<f32>(z + <usize>j * 4), s, lo, hi));
+  return best;
+}
+
+// e_j = exp(a_j - shift) into out[j] for [j0, j1); returns their sum (float64).
+function expOther(z: usize, out: usize, j0: i32, j1: i32, s: f32, lo: f32, hi: f32, shift: f32): f64 {
+  const vs = f32x4.splat(s), vlo = f32x4.splat(lo), vhi = f32x4.splat(hi), vshift = f32x4.splat(shift);
+  let acc0 = f64x2.splat(0), acc1 = f64x2.splat(0);
+  let j = j0;
+  for (; j + 4 <= j1; j += 4) {
+    const e = exp4(f32x4.sub(other4(v128.load(z + <usize>j * 4), vs, vlo, vhi), vshift));
+    v128.store(out + <usize>j * 4, e);
+    acc0 = f64x2.add(acc0, f64x2.promote_low_f32x4(e));
+    acc1 = f64x2.add(acc1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
+  }
+  let sum = f64x2.extract_lane(acc0, 0) + f64x2.extract_lane(acc1, 0) + f64x2.extract_lane(acc0, 1) + f64x2.extract_lane(acc1, 1);
+  for (; j < j1; j++) {
+    const e = exp1(other1(load<f32>(z + <usize>j * 4), s, lo, hi) - shift);
+    store<f32>(out + <usize>j * 4, e);
+    sum += <f64>e;
+  }
+  return sum;
+}
+
+/**
+ * Rows [r0, r1) of z (rows x cols): target[r] (int32, -1: no target in this buffer), targetLogit[r]
+ * and targetSlope[r] (float64, bias included in the logit). Writes grad (already times lossScale),
+ * rowLoss, rowLogitGrad and, when rowLse != 0, the row's log-sum-exp; when globalLse != 0 the
+ * probabilities use it (sharded heads).
+ */
+export function marginSoftmaxRows(
+  z: usize, grad: usize, cols: i32, target: usize, targetLogit: usize, targetSlope: usize,
+  s: f32, lo: f32, hi: f32, slope: f32, slopeOutside: f32, bias: f32, lossScale: f64,
+  rowLoss: usize, rowLogitGrad: usize, rowLse: usize, globalLse: usize, r0: i32, r1: i32,
+): void {
+  const vlo = f32x4.splat(lo), vhi = f32x4.splat(hi);
+  const uniformSlope = slope == slopeOutside;
+  for (let r = r0; r < r1; r++) {
+    const zr = z + <usize>r * <usize>cols * 4, gr = grad + <usize>r * <usize>cols * 4;
+    const y = load<i32>(target + <usize>r * 4);
+    const has = y >= 0;
+    const tLogit = has ? load<f64>(targetLogit + <usize>r * 8) : -Infinity;
+    // The target column is left out of the non-target passes (its logit comes from the transform).
+    const a0 = has ? y : cols;
+    let maxA = maxOther(zr, 0, a0, s, lo, hi);
+    if (has) maxA = max(maxA, maxOther(zr, y + 1, cols, s, lo, hi));
+    const m = max(<f64>maxA + <f64>bias, tLogit);
+    const shift = <f32>(m - <f64>bias);
+    let sumOther = expOther(zr, gr, 0, a0, s, lo, hi, shift);
+    if (has) sumOther += expOther(zr, gr, y + 1, cols, s, lo, hi, shift);
+    // exp(logit_j - m) = e_j * exp(shift - (m - bias)), the second factor rounding only.
+    sumOther *= Math.exp(<f64>shift + <f64>bias - m);
+    const tExp = has ? Math.exp(tLogit - m) : 0;
+    const localLse = m + Math.log(sumOther + tExp);
+    if (rowLse != 0) store<f32>(rowLse + <usize>r * 4, <f32>localLse);
+    const lse = globalLse != 0 ? <f64>load<f32>(globalLse + <usize>r * 4) : localLse;
+    // p_j = exp(logit_j - lse) = e_j * k
+    const k = Math.exp(<f64>shift + <f64>bias - lse);
+    const pOther = sumOther * Math.exp(m - lse);
+    const pTarget = has ? Math.exp(tLogit - lse) : 0;
+    const factor = <f32>(lossScale * <f64>slope * k);
+    const vf = f32x4.splat(factor);
+    const factorOut = <f32>(lossScale * <f64>slopeOutside * k);
+    const vfo = f32x4.splat(factorOut);
+    let j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      const o = gr + <usize>j * 4;
+      const e = v128.load(o);
+      if (uniformSlope) {
+        v128.store(o, f32x4.mul(e, vf));
+      } else {
+        const zv = v128.load(zr + <usize>j * 4);
+        const inside = v128.and(f32x4.ge(zv, vlo), f32x4.le(zv, vhi));
+        v128.store(o, f32x4.mul(e, v128.bitselect(vf, vfo, inside)));
+      }
+    }
+    for (; j < cols; j++) {
+      const zj = load<f32>(zr + <usize>j * 4);
+      const f = zj >= lo && zj <= hi ? factor : factorOut;
+      store<f32>(gr + <usize>j * 4, load<f32>(gr + <usize>j * 4) * f);
+    }
+    if (has) store<f32>(gr + <usize>y * 4, <f32>(lossScale * (pTarget - 1) * load<f64>(targetSlope + <usize>r * 8)));
+    const loss = has ? lse - tLogit : globalLse != 0 ? 0 : lse;
+    store<f32>(rowLoss + <usize>r * 4, <f32>(lossScale * loss));
+    store<f32>(rowLogitGrad + <usize>r * 4, <f32>(lossScale * (pOther + pTarget - (has ? 1 : 0))));
+  }
+}
+
+/** out[i] = a[i] * s over [i0, i1) (the float32 product, as the reference rounds it). */
+export function scaleBy(a: usize, s: f32, out: usize, i0: i32, i1: i32): void {
+  const vs = f32x4.splat(s);
+  let i = i0;
+  for (; i + 4 <= i1; i += 4) v128.store(out + <usize>i * 4, f32x4.mul(v128.load(a + <usize>i * 4), vs));
+  for (; i < i1; i++) store<f32>(out + <usize>i * 4, load<f32>(a + <usize>i * 4) * s);
+}
