@@ -3,6 +3,7 @@
  * extra terms a loss needs. `cosineMarginHead` runs it on one device; @fr/scale builds the same description as
  * Partial FC, sharded and float16 heads. A loss needing other code writes its own `LossHead`, run only as written.
  */
+import { ConfigError } from './errors.js';
 import type { Reducer } from './kernels.js';
 import { assertEmbeddings, classWeights, labelTensor, marginLoss, maxOverGroups, type HeadContext, type LossHead, type NamedTensor } from './loss.js';
 import type { MarginTransform } from './margin.js';
@@ -56,7 +57,7 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: HeadDescription):
   if (ctx.describeOnly) {
     return {
       parameters: [], buffers, description: o,
-      forward: () => { throw new Error(`${o.name}: this head was made for its description only (describeOnly)`); },
+      forward: () => { throw new ConfigError(`${o.name}: this head was made for its description only (describeOnly)`); },
       dispose: () => { for (const b of buffers) b.tensor.dispose(); },
     };
   }

@@ -14,7 +14,7 @@
 import { compareTolerance, type ToleranceCheck } from './tolerance.js';
 import { z } from 'zod';
 import type { Backend } from '../backend.js';
-import { FormatError, ShapeError } from '../errors.js';
+import { ConfigError, FormatError, ShapeError } from '../errors.js';
 import type { Loss, LossHead, NamedTensor } from '../loss.js';
 import { parseLossParams } from '../loss.js';
 import { createRng } from '../rng.js';
@@ -104,7 +104,7 @@ function findLoss(losses: readonly Loss<any>[], name: string): Loss<any> {
   const loss = losses.find((l) => l.name === name);
   if (!loss) {
     const given = losses.map((l) => l.name).join(', ') || '(none)';
-    throw new ShapeError(`no loss named "${name}" among the given losses: ${given}`);
+    throw new ConfigError(`no loss named "${name}" among the given losses: ${given}`);
   }
   return loss;
 }
