@@ -3,7 +3,7 @@
  * zod schema (defaults, descriptions, bounds, enum options). Slider ranges are the one thing a
  * schema cannot say (s is "positive", not "1 to 64"), so they come from a small table here.
  */
-import type { Loss, MarginTransform } from '@fr/core';
+import { ConfigError, type Loss, type MarginTransform } from '@fr/core';
 import { arcface, arcfaceTransform, type ArcFaceParams } from '@fr/arcface';
 import { cosface, cosfaceTransform, type CosFaceParams } from '@fr/cosface';
 import { l2softmax, normface, softmax } from '@fr/softmax';
@@ -44,7 +44,7 @@ export const LOSSES: readonly LossEntry[] = [
 
 export function lossEntry(name: string): LossEntry {
   const e = LOSSES.find((l) => l.loss.name === name);
-  if (!e) throw new Error(`unknown loss "${name}"; one of ${LOSSES.map((l) => l.loss.name).join(', ')}`);
+  if (!e) throw new ConfigError(`unknown loss "${name}"; one of ${LOSSES.map((l) => l.loss.name).join(', ')}`);
   return e;
 }
 

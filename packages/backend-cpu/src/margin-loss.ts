@@ -1,4 +1,4 @@
-import { convertFromFloat16, convertToFloat16, type MarginLossParams, type RowContext } from '@fr/core';
+import { BackendError, convertFromFloat16, convertToFloat16, type MarginLossParams, type RowContext } from '@fr/core';
 import { f16, f32, i32, type CpuBuffer } from './buffer.js';
 
 /** log(1 + e^x) without overflow. */
@@ -32,7 +32,7 @@ export function marginLoss(p: MarginLossParams<CpuBuffer>): void {
   const globalLse = p.globalLogSumExp ? f32(p.globalLogSumExp) : null;
   const ctxGradOut = p.rowContextGrad ? f32(p.rowContextGrad) : null;
   if (ctxGradOut && !(ctx && t.contextGradient && t.targetContextGrad && t.otherContextGrad)) {
-    throw new Error(`marginLoss: rowContextGrad needs a row context and a transform with contextGradient (${t.key} has ${t.contextGradient ? 'it' : 'none'})`);
+    throw new BackendError(`marginLoss: rowContextGrad needs a row context and a transform with contextGradient (${t.key} has ${t.contextGradient ? 'it' : 'none'})`);
   }
   const u = t.uniforms;
   const logits = new Float64Array(cols);

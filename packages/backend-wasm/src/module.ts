@@ -1,3 +1,4 @@
+import { BackendError } from '@fr/core';
 import { kernelsPlain, kernelsShared } from './wasm-binary.js';
 
 /** The exports of the kernel module (assembly/*.ts); pointers are byte offsets into the memory. */
@@ -44,7 +45,7 @@ export function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
     env: {
       memory,
       abort(_msg: number, _file: number, line: number, column: number) {
-        throw new Error(`wasm backend: a kernel aborted at line ${line}:${column}`);
+        throw new BackendError(`wasm backend: a kernel aborted at line ${line}:${column}`);
       },
     },
   };

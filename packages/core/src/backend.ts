@@ -9,6 +9,9 @@ export type DType = 'float32' | 'int32' | 'float16';
 
 export type HostArray = Float32Array | Int32Array;
 
+/** The host array a buffer of dtype `D` reads back as: Int32Array for int32, Float32Array for float32 and float16. */
+export type HostArrayOf<D extends DType> = D extends 'int32' ? Int32Array : Float32Array;
+
 export interface BackendCapabilities {
   /** The backend stores float16 buffers in 2 bytes per element (see DType). */
   float16: boolean;

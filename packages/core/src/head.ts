@@ -3,9 +3,9 @@
  * extra terms a loss needs. `cosineMarginHead` runs it on one device; @fr/scale builds the same description as
  * Partial FC, sharded and float16 heads. A loss needing other code writes its own `LossHead`, run only as written.
  */
+import { ConfigError } from './errors.js';
 import type { Reducer } from './kernels.js';
 import { assertEmbeddings, classWeights, labelTensor, marginLoss, maxOverGroups, type HeadContext, type HeadInputs, type LossHead, type NamedTensor } from './loss.js';
-import { ShapeError } from './errors.js';
 import type { MarginTransform } from './margin.js';
 import { add, l2normalize, matmul } from './ops.js';
 import { noGrad } from './tape.js';
@@ -59,7 +59,7 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: HeadDescription):
   if (ctx.describeOnly) {
     return {
       parameters: [], buffers, description: o, takes: o.takes,
-      forward: () => { throw new Error(`${o.name}: this head was made for its description only (describeOnly)`); },
+      forward: () => { throw new ConfigError(`${o.name}: this head was made for its description only (describeOnly)`); },
       dispose: () => { for (const b of buffers) b.tensor.dispose(); },
     };
   }
@@ -75,7 +75,7 @@ export function cosineMarginHead(ctx: HeadContext<unknown>, o: HeadDescription):
     forward(embeddings, labels, inputs) {
       assertEmbeddings(embeddings, ctx.embeddingDim, o.name);
       const refused = Object.entries(inputs ?? {}).filter(([key, v]) => v !== undefined && !o.takes?.includes(key as keyof HeadInputs)).map(([key]) => key);
-      if (refused.length) throw new ShapeError(`${o.name}: the head takes no input ${refused.join(', ')} (it takes: ${o.takes?.join(', ') || 'none'})`);
+      if (refused.length) throw new ConfigError(`${o.name}: the head takes no input ${refused.join(', ')} (it takes: ${o.takes?.join(', ') || 'none'})`);
       const batch = embeddings.shape[0];
       const y = labelTensor(ctx.backend, labels, ctx.numClasses, `${o.name} labels`);
       const xn = l2normalize(embeddings);

@@ -8,7 +8,7 @@ import type { Backend } from './backend.js';
 import type { ForwardMode, Module } from './backbone.js';
 import type { BatchNormParams, Conv2dParams } from './kernels.js';
 import type { NamedTensor } from './loss.js';
-import { ShapeError } from './errors.js';
+import { ConfigError, ShapeError } from './errors.js';
 import { checkFloat } from './checks.js';
 import { kaimingUniform, uniformInit } from './init.js';
 import { linear as linearOp, prelu as preluOp, reshape } from './ops.js';
@@ -20,7 +20,7 @@ type Pair = number | readonly [number, number];
 
 function pair(v: Pair | undefined, fallback: number, what: string): [number, number] {
   const p: [number, number] = v === undefined ? [fallback, fallback] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
-  if (!p.every((d) => Number.isInteger(d) && d >= 0)) throw new ShapeError(`conv2d: ${what} must be non-negative integers, got ${String(v)}`);
+  if (!p.every((d) => Number.isInteger(d) && d >= 0)) throw new ConfigError(`conv2d: ${what} must be non-negative integers, got ${String(v)}`);
   return p;
 }
 
@@ -49,7 +49,7 @@ export function conv2dParams(xShape: readonly number[], wShape: readonly number[
   if (!Number.isInteger(groups) || groups < 1 || inChannels % groups !== 0 || outChannels % groups !== 0) {
     throw new ShapeError(`conv2d: groups=${groups} must divide the input channels (${inChannels}, ${names.x}) and output channels (${outChannels}, ${names.w})`);
   }
-  if (strideH < 1 || strideW < 1) throw new ShapeError(`conv2d: stride must be at least 1, got [${strideH}, ${strideW}]`);
+  if (strideH < 1 || strideW < 1) throw new ConfigError(`conv2d: stride must be at least 1, got [${strideH}, ${strideW}]`);
   if (cg !== inChannels / groups) {
     throw new ShapeError(
       `conv2d: ${names.w} has shape ${shapeText(wShape)}, expected ${shapeText([outChannels, inChannels / groups, kernelH, kernelW])} for ${names.x} ${shapeText(xShape)} with groups=${groups}`,
@@ -155,7 +155,7 @@ export function batchNorm1d(x: Tensor, s: BatchNormState, o: BatchNormOptions): 
  */
 export function dropout(x: Tensor, p: number, seed: number, training: boolean): Tensor {
   checkFloat('dropout', x);
-  if (!(p >= 0 && p <= 1)) throw new ShapeError(`dropout: p must be in [0, 1], got ${p}`);
+  if (!(p >= 0 && p <= 1)) throw new ConfigError(`dropout: p must be in [0, 1], got ${p}`);
   if (!training || p === 0) return x;
   const k = x.backend.kernels;
   const out = empty(x.backend, x.shape);
@@ -272,7 +272,7 @@ export function layerBuilder(backend: Backend, rng: Rng): LayerBuilder {
 function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry): LayerBuilder {
   const make = (into: NamedTensor[], name: string, shape: readonly number[], data: Float32Array, requiresGrad: boolean): Tensor => {
     const full = prefix + name;
-    if (reg.names.has(full)) throw new ShapeError(`layerBuilder: two tensors are named ${full}`);
+    if (reg.names.has(full)) throw new ConfigError(`layerBuilder: two tensors are named ${full}`);
     reg.names.add(full);
     const t = tensor(backend, data, shape, { requiresGrad, name: full });
     into.push({ name: full, tensor: t });
@@ -289,7 +289,7 @@ function scopedBuilder(backend: Backend, rng: Rng, prefix: string, reg: Registry
       const [kh, kw] = pair(o.kernel, 1, 'kernel');
       const groups = o.groups ?? 1;
       if (o.inChannels % groups !== 0 || o.outChannels % groups !== 0) {
-        throw new ShapeError(`conv ${prefix}${name}: groups=${groups} must divide ${o.inChannels} input and ${o.outChannels} output channels`);
+        throw new ConfigError(`conv ${prefix}${name}: groups=${groups} must divide ${o.inChannels} input and ${o.outChannels} output channels`);
       }
       const shape = [o.outChannels, o.inChannels / groups, kh, kw];
       const weight = b.parameter(`${name}.weight`, shape, (o.init ?? torchDefaultInit)(rng, shape));

@@ -72,7 +72,7 @@ export interface Loss<P = unknown, Name extends string = string> {
 /** Types a loss plugin. */
 export function defineLoss<P, Name extends string>(loss: Loss<P, Name>): Loss<P, Name> {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(loss.name)) {
-    throw new Error(`defineLoss: name "${loss.name}" must be lower-case letters, digits and dashes`);
+    throw new ConfigError(`defineLoss: name "${loss.name}" must be lower-case letters, digits and dashes`);
   }
   return markPlugin(loss, 'loss');
 }
@@ -84,7 +84,7 @@ export function parseLossParams<P>(loss: Loss<P>, input: unknown): P {
   const r = loss.params.safeParse(input ?? {});
   if (!r.success) {
     const detail = r.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ');
-    throw new ShapeError(`${loss.name} params: ${detail}`);
+    throw new ConfigError(`${loss.name} params: ${detail}`);
   }
   return r.data;
 }

@@ -5,6 +5,8 @@
  * parameters travel as uniforms, so changing s or m never recompiles a shader.
  */
 
+import { ConfigError } from './errors.js';
+
 /** Per-row values a transform may read besides the score itself. */
 export interface RowContext {
   /** The score of the row's target class (z[b, y_b]), NaN when in another shard; `row.target_z` in WGSL. */
@@ -27,16 +29,16 @@ export interface LinearOther { scale: number; lo: number; hi: number; slope: num
  * rule says it is: for a margin applied under no_grad ("detached") it is the slope of the
  * non-margin logit (s), not the derivative of the margin logit.
  */
-export interface MarginTransform {
+export interface MarginTransform<U extends Uniforms = Uniforms> {
   /** Identifies the WGSL code: two transforms with the same key must have the same snippet. */
   key: string;
-  /** Scalar parameters, read in the WGSL snippet as `u.<name>`. Order is part of the layout. */
-  uniforms: Uniforms;
+  /** Scalar parameters, read in WGSL as `u.<name>`, in TS typed exactly (`u.s: number`). Order is part of the layout. */
+  uniforms: U;
   /** Logit of the target class, and its d logit / dz under the gradient rule; `other*` for a non-target class. */
-  target(z: number, u: Uniforms, row: RowContext): number;
-  targetGrad(z: number, u: Uniforms, row: RowContext): number;
-  other(z: number, u: Uniforms, row: RowContext): number;
-  otherGrad(z: number, u: Uniforms, row: RowContext): number;
+  target(z: number, u: U, row: RowContext): number;
+  targetGrad(z: number, u: U, row: RowContext): number;
+  other(z: number, u: U, row: RowContext): number;
+  otherGrad(z: number, u: U, row: RowContext): number;
   /**
    * The logits depend differentiably on `row.context` (MagFace's margin is a function of the trained
    * feature norm): the transform defines the d logit / d row.context below, its WGSL
@@ -44,8 +46,8 @@ export interface MarginTransform {
    * `marginLoss` passes a gradient to a context that requires one. Otherwise the context is a constant.
    */
   contextGradient?: boolean;
-  targetContextGrad?(z: number, u: Uniforms, row: RowContext): number;
-  otherContextGrad?(z: number, u: Uniforms, row: RowContext): number;
+  targetContextGrad?(z: number, u: U, row: RowContext): number;
+  otherContextGrad?(z: number, u: U, row: RowContext): number;
   /** Optional: `other`/`otherGrad` in closed form (see `LinearOther`); a transform without it runs the reference. */
   otherLinear?: LinearOther;
   /**
@@ -59,22 +61,22 @@ export interface MarginTransform {
 }
 
 /** Builds a transform; keeps the TS and WGSL halves next to each other in a plugin. */
-export function defineTransform(t: MarginTransform): MarginTransform {
+export function defineTransform<U extends Uniforms>(t: MarginTransform<U>): MarginTransform<U> {
   for (const [name, value] of Object.entries(t.uniforms)) {
     if (!/^[a-z_][a-z0-9_]*$/i.test(name)) {
-      throw new Error(`transform ${t.key}: uniform name "${name}" is not a valid WGSL identifier`);
+      throw new ConfigError(`transform ${t.key}: uniform name "${name}" is not a valid WGSL identifier`);
     }
     if (typeof value !== 'number') {
-      throw new Error(`transform ${t.key}: uniform ${name} must be a number, got ${typeof value}`);
+      throw new ConfigError(`transform ${t.key}: uniform ${name} must be a number, got ${typeof value}`);
     }
   }
   if (t.contextGradient) {
     if (!t.targetContextGrad || !t.otherContextGrad) {
-      throw new Error(`transform ${t.key}: contextGradient needs targetContextGrad and otherContextGrad`);
+      throw new ConfigError(`transform ${t.key}: contextGradient needs targetContextGrad and otherContextGrad`);
     }
     for (const fn of ['fr_target_context_grad', 'fr_other_context_grad']) {
       if (!new RegExp(`fn\\s+${fn}\\s*\\(`).test(t.wgsl)) {
-        throw new Error(`transform ${t.key}: contextGradient needs \`fn ${fn}\` in its WGSL`);
+        throw new ConfigError(`transform ${t.key}: contextGradient needs \`fn ${fn}\` in its WGSL`);
       }
     }
   }

@@ -1,7 +1,7 @@
 /** Optimizers and gradient clipping. Updates run as kernels; nothing is read back. */
 import type { NamedTensor } from './loss.js';
 import type { Backend } from './backend.js';
-import { ShapeError } from './errors.js';
+import { ConfigError, DataError, ShapeError } from './errors.js';
 import { empty, keep, type Tensor, tidy, zeros } from './tensor.js';
 
 /** An optimizer over a fixed list of named parameters. */
@@ -42,7 +42,7 @@ export function sgd(params: readonly NamedTensor[], o: SgdOptions = {}): Optimiz
   const momentum = o.momentum ?? 0;
   const nesterov = o.nesterov ?? false;
   if (nesterov && (momentum <= 0 || (o.dampening ?? 0) !== 0)) {
-    throw new ShapeError('sgd: nesterov needs momentum > 0 and zero dampening');
+    throw new ConfigError('sgd: nesterov needs momentum > 0 and zero dampening');
   }
   const buffers = params.map((p) => zeroLike(p.tensor, `optim.${p.name}.momentum`));
   let steps = 0;
@@ -194,8 +194,8 @@ export async function globalGradNorm(params: readonly NamedTensor[]): Promise<nu
  * that is below 1, as torch.nn.utils.clip_grad_norm_. Returns the factor applied (1: none). Works across backends.
  */
 export function clipGradsToNorm(params: readonly NamedTensor[], maxNorm: number, norm: number): number {
-  if (!(maxNorm > 0)) throw new ShapeError(`clipGradsToNorm: maxNorm must be positive, got ${maxNorm}`);
-  if (!Number.isFinite(norm) || norm < 0) throw new ShapeError(`clipGradsToNorm: the norm must be finite and non-negative, got ${norm}`);
+  if (!(maxNorm > 0)) throw new ConfigError(`clipGradsToNorm: maxNorm must be positive, got ${maxNorm}`);
+  if (!Number.isFinite(norm) || norm < 0) throw new DataError(`clipGradsToNorm: the norm must be finite and non-negative, got ${norm}`);
   const factor = Math.fround(maxNorm / Math.max(norm + 1e-6, maxNorm));
   if (factor >= 1) return 1;
   for (const p of params) {

@@ -1,4 +1,4 @@
-import type { Backend, DType, HostArray } from './backend.js';
+import type { Backend, DType, HostArray, HostArrayOf } from './backend.js';
 import { DisposedError, ShapeError } from './errors.js';
 
 /** How a tensor was made, for the tape: its inputs and the rule that maps its gradient to theirs. */
@@ -17,8 +17,12 @@ export function nextTensorId(): number {
   return nextId;
 }
 
-/** An n-dimensional array held by a backend. Dispose it, or create it inside `tidy`. */
-export class Tensor {
+/**
+ * An n-dimensional array held by a backend. Dispose it, or create it inside `tidy`. `D` is its dtype where
+ * that is known statically (`tensor(b, new Int32Array(...), ...)` is a `Tensor<'int32'>`), so `data()` is
+ * typed as the matching array; a plain `Tensor` may hold any dtype.
+ */
+export class Tensor<D extends DType = DType> {
   readonly id = nextId++;
   readonly size: number;
   private storage: unknown;
@@ -33,7 +37,7 @@ export class Tensor {
     readonly backend: Backend,
     storage: unknown,
     readonly shape: readonly number[],
-    readonly dtype: DType,
+    readonly dtype: D,
     /** Gradients flow to this tensor (parameters, or anything computed from them). */
     public requiresGrad = false,
     /** Name used in error messages and checkpoints. */
@@ -102,9 +106,9 @@ export class Tensor {
     this.grad = null;
   }
 
-  /** Reads the values back to the host. */
-  async data(): Promise<HostArray> {
-    return this.backend.read(this.buffer(), this.dtype, this.size);
+  /** Reads the values back to the host: an Int32Array for int32, a Float32Array otherwise. */
+  async data(): Promise<HostArrayOf<D>> {
+    return await this.backend.read(this.buffer(), this.dtype, this.size) as HostArrayOf<D>;
   }
 
   /** Reads a one-element tensor. */
@@ -127,9 +131,17 @@ export function shapeSize(shape: readonly number[]): number {
   return n;
 }
 
-/** Creates a tensor holding host data. */
+interface TensorOptions<D extends DType> { dtype?: D; requiresGrad?: boolean; name?: string }
+
+/** Creates a tensor holding host data; its dtype is `options.dtype`, else int32 for an Int32Array, else float32. */
+export function tensor<D extends DType>(backend: Backend, data: HostArray | readonly number[], shape: readonly number[],
+  options: TensorOptions<D> & { dtype: D }): Tensor<D>;
+export function tensor(backend: Backend, data: Int32Array, shape: readonly number[], options?: TensorOptions<never>): Tensor<'int32'>;
+export function tensor(backend: Backend, data: Float32Array | readonly number[], shape: readonly number[], options?: TensorOptions<never>): Tensor<'float32'>;
 export function tensor(backend: Backend, data: HostArray | readonly number[], shape: readonly number[],
-  options: { dtype?: DType; requiresGrad?: boolean; name?: string } = {}): Tensor {
+  options?: TensorOptions<DType>): Tensor;
+export function tensor(backend: Backend, data: HostArray | readonly number[], shape: readonly number[],
+  options: TensorOptions<DType> = {}): Tensor {
   const dtype = options.dtype ?? (data instanceof Int32Array ? 'int32' : 'float32');
   const size = shapeSize(shape);
   if (data.length !== size) {
@@ -147,12 +159,12 @@ export function tensor(backend: Backend, data: HostArray | readonly number[], sh
 }
 
 /** Allocates a tensor of the given shape; contents are undefined until a kernel writes them. */
-export function empty(backend: Backend, shape: readonly number[], dtype: DType = 'float32', name = ''): Tensor {
+export function empty<D extends DType = 'float32'>(backend: Backend, shape: readonly number[], dtype: D = 'float32' as D, name = ''): Tensor<D> {
   const buffer = backend.alloc(shapeSize(shape), dtype, { label: name });
   return new Tensor(backend, buffer, shape, dtype, false, name);
 }
 
-export function full(backend: Backend, shape: readonly number[], value: number, name = ''): Tensor {
+export function full(backend: Backend, shape: readonly number[], value: number, name = ''): Tensor<'float32'> {
   const t = empty(backend, shape, 'float32', name);
   backend.kernels.fill(t.buffer(), t.size, value);
   return t;
@@ -274,7 +286,8 @@ export function assertShape(t: Tensor, shape: readonly number[], what: string): 
   }
 }
 
-export function assertDType(t: Tensor, dtype: DType, what: string): void {
+/** Throws a ShapeError unless the dtype is `dtype`; afterwards the tensor is typed as holding it. */
+export function assertDType<D extends DType>(t: Tensor, dtype: D, what: string): asserts t is Tensor<D> {
   if (t.dtype !== dtype) throw new ShapeError(`${what}: expected dtype ${dtype}, got ${t.describe()}`);
 }
 

@@ -16,7 +16,7 @@
  * C_s is the shard's class count (insightface's split), S the rows it uses in a step: C_s at rate 1,
  * else max(floor(rate * C_s), min(B, C_s)) since every class of the batch is kept.
  */
-import { FrError } from '@fr/core';
+import { ConfigError, FrError } from '@fr/core';
 import { sampleBudget } from './sampling.js';
 import { splitClasses } from './split.js';
 
@@ -85,7 +85,7 @@ export interface MemoryPlan {
 const OPTIMIZER_COPIES: Record<OptimizerKind, number> = { sgd: 0, 'sgd-momentum': 1, adamw: 2 };
 
 function positiveInt(v: number, what: string): void {
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`memory plan: ${what} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`memory plan: ${what} must be a positive integer, got ${v}`);
 }
 
 /** Bytes per device and per group; with `limits`, the problems that stop it from fitting. */
@@ -96,7 +96,7 @@ export function planMemory(config: MemoryConfig, limits?: DeviceLimits): MemoryP
   positiveInt(B, 'batch');
   const K = config.shards ?? 1;
   const rate = config.sampleRate ?? 1;
-  if (!(rate > 0 && rate <= 1)) throw new RangeError(`memory plan: sampleRate must be in (0, 1], got ${rate}`);
+  if (!(rate > 0 && rate <= 1)) throw new ConfigError(`memory plan: sampleRate must be in (0, 1], got ${rate}`);
   const copies = OPTIMIZER_COPIES[config.optimizer];
   const P = config.backboneParams;
   const logitBytes = config.logitDtype === 'float16' ? 2 : 4;

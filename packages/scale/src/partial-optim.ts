@@ -4,7 +4,7 @@
  * which kept the momentum of the sampled rows apart). A plain `sgd` over the full weights would
  * also decay and move every unsampled row through its momentum buffer.
  */
-import { empty, type NamedTensor, type Optimizer, type SgdOptions, type Tensor, ShapeError } from '@fr/core';
+import { empty, type NamedTensor, type Optimizer, type SgdOptions, type Tensor, ConfigError } from '@fr/core';
 import type { ShardedHead } from './sharded-head.js';
 
 function zerosLike(t: Tensor, name: string): Tensor {
@@ -34,7 +34,7 @@ function assignRows(dst: Tensor, src: Tensor, index: Tensor, count: number, cols
 export function partialFcSgd(head: ShardedHead, o: SgdOptions = {}): Optimizer {
   const momentum = o.momentum ?? 0;
   const nesterov = o.nesterov ?? false;
-  if (nesterov && (momentum <= 0 || (o.dampening ?? 0) !== 0)) throw new ShapeError('partialFcSgd: nesterov needs momentum > 0 and zero dampening');
+  if (nesterov && (momentum <= 0 || (o.dampening ?? 0) !== 0)) throw new ConfigError('partialFcSgd: nesterov needs momentum > 0 and zero dampening');
   const params: readonly NamedTensor[] = head.parameters;
   const buffers = params.map((p) => zerosLike(p.tensor, `optim.${p.name}.momentum`));
   const shardOf = new Map(head.shards.map((s, i) => [s.weight, i]));

@@ -5,7 +5,7 @@
  * classes, the index is sorted, and labels are remapped to positions in it (torch.searchsorted).
  * When the batch holds more classes than the budget, the index is the positives alone.
  */
-import type { Rng } from '@fr/core';
+import { ConfigError, type Rng } from '@fr/core';
 import type { ShardRange } from './split.js';
 
 export interface ShardSample {
@@ -25,7 +25,7 @@ export function sampleBudget(count: number, rate: number): number {
  * seed and a sequence of batches.
  */
 export function sampleShard(labels: Int32Array, range: ShardRange, rate: number, rng: Rng): ShardSample {
-  if (!(rate > 0 && rate <= 1)) throw new RangeError(`Partial FC: sample rate must be in (0, 1], got ${rate}`);
+  if (!(rate > 0 && rate <= 1)) throw new ConfigError(`Partial FC: sample rate must be in (0, 1], got ${rate}`);
   const { start, count } = range;
   const chosen = new Uint8Array(count);
   let positives = 0;

@@ -12,6 +12,7 @@
  */
 import {
   assertEmbeddings,
+  ConfigError,
   createRng,
   DataError,
   l2normalize,
@@ -182,11 +183,11 @@ interface ShardWork {
 /** Creates the head; see the module comment for how a trainer drives it. */
 export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   const K = o.backends.length;
-  if (K < 1) throw new ShapeError(`${o.name}: a sharded head needs at least one backend`);
+  if (K < 1) throw new ConfigError(`${o.name}: a sharded head needs at least one backend`);
   const D = o.embeddingDim;
   const C = o.numClasses;
   const rate = o.sampleRate ?? 1;
-  if (!(rate > 0 && rate <= 1)) throw new ShapeError(`${o.name}: sampleRate must be in (0, 1], got ${rate}`);
+  if (!(rate > 0 && rate <= 1)) throw new ConfigError(`${o.name}: sampleRate must be in (0, 1], got ${rate}`);
   const precision = resolveWeightPrecision(o.backends, o.weightPrecision ?? 'float32');
   const half = precision.storage === 'float16';
   const logitPrecision = resolveLogitPrecision(o.backends, o.logitPrecision ?? 'float32');
@@ -194,9 +195,9 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
   const logitDtype = halfLogits ? 'float16' : 'float32';
   // Sub-centres: class c's rows are c G .. c G + G - 1 of its shard, its score their max.
   const G = o.subCenters ?? 1;
-  if (!Number.isInteger(G) || G < 1) throw new ShapeError(`${o.name}: subCenters must be a positive integer, got ${G}`);
-  if (G > 1 && rate < 1) throw new ShapeError(`${o.name}: Partial FC does not sample sub-centre heads (subCenters ${G}, sampleRate ${rate})`);
-  if (G > 1 && halfLogits) throw new ShapeError(`${o.name}: float16 logits are not kept for sub-centre heads (subCenters ${G})`);
+  if (!Number.isInteger(G) || G < 1) throw new ConfigError(`${o.name}: subCenters must be a positive integer, got ${G}`);
+  if (G > 1 && rate < 1) throw new ConfigError(`${o.name}: Partial FC does not sample sub-centre heads (subCenters ${G}, sampleRate ${rate})`);
+  if (G > 1 && halfLogits) throw new ConfigError(`${o.name}: float16 logits are not kept for sub-centre heads (subCenters ${G})`);
   const ranges = splitClasses(C, K);
   const sampler = createRng(o.sampleSeed ?? 0);
   const shards = ranges.map((range, i) => {
@@ -231,7 +232,7 @@ export function createShardedHead(o: ShardedHeadOptions): ShardedHead {
       k.gatherRows(s.weight.buffer(), index.buffer(), w.buffer(), rowsUsed, D);
     }
     const wnorm = own(empty(b, [rowsUsed]));
-    let wn = own(empty(b, [rowsUsed, D], 'float32', `${o.name}.normalizedWeight`));
+    let wn: Tensor = own(empty(b, [rowsUsed, D], 'float32', `${o.name}.normalizedWeight`));
     k.l2normalizeRows(w.buffer(), wn.buffer(), wnorm.buffer(), rowsUsed, D, EPS);
     if (half) {
       // Only the float16 copy stays until the backward (which recomputes the float32 rows from w).

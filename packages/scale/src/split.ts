@@ -2,6 +2,8 @@
  * How classes are split over shards: contiguous ranges, the first `C mod K` shards one class larger,
  * exactly as insightface's Partial FC assigns classes to ranks (num_local, class_start).
  */
+import { ConfigError } from '@fr/core';
+
 export interface ShardRange {
   /** First global class id held by the shard. */
   start: number;
@@ -11,9 +13,9 @@ export interface ShardRange {
 
 /** Splits `numClasses` over `shards` contiguous ranges. */
 export function splitClasses(numClasses: number, shards: number): ShardRange[] {
-  if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`splitClasses: numClasses must be a positive integer, got ${numClasses}`);
-  if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`splitClasses: shards must be a positive integer, got ${shards}`);
-  if (shards > numClasses) throw new RangeError(`splitClasses: ${shards} shards for ${numClasses} classes leaves a shard empty`);
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new ConfigError(`splitClasses: numClasses must be a positive integer, got ${numClasses}`);
+  if (!Number.isInteger(shards) || shards < 1) throw new ConfigError(`splitClasses: shards must be a positive integer, got ${shards}`);
+  if (shards > numClasses) throw new ConfigError(`splitClasses: ${shards} shards for ${numClasses} classes leaves a shard empty`);
   const base = Math.floor(numClasses / shards);
   const extra = numClasses % shards;
   const out: ShardRange[] = [];

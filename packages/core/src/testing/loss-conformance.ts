@@ -19,7 +19,7 @@
 import { compareTolerance, type ToleranceCheck } from './tolerance.js';
 import { z } from 'zod';
 import type { Backend } from '../backend.js';
-import { FormatError, ShapeError } from '../errors.js';
+import { ConfigError, FormatError, ShapeError } from '../errors.js';
 import type { HeadInputs, Loss, LossHead, NamedTensor } from '../loss.js';
 import { parseLossParams } from '../loss.js';
 import { createRng } from '../rng.js';
@@ -115,7 +115,7 @@ function findLoss(losses: readonly Loss<any>[], name: string): Loss<any> {
   const loss = losses.find((l) => l.name === name);
   if (!loss) {
     const given = losses.map((l) => l.name).join(', ') || '(none)';
-    throw new ShapeError(`no loss named "${name}" among the given losses: ${given}`);
+    throw new ConfigError(`no loss named "${name}" among the given losses: ${given}`);
   }
   return loss;
 }
@@ -322,21 +322,24 @@ export interface LossGradCheckOptions<P> {
   eps?: number;
   rtol?: number;
   atol?: number;
-  /** Which gradients to check (default both). */
-  wrt?: readonly ('embeddings' | 'weights')[];
+  /**
+   * Which gradients to check: `embeddings`, `weights` (the `*.weight` class weights) and the name of any
+   * other trainable head parameter (a bias, a learnable scale). Default: all of them.
+   */
+  wrt?: readonly string[];
 }
 
 export interface LossGradCheckResult {
   passed: boolean;
-  /** Per checked input: worst |analytic - numeric|, the allowed error and where. */
-  checks: { wrt: 'embeddings' | 'weights'; maxError: number; allowed: number; index: number; analytic: number; numeric: number }[];
+  /** Per checked input (`embeddings`, `weights` or a parameter's name): worst |analytic - numeric|, the allowed error and where. */
+  checks: { wrt: string; maxError: number; allowed: number; index: number; analytic: number; numeric: number }[];
 }
 
 /**
- * Finite-difference check of a head's gradients with respect to the embeddings and the class
- * weights (`*.weight`). Only meaningful for an exact gradient rule and a stateless head: a detached
- * margin is by design not the derivative of its forward. The loss is computed in float32; the
- * differences are taken in float64 on the host.
+ * Finite-difference check of a head's gradients with respect to the embeddings, the class weights
+ * (`*.weight`) and every other trainable head parameter (at its initial value). Only meaningful for an
+ * exact gradient rule and a stateless head: a detached margin is by design not the derivative of its
+ * forward. The loss is computed in float32; the differences are taken in float64 on the host.
  */
 export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>): Promise<LossGradCheckResult> {
   const { backend: be, batch: B, dim: D, classes: C } = o;
@@ -352,8 +355,19 @@ export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>
   try {
     const weight = findParam(head, '.weight');
     if (!weight || weight.tensor.size !== rows * D) throw new ShapeError(`lossGradCheck: head of ${loss.name} has no [${rows}, ${D}] *.weight parameter`);
+    // The host copy of every checked input; parameters are written back from it before each evaluation.
+    const inputs = new Map<string, { host: Float32Array; param: NamedTensor | null }>([
+      ['embeddings', { host: x, param: null }], ['weights', { host: w, param: weight }],
+    ]);
+    for (const p of head.parameters) {
+      if (p !== weight && p.tensor.requiresGrad) inputs.set(p.name, { host: Float32Array.from(await p.tensor.data()), param: p });
+    }
+    const wrt = o.wrt ?? [...inputs.keys()];
+    const unknown = wrt.filter((name) => !inputs.has(name));
+    if (unknown.length) throw new ConfigError(`lossGradCheck: ${loss.name} has no input ${unknown.join(', ')}; valid: ${[...inputs.keys()].join(', ')}`);
+    const writeParams = () => { for (const { host, param } of inputs.values()) if (param) be.write(param.tensor.buffer(), host); };
     const value = async (): Promise<number> => {
-      be.write(weight.tensor.buffer(), w);
+      writeParams();
       const xt = tensor(be, x, [B, D]);
       const out = tidy(() => head.forward(xt, labels, o.inputs));
       const v = await out.item();
@@ -361,18 +375,22 @@ export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>
       xt.dispose();
       return v;
     };
-    be.write(weight.tensor.buffer(), w);
+    writeParams();
     const xt = tensor(be, x, [B, D], { requiresGrad: true });
     tidy(() => {
       const l = head.forward(xt, labels, o.inputs);
       backward(l);
       return l;
     }).dispose();
-    const analytic = { embeddings: Float32Array.from(await xt.grad!.data()), weights: Float32Array.from(await weight.tensor.grad!.data()) };
+    // A parameter the loss depends on but that got no gradient is checked against zeros (and fails).
+    const gradOf = async (t: Tensor, size: number) => (t.grad ? Float32Array.from(await t.grad.data()) : new Float32Array(size));
+    const analytic = new Map<string, Float32Array>();
+    for (const [name, { host, param }] of inputs) analytic.set(name, await gradOf(param ? param.tensor : xt, host.length));
     xt.dispose();
     const result: LossGradCheckResult = { passed: true, checks: [] };
-    for (const wrt of o.wrt ?? (['embeddings', 'weights'] as const)) {
-      const data = wrt === 'embeddings' ? x : w;
+    for (const name of wrt) {
+      const data = inputs.get(name)!.host;
+      const exact = analytic.get(name)!;
       const numeric: number[] = [];
       for (let j = 0; j < data.length; j++) {
         const orig = data[j];
@@ -384,10 +402,10 @@ export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>
         numeric.push((plus - minus) / (2 * eps));
       }
       const allowed = atol + rtol * Math.max(0, ...numeric.map(Math.abs));
-      let worst = { wrt, maxError: 0, allowed, index: -1, analytic: 0, numeric: 0 };
+      let worst = { wrt: name, maxError: 0, allowed, index: -1, analytic: 0, numeric: 0 };
       numeric.forEach((n, j) => {
-        const e = Math.abs(analytic[wrt][j] - n);
-        if (!(e <= worst.maxError)) worst = { wrt, maxError: e, allowed, index: j, analytic: analytic[wrt][j], numeric: n };
+        const e = Math.abs(exact[j] - n);
+        if (!(e <= worst.maxError)) worst = { wrt: name, maxError: e, allowed, index: j, analytic: exact[j], numeric: n };
       });
       if (!(worst.maxError <= allowed)) result.passed = false;
       result.checks.push(worst);

@@ -1,4 +1,4 @@
-import { FrError } from '@fr/core';
+import { DataError, FrError } from '@fr/core';
 import { type AugmentOptions, augmentInto, sampleSeed } from '../augment.js';
 import { checkImage } from '../image.js';
 import type { OpenSource } from './sources.js';
@@ -22,7 +22,7 @@ export async function runBatch(src: OpenSource, job: BatchJob, o: { seed: number
     try {
       const { image, label } = await src.load(i);
       checkImage(image, `sample ${i}`);
-      if (image.width !== o.size || image.height !== o.size) throw new FrError(`sample ${i}: image is ${image.width}x${image.height}, the loader expects ${o.size}x${o.size} (align or resize first)`);
+      if (image.width !== o.size || image.height !== o.size) throw new DataError(`sample ${i}: image is ${image.width}x${image.height}, the loader expects ${o.size}x${o.size} (align or resize first)`);
       augmentInto(image, images, kept.length * plane, sampleSeed(o.seed, job.epoch, i), o.augment);
       labels.push(label);
       kept.push(i);

@@ -19,7 +19,7 @@ import {
   marginLoss,
   matmul,
   scaledTransform,
-  ShapeError,
+  ConfigError,
   sliceCols,
   z,
   type HeadContext,
@@ -44,7 +44,7 @@ export interface MultiPartHeadOptions {
 export function multiPartHead(ctx: HeadContext<unknown>, o: MultiPartHeadOptions): LossHead {
   const { parts } = o;
   if (!Number.isInteger(parts) || parts < 1 || ctx.embeddingDim % parts !== 0) {
-    throw new ShapeError(`${o.name}: embedding dimension ${ctx.embeddingDim} cannot be cut into ${parts} equal slices`);
+    throw new ConfigError(`${o.name}: embedding dimension ${ctx.embeddingDim} cannot be cut into ${parts} equal slices`);
   }
   const width = ctx.embeddingDim / parts;
   const weight = classWeights(ctx, `${o.name}.weight`);

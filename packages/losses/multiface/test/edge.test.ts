@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createRng, parseLossParams, ShapeError, type Backend } from '@fr/core';
+import { createRng, parseLossParams, ConfigError, type Backend } from '@fr/core';
 import { lossGradCheck } from '@fr/core/testing';
 import { multiface } from '../src/index.js';
 import { backends } from '@fr/test-kit';
@@ -24,9 +24,9 @@ describe.each(backends)('multiface on $name', (b) => {
     for (const c of r.checks) expect(c.maxError, JSON.stringify(c)).toBeLessThanOrEqual(c.allowed);
   });
 
-  test('a dimension that does not split evenly is a ShapeError', () => {
+  test('a dimension that does not split evenly is a ConfigError', () => {
     const params = parseLossParams(multiface, { parts: 5 });
-    expect(() => multiface.createHead({ backend, numClasses: 3, embeddingDim: 12, params, rng: createRng(1) })).toThrow(ShapeError);
+    expect(() => multiface.createHead({ backend, numClasses: 3, embeddingDim: 12, params, rng: createRng(1) })).toThrow(ConfigError);
     expect(() => multiface.createHead({ backend, numClasses: 3, embeddingDim: 12, params, rng: createRng(1) })).toThrow(/dimension 12 cannot be cut into 5 equal slices/);
   });
 });

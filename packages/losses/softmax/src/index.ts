@@ -19,6 +19,7 @@ import {
   matmul,
   scale,
   scaledTransform,
+  ConfigError,
   ShapeError,
   tensor,
   z,
@@ -33,8 +34,8 @@ import {
  * (Ranjan et al., eq. 7): alpha_low = log(p (C - 2) / (1 - p)).
  */
 export function alphaLowerBound(numClasses: number, p: number): number {
-  if (!(p > 0 && p < 1)) throw new RangeError(`alphaLowerBound: p must be in (0, 1), got ${p}`);
-  if (!(numClasses > 2)) throw new RangeError(`alphaLowerBound: needs more than 2 classes, got ${numClasses}`);
+  if (!(p > 0 && p < 1)) throw new ConfigError(`alphaLowerBound: p must be in (0, 1), got ${p}`);
+  if (!(numClasses > 2)) throw new ConfigError(`alphaLowerBound: needs more than 2 classes, got ${numClasses}`);
   return Math.log((p * (numClasses - 2)) / (1 - p));
 }
 
