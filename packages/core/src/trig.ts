@@ -1,8 +1,9 @@
 /**
- * `fr_sin_cos(x)`: vec2(sin x, cos x) to f32 rounding, for a margin computed on the device. WGSL's
- * built-in sin and cos only promise 2^-11 (SwiftShader: a third of the golden tolerance at s = 64).
- * Cody-Waite reduction by pi/2 (f32 head and remainder) to |r| <= pi/4, Taylor polynomials of sin
- * (to r^9) and cos (to r^10), then the quadrant. Its f32 twin is `sinCosF32` in @fr/core/testing.
+ * f32-accurate sin, cos and acos for margins computed on the device: WGSL's built-ins promise 2^-11
+ * (on SwiftShader, a third of AdaFace's golden tolerance and 0.12 of SphereFace's). `fr_sin_cos(x)`:
+ * Cody-Waite reduction by pi/2 to |r| <= pi/4, Taylor polynomials of sin (to r^9) and cos (to r^10),
+ * then the quadrant. `fr_acos(x)`: asin t = t + t^3 P(t^2) on t <= 1/2, t = sqrt((1 - |x|) / 2)
+ * beyond. Their f32 twins are `sinCosF32` and `acosF32` in @fr/core/testing.
  */
 export const TRIG_WGSL = /* wgsl */ `
 fn fr_sin_cos(x: f32) -> vec2<f32> {
@@ -14,5 +15,11 @@ fn fr_sin_cos(x: f32) -> vec2<f32> {
   let q = i32(k) & 3;
   let v = select(vec2<f32>(s, c), vec2<f32>(c, -s), (q & 1) == 1);
   return select(v, -v, (q & 2) == 2);
+}
+fn fr_acos(x: f32) -> f32 {
+  let a = abs(x); let big = a > 0.5; let z = select(a * a, 0.5 - 0.5 * a, big); let t = select(a, sqrt(z), big);
+  let r = t + t * z * (0.1666675292 + z * (0.07495297947 + z * (0.0454691876 + z * (0.02418865237 + z * 0.04214736054))));
+  let pio2_minus_r = 1.5707963705062866 - (select(r, -r, x < 0.0 && !big) + 4.3711390063094768e-8);
+  return select(pio2_minus_r, select(2.0 * pio2_minus_r, 2.0 * r, x > 0.0), big);
 }
 `;
