@@ -29,10 +29,20 @@ export interface MatmulParams {
 }
 
 export interface Conv2dParams {
-  batch: number; inChannels: number; inHeight: number; inWidth: number;
-  outChannels: number; kernelH: number; kernelW: number; groups: number;
-  strideH: number; strideW: number; padH: number; padW: number;
-  outHeight: number; outWidth: number;
+  batch: number;
+  inChannels: number;
+  inHeight: number;
+  inWidth: number;
+  outChannels: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  groups: number;
+  outHeight: number;
+  outWidth: number;
 }
 
 /** Layout of a per-channel op: x is [outer, channels, inner] (NCHW: outer = N, inner = H*W). */
@@ -91,11 +101,21 @@ export interface MarginLossParams<B> {
 }
 
 export interface SgdParams {
-  n: number; lr: number; momentum: number; dampening: number; weightDecay: number; nesterov: boolean;
+  n: number;
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
 }
 
 export interface AdamWParams {
-  n: number; lr: number; beta1: number; beta2: number; eps: number; weightDecay: number;
+  n: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
   /** 1-based step count, for bias correction. */
   step: number;
 }
