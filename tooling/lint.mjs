@@ -5,8 +5,12 @@ import { join } from 'node:path';
 const roots = ['packages', 'packages/losses', 'packages/backbones', 'apps', 'examples'];
 /** No source file over this many lines: split it by family (see CONTRIBUTING.md). */
 const MAX_FILE_LINES = 500;
-/** @fr/core without its tests and its testing kit stays small enough to read in a sitting. */
-const MAX_CORE_LINES = 3000;
+/**
+ * @fr/core without its tests and its testing kit stays small enough to read in a sitting. 3,400:
+ * the 3,000 of the first engine plus the parameter-schema builder (schema.ts, which keeps zod's whole
+ * build out of pages), per-step head inputs and exact WGSL trigonometry.
+ */
+const MAX_CORE_LINES = 3400;
 const problems = [];
 const packages = [];
 for (const root of roots) {
