@@ -1,10 +1,15 @@
 /**
  * @fr/arcface: additive angular margin (Deng et al., CVPR 2019). The target logit is
- * s * cos(theta + m). Two gradient rules:
- * - "detached" (default): as opensphere and current insightface, the margin is applied under
- *   no_grad, so d logit / d cos = s for every class;
- * - "exact": the classic th/mm form of the first insightface code, MultiFace and
- *   pytorch-metric-learning, differentiated through cos(theta + m).
+ * s * cos(theta + m). Two gradient rules, each as one official code:
+ * - "detached" (default): as `ydwen/opensphere@a679e8203245` `model/head/arcface.py` (and current
+ *   insightface), the margin is applied under no_grad, so d logit / d cos = s for every class;
+ * - "exact": the classic th/mm form of `KikimorMay/MultiFace@4df7206ec7db` `model.py` `Arcface`
+ *   (also the first insightface code and pytorch-metric-learning), differentiated through
+ *   cos(theta + m).
+ * Deliberate differences (README): both rules in one loss; class weights [C, D], N(0, 0.01),
+ * normalised in the graph (opensphere renormalises them in place under no_grad); the exact slope
+ * divides by sin(theta) floored at 1e-3 and is not cut to 0 outside [-1, 1]; on WebGPU the detached
+ * cos(theta + m) is the expansion c cos m - sin(theta) sin m.
  */
 import { arcMarginTransform, cosineMarginHead, defineLoss, z, type MarginTransform } from '@fr/core';
 
