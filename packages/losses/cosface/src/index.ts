@@ -1,7 +1,10 @@
 /**
- * @fr/cosface: additive cosine margin (CosFace, Wang et al. CVPR 2018; AM-Softmax). The target
- * logit is s * (cos - m), every other logit s * cos. The margin is a constant shift, so the
- * detached and exact gradients coincide: d logit / d cos = s.
+ * @fr/cosface: additive cosine margin (CosFace, Wang et al. CVPR 2018; AM-Softmax), as
+ * `ydwen/opensphere@a679e8203245` `model/head/cosface.py`. The target logit is s * (cos - m),
+ * every other logit s * cos. The margin is a constant shift, so the detached and exact gradients
+ * coincide: d logit / d cos = s. Deliberate differences (README): class weights [C, D] initialised
+ * N(0, 0.01) and normalised in the graph (the official code renormalises them in place under
+ * no_grad before each forward).
  */
 import { cosineMarginHead, defineLoss, defineTransform, z, type MarginTransform } from '@fr/core';
 
