@@ -1,10 +1,14 @@
 /**
  * @fr/softmax: the three baselines without margin.
- * - `softmax`: cross-entropy over x W^T (W not normalised), optionally with a per-class bias;
- * - `l2softmax`: L2-constrained softmax (Ranjan et al. 2017): features scaled to a fixed norm
- *   alpha, then a plain softmax classifier with bias, CE(alpha x/|x| W^T + b);
- * - `normface`: NormFace (Wang et al. 2017): both normalised, CE(s cos).
+ * - `softmax`: cross-entropy over x W^T (W not normalised), optionally with a per-class bias, as
+ *   `ydwen/opensphere@a679e8203245` `model/head/softmaxloss.py` (which always has the bias);
+ * - `l2softmax`: L2-constrained softmax (Ranjan et al. 2017, no official code): features scaled to
+ *   a fixed norm alpha, then a plain softmax classifier with bias, CE(alpha x/|x| W^T + b);
+ * - `normface`: NormFace (Wang et al. 2017): both normalised, CE(s cos), as the NORMFACE head of
+ *   `xujiamu123/X2-Softmax@9899232cb316` (`loss.py`, `backbones.py` `my_CE_2`).
  * Softmax and L2-softmax compute their logits with core ops and reduce with the identity transform.
+ * Deliberate differences (README): softmax has no bias unless `bias: true`; class weights are
+ * [C, D] initialised N(0, 0.01) (opensphere: xavier_normal_, a different scale for unnormalised W).
  */
 import {
   assertEmbeddings,
