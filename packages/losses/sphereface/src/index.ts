@@ -1,12 +1,17 @@
 /**
  * @fr/sphereface: multiplicative angular margin (Liu et al., CVPR 2017).
  *
- * - variant "opensphere" (default): SphereFace as revived in opensphere: features normalised,
- *   target logit s * psi(theta), psi = (-1)^k cos(m theta) - 2k, k = floor(m theta / pi), applied
- *   without gradient (d logit / d cos = s). Non-integer m allowed; default s 30, m 1.7.
- * - variant "a-softmax": the original A-Softmax: features not normalised, integer m (default 4),
- *   target logit |x| (lambda cos + psi) / (1 + lambda) with lambda annealed as
- *   max(lambdaMin, base (1 + gamma iteration)^-power), exact gradient through psi.
+ * - variant "opensphere" (default): SphereFace as revived in `ydwen/opensphere@a679e8203245`
+ *   `model/head/sphereface.py`: features normalised, target logit s * psi(theta),
+ *   psi = (-1)^k cos(m theta) - 2k, k = floor(m theta / pi), applied without gradient
+ *   (d logit / d cos = s). Non-integer m allowed; default s 30, m 1.7.
+ * - variant "a-softmax": the original A-Softmax, after the paper (an addition, not in opensphere):
+ *   features not normalised, integer m (default 4), target logit |x| (lambda cos + psi) / (1 + lambda)
+ *   with lambda annealed as max(lambdaMin, base (1 + gamma iteration)^-power), exact gradient
+ *   through psi except the part through |x|.
+ * Deliberate differences from opensphere (README): default m 1.7 (its MS1M config; the class says
+ * 1.5), m >= 1, class weights [C, D] initialised N(0, 0.01) and normalised in the graph (opensphere
+ * renormalises them in place under no_grad).
  */
 import {
   assertEmbeddings,
