@@ -1,11 +1,15 @@
 /**
- * @fr/sphereface2: SphereFace2 (Wen et al., ICLR 2022): binary one-vs-all classification instead
- * of a softmax over classes. Logits r g(.) + b with g(z) = 2((z + 1)/2)^t - 1 and one learnable
- * scalar bias b; loss = lw / r * mean over the batch of
+ * @fr/sphereface2: SphereFace2 (Wen et al., ICLR 2022), as `ydwen/opensphere@032c31b`
+ * `model/head/sphereface2.py`: binary one-vs-all classification instead of a softmax over classes.
+ * Logits r g(.) + b with g(z) = 2((z + 1)/2)^t - 1 and one learnable scalar bias b;
+ * loss = lw / r * mean over the batch of
  * [lambda softplus(-z_y) + (1 - lambda) sum_{j != y} softplus(z_j)]. Margin types:
  * C: g(cos) - m for the target, g(cos) + m for the others; A: g(cos(theta_y + m));
  * M: g(cos(m theta_y)). The margin is applied without gradient (d logit / d cos = r), as
- * opensphere sphereface2.py. At test time the score is the plain cosine.
+ * the official code. At test time the score is the plain cosine. Deliberate differences (README):
+ * `lambda` and `margin` name the official `alpha` and `magn_type`; class weights [C, D] initialised
+ * N(0, 0.01) and normalised in the graph (the official code renormalises them in place under
+ * no_grad); g clamps its base at 0; one class starts with bias 0 (the official formula divides by 0).
  */
 import { COS_CLAMP, cosineMarginHead, defineLoss, defineTransform, THETA_MAX, TRIG_WGSL, z, type MarginTransform } from '@fr/core';
 
