@@ -1,7 +1,10 @@
 /**
- * @fr/x2softmax: X2-Softmax (Xu et al. 2023). The target logit is a quadratic in the angle,
+ * @fr/x2softmax: X2-Softmax (Xu et al. 2023), as `xujiamu123/X2-Softmax@9899232cb316` `loss.py`
+ * `X2Softmax` with `backbones.py` `my_CE_2`. The target logit is a quadratic in the angle,
  * s * (a (theta - h)^2 + k) with a < 0, so the effective margin grows with theta; other logits
  * are s * cos. The margin is applied without gradient (d logit / d cos = s), as the official code.
+ * Deliberate differences (README): a clamp to [-1, 1] before acos, a must be negative, class
+ * weights [C, D] initialised N(0, 0.01).
  */
 import { defineLoss, defineTransform, cosineMarginHead, TRIG_WGSL, z, type MarginTransform } from '@fr/core';
 
