@@ -1,11 +1,15 @@
 /**
- * @fr/multiface: MultiFace (Xu et al. 2021), a higher-order loss. The embedding is L2-normalised
- * as a whole and cut into N contiguous slices (not re-normalised, so each slice lies inside the
- * unit ball); slice i is scored against its own class weights, normalised per slice, by a base
- * cosine-margin loss; the loss is the SUM of the N losses. Evaluation uses the whole feature.
+ * @fr/multiface: MultiFace (Xu et al. 2021), a higher-order loss, as `KikimorMay/MultiFace@4df7206ec7db`
+ * `model.py` (`MultiSphereSoftmax`, `MultiAm_softmax`, `ArcfaceMultiSphere`). The embedding is
+ * L2-normalised as a whole and cut into N contiguous slices (not re-normalised, so each slice lies
+ * inside the unit ball); slice i is scored against its own class weights, normalised per slice, by
+ * a base cosine-margin loss; the loss is the SUM of the N losses. Evaluation uses the whole feature.
  *
  * The head keeps ONE weight tensor [C, D] whose column slices are the N classifiers, so a
- * checkpoint of a MultiFace head has the shape of any other cosine head.
+ * checkpoint of a MultiFace head has the shape of any other cosine head. Deliberate differences
+ * (README): defaults parts 2 and m 0.3 (the official runs, not the classes' defaults), s a parameter
+ * for every base, that one N(0, 0.01) weight, the head normalises the raw embeddings itself, and the
+ * ArcFace base floors sin(theta) at 1e-3 in its slope and keeps the slope outside [-1, 1].
  */
 import {
   assertEmbeddings,
