@@ -3,7 +3,8 @@
  * - `// given: backend, embeddings, labels` names values taken from ./givens.ts (small, seeded, real);
  * - `// not run: <why>` is type-checked only (it needs a file, a browser or minutes of training);
  * - `// not checked: <why>` is neither (a config file of another tool, a fragment of the block above).
- * Every other block is type-checked and run.
+ * Every other block is type-checked and run. A README whose blocks its own package tests (a guide
+ * made of the files of its folder) says so once: `<!-- not checked: <why> -->` on a line of its own.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -42,6 +43,8 @@ const FENCE = /^```(ts|typescript)\s*$/;
 export function extractBlocks(markdown: string, file: string): Block[] {
   const lines = markdown.split('\n');
   const blocks: Block[] = [];
+  const whole = /^<!-- not checked:\s*(.*?)\s*-->$/m.exec(markdown);
+  if (whole && !whole[1]) throw new Error(`${file}: "<!-- not checked: -->" must say why`);
   for (let i = 0; i < lines.length; i++) {
     if (!FENCE.test(lines[i]!)) continue;
     const start = i;
@@ -59,6 +62,7 @@ export function extractBlocks(markdown: string, file: string): Block[] {
         if (!reason) throw new Error(`${file}:${start + 1}: "// ${m[1]}:" must say why`);
       }
     }
+    if (whole) [mode, reason] = ['skip', whole[1]!];
     blocks.push({ file, line: start + 1, code: body.join('\n'), mode, reason, given });
   }
   return blocks;

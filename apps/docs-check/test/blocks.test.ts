@@ -22,3 +22,9 @@ test('other languages are left alone; a marker without a reason or an open block
   expect(() => extractBlocks(md('// not run:\nx();'), 'Y.md')).toThrow(/Y.md:3: "\/\/ not run:" must say why/);
   expect(() => extractBlocks('```ts\nx();\n', 'Y.md')).toThrow(/Y.md:1: the code block is not closed/);
 });
+
+test('a README may leave all its blocks to its own package, saying why', () => {
+  const blocks = extractBlocks(`<!-- not checked: each block is a file of this folder, tested there -->\n\n${md('x();', 'y();')}`, 'G.md');
+  expect(blocks.map((b) => [b.mode, b.reason])).toEqual([['skip', 'each block is a file of this folder, tested there'], ['skip', 'each block is a file of this folder, tested there']]);
+  expect(() => extractBlocks(`<!-- not checked: -->\n${md('x();')}`, 'G.md')).toThrow(/G.md: "<!-- not checked: -->" must say why/);
+});
