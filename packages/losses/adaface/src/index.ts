@@ -77,6 +77,7 @@ export function adafaceTransform(s: number, m: number): MarginTransform {
     },
     other: (z, u) => u.s * clamp(z, u.lo, u.hi),
     otherGrad: (z, u) => (z < u.lo || z > u.hi ? 0 : u.s),
+    otherLinear: { scale: s, lo: -1 + eps, hi: 1 - eps, slope: s, slopeOutside: 0 },
     wgsl: ANGULAR_WGSL + TRIG_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let c = clamp(z, u.lo, u.hi);

@@ -24,6 +24,7 @@ export function cosfaceTransform(p: CosFaceParams): MarginTransform {
     targetGrad: (_z, u) => u.s,
     other: (z, u) => u.s * z,
     otherGrad: (_z, u) => u.s,
+    otherLinear: { scale: p.s, lo: -Infinity, hi: Infinity, slope: p.s, slopeOutside: p.s },
     wgsl: /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (z - u.m); }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s; }

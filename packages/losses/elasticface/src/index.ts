@@ -34,6 +34,7 @@ export const elasticArcTransform = (s: number): MarginTransform =>
     targetGrad: (z, u, row) => (Math.abs(z) > 1 ? 0 : u.s * cosPlusSlope(z, Math.cos(row.context), Math.sin(row.context))),
     other: (z, u) => u.s * clampUnit(z),
     otherGrad: (z, u) => (Math.abs(z) > 1 ? 0 : u.s),
+    otherLinear: { scale: s, lo: -1, hi: 1, slope: s, slopeOutside: 0 },
     // The margin is per row, so its sin and cos come from core's fr_sin_cos (WGSL's own are coarse).
     wgsl: ANGULAR_WGSL + TRIG_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
@@ -62,6 +63,7 @@ export const elasticCosTransform = (s: number): MarginTransform =>
     targetGrad: (z, u) => u.s * clampUnitSlope(z),
     other: (z, u) => u.s * clampUnit(z),
     otherGrad: (z, u) => u.s * clampUnitSlope(z),
+    otherLinear: { scale: s, lo: -1, hi: 1, slope: s, slopeOutside: 0 },
     wgsl: /* wgsl */ `
 fn fr_clamp_slope(z: f32) -> f32 { return select(0.0, 1.0, z >= -1.0 && z <= 1.0); }
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (clamp(z, -1.0, 1.0) - row.context); }

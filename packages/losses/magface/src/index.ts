@@ -84,6 +84,7 @@ export function magfaceTransform(s: number, easyMargin: boolean): MarginTransfor
     },
     other: (z, u) => u.s * clampUnit(z),
     otherGrad: (z, u) => (Math.abs(z) > 1 ? 0 : u.s),
+    otherLinear: { scale: s, lo: -1, hi: 1, slope: s, slopeOutside: 0 },
     otherContextGrad: () => 0,
     // The margin is per row, so its sin and cos come from core's fr_sin_cos (WGSL's own are coarse);
     // cos(pi - m) = -cos m.

@@ -85,6 +85,7 @@ export function multiCosfaceTransform(s: number, m: number): MarginTransform {
     targetGrad: (z, u) => (Math.abs(z) <= 1 ? u.s : 0),
     other: (z, u) => u.s * Math.min(Math.max(z, -1), 1),
     otherGrad: (z, u) => (Math.abs(z) <= 1 ? u.s : 0),
+    otherLinear: { scale: s, lo: -1, hi: 1, slope: s, slopeOutside: 0 },
     wgsl: /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * (clamp(z, -1.0, 1.0) - u.m); }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return select(0.0, u.s, abs(z) <= 1.0); }

@@ -75,6 +75,7 @@ export function spherefaceTransform(s: number, m: number): MarginTransform {
     // k = 0 for a non-target (theta < pi), so its logit is s * cos(acos(clamp(z))) = s * clamp(z).
     other: (z, u) => u.s * Math.min(Math.max(z, u.lo), u.hi),
     otherGrad: (_z, u) => u.s,
+    otherLinear: { scale: s, lo, hi, slope: s, slopeOutside: s },
     // acos and cos from core's fr_acos and fr_sin_cos: WGSL's own cost up to 0.12 of the tolerance.
     wgsl: TRIG_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
@@ -132,6 +133,7 @@ export function aSoftmaxTransform(m: number, lambda: number): MarginTransform {
     },
     other: (z) => z,
     otherGrad: () => 1,
+    otherLinear: { scale: 1, lo: -Infinity, hi: Infinity, slope: 1, slopeOutside: 1 },
     wgsl: TRIG_WGSL + /* wgsl */ `
 fn fr_psi(c: f32) -> vec2<f32> {
   let m = i32(u.m);

@@ -41,6 +41,7 @@ export const officialArcTransform = (s: number, m: number): MarginTransform =>
     targetGrad: (z, u) => u.s * cosPlusSlope(clampUnit(z), u.cos_m, u.sin_m),
     other: (z, u) => u.s * z,
     otherGrad: (_z, u) => u.s,
+    otherLinear: { scale: s, lo: -Infinity, hi: Infinity, slope: s, slopeOutside: s },
     wgsl: ANGULAR_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * fr_cos_plus(clamp(z, -1.0, 1.0), u.cos_m, u.sin_m); }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * fr_cos_plus_slope(clamp(z, -1.0, 1.0), u.cos_m, u.sin_m); }

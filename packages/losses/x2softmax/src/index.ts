@@ -33,6 +33,7 @@ export function x2softmaxTransform(p: X2SoftmaxParams): MarginTransform {
     targetGrad: (_z, u) => u.s,
     other: (z, u) => u.s * z,
     otherGrad: (_z, u) => u.s,
+    otherLinear: { scale: p.s, lo: -Infinity, hi: Infinity, slope: p.s, slopeOutside: p.s },
     wgsl: TRIG_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
   let d = fr_acos(clamp(z, -1.0, 1.0)) - u.h;
