@@ -40,3 +40,4 @@ export function lossFixtures(dir: URL, prefix = ''): LossCase[] {
     .sort()
     .map((f) => parseLossCase(readFileSync(new URL(f, dir), 'utf8'), f));
 }
+export { wasmOtherCalls } from './margin-path.js';

@@ -1,0 +1,44 @@
+/**
+ * Which path the WebAssembly backend's fused margin loss takes for a transform: the SIMD loop runs
+ * the non-target scores from the transform's `otherLinear`, and never calls its `other`; the
+ * TypeScript reference calls `other` once per non-target score.
+ */
+import { createWasmBackend } from '@fr/backend-wasm';
+import type { Backend, MarginLossParams, MarginTransform } from '@fr/core';
+
+/**
+ * Calls of `t.other` during a softmax-ce margin loss of `rows` x `cols` scores on the wasm backend
+ * (2 threads), after a first run on the same transform (where the backend checks a declaration
+ * once): 0 on the SIMD path, about rows * cols on the reference. `context` is every row's context;
+ * `contextGrad` asks for its gradient (MagFace's trained feature norm).
+ */
+export async function wasmOtherCalls(t: MarginTransform, opts: { context?: number; contextGrad?: boolean } = {}): Promise<number> {
+  const rows = 8, cols = 512, context = opts.context ?? 0.3;
+  let calls = 0;
+  const counted: MarginTransform = { ...t, other: (z, u, row) => (calls++, t.other(z, u, row)) };
+  const b: Backend = await createWasmBackend({ threads: 2 });
+  try {
+    const upload = (x: Float32Array | Int32Array, dtype: 'float32' | 'int32') => {
+      const buf = b.alloc(x.length, dtype);
+      b.write(buf, x);
+      return buf;
+    };
+    const scores = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.731) * 0.95);
+    const p: MarginLossParams<unknown> = {
+      logits: upload(scores, 'float32'), labels: upload(Int32Array.from({ length: rows }, (_, r) => (r * 37) % cols), 'int32'),
+      grad: upload(new Float32Array(rows * cols), 'float32'), rowLoss: upload(new Float32Array(rows), 'float32'),
+      rowLogitGrad: upload(new Float32Array(rows), 'float32'), rowContext: upload(new Float32Array(rows).fill(context), 'float32'),
+      rowContextGrad: opts.contextGrad ? upload(new Float32Array(rows), 'float32') : null, bias: null, rowLogSumExp: null, globalLogSumExp: null,
+      rows, cols, classOffset: 0, transform: counted, reducer: 'softmax-ce', positiveWeight: 1, negativeWeight: 1, scale: 1 / rows,
+    };
+    b.kernels.marginLoss(p);
+    await b.read(p.rowLoss, 'float32', rows);
+    calls = 0;
+    b.kernels.marginLoss(p);
+    const loss = await b.read(p.rowLoss, 'float32', rows);
+    if (!loss.every(Number.isFinite)) throw new Error(`wasmOtherCalls: ${t.key} gave a non-finite row loss`);
+    return calls;
+  } finally {
+    b.dispose();
+  }
+}
