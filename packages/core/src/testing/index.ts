@@ -6,6 +6,5 @@ export * from './activation-storage.js';
 export * from './tolerance.js';
 export * from './combined-margin.js';
 export * from './layer-golden.js';
-export * from './golden-precision.js';
 export * from './margin-probe.js';
 export * from './trig-reference.js';

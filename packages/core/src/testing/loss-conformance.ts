@@ -265,12 +265,24 @@ export interface GoldenSuiteOptions {
   backends: readonly GoldenBackend[];
   /** Print each case's report line (also when FR_SHOW is set in the environment). */
   show?: boolean;
+  /**
+   * Also hold each tensor's error within this fraction of its limit (atol + rtol max|want|), not
+   * merely inside it: float32 done well lands at a few thousandths of the golden tolerance, and an
+   * error near the limit means bits are lost somewhere (WGSL's built-in sin and cos once cost a third).
+   */
+  precision?: number;
+}
+
+/** `{ loss: 0.0001, gradEmbeddings: 0.0017, ... }`: each check's error over its limit. */
+export function precisionRatios(r: LossCaseResult): Record<string, number> {
+  return Object.fromEntries(Object.entries(r.checks).map(([k, c]) => [k, c.limit > 0 ? c.maxError / c.limit : c.maxError === 0 ? 0 : Infinity]));
 }
 
 /**
  * Declares, per backend, a suite `golden cases on <backend>`: one test that the expected number of
  * cases is present, then one test per case asserting it ran (no error) and passed every tolerance
- * check, with the case's report line as the failure message.
+ * check, with the case's report line as the failure message (and, with `precision`, within that
+ * fraction of every tolerance).
  */
 export function describeGoldenCases(api: GoldenTestApi, o: GoldenSuiteOptions): void {
   const show = o.show ?? (typeof process !== 'undefined' && Boolean(process.env?.FR_SHOW));
@@ -293,6 +305,10 @@ export function describeGoldenCases(api: GoldenTestApi, o: GoldenSuiteOptions): 
           if (show) console.log(report);
           api.expect(r.error, report).toBeUndefined();
           api.expect(r.pass, report).toBe(true);
+          if (o.precision === undefined) return;
+          const ratios = precisionRatios(r);
+          const ratioReport = `${c.name} on ${b.name}, error / limit: ${Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')} (allowed ${o.precision})`;
+          api.expect(Object.keys(ratios).length > 0 && Object.values(ratios).every((v) => v <= o.precision!), ratioReport).toBe(true);
         });
       }
     });
