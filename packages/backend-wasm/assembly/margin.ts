@@ -69,12 +69,14 @@ function expOther(z: usize, out: usize, j0: i32, j1: i32, s: f32, lo: f32, hi: f
  * Rows [r0, r1) of z (rows x cols): target[r] (int32, -1: no target in this buffer), targetLogit[r]
  * and targetSlope[r] (float64, bias included in the logit). Writes grad (already times lossScale),
  * rowLoss, rowLogitGrad and, when rowLse != 0, the row's log-sum-exp; when globalLse != 0 the
- * probabilities use it (sharded heads).
+ * probabilities use it (sharded heads). When rowCtxGrad != 0, writes the row context's gradient
+ * from targetCtxSlope[r] (float64, d target logit / d context): the declared non-target logits do
+ * not depend on the context, so the target column is its only term.
  */
 export function marginSoftmaxRows(
   z: usize, grad: usize, cols: i32, target: usize, targetLogit: usize, targetSlope: usize,
   s: f32, lo: f32, hi: f32, slope: f32, slopeOutside: f32, bias: f32, lossScale: f64,
-  rowLoss: usize, rowLogitGrad: usize, rowLse: usize, globalLse: usize, r0: i32, r1: i32,
+  rowLoss: usize, rowLogitGrad: usize, rowLse: usize, globalLse: usize, targetCtxSlope: usize, rowCtxGrad: usize, r0: i32, r1: i32,
 ): void {
   const vlo = f32x4.splat(lo), vhi = f32x4.splat(hi);
   const uniformSlope = slope == slopeOutside;
@@ -126,6 +128,10 @@ export function marginSoftmaxRows(
     const loss = has ? lse - tLogit : globalLse != 0 ? 0 : lse;
     store<f32>(rowLoss + <usize>r * 4, <f32>(lossScale * loss));
     store<f32>(rowLogitGrad + <usize>r * 4, <f32>(lossScale * (pOther + pTarget - (has ? 1 : 0))));
+    if (rowCtxGrad != 0) {
+      const ctxGrad = has ? lossScale * ((pTarget - 1) * load<f64>(targetCtxSlope + <usize>r * 8)) : 0;
+      store<f32>(rowCtxGrad + <usize>r * 4, <f32>ctxGrad);
+    }
   }
 }
 

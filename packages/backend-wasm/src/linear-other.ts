@@ -34,6 +34,11 @@ export function checkLinearOther(t: MarginTransform, f: LinearOther): void {
   for (const row of PROBE_ROWS) {
     for (const z of probes.filter(Number.isFinite)) {
       const value = t.other(z, t.uniforms, row), slope = t.otherGrad(z, t.uniforms, row);
+      // The declaration holds for every row: the non-target logits do not depend on the context.
+      const contextSlope = t.otherContextGrad ? t.otherContextGrad(z, t.uniforms, row) : 0;
+      if (contextSlope !== 0) {
+        fail(`declares non-target logits independent of the row context, but otherContextGrad gives ${contextSlope} at z = ${z} (context ${row.context})`);
+      }
       if (!sameNumber(value, linearOtherValue(f, z)) || !sameNumber(slope, linearOtherSlope(f, z))) {
         fail(`disagrees with other/otherGrad at z = ${z} (row target ${row.target}, context ${row.context}): they give ${value} and ${slope}, the declaration ${linearOtherValue(f, z)} and ${linearOtherSlope(f, z)}`);
       }

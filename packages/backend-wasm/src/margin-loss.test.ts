@@ -29,8 +29,32 @@ const contextMargin = defineTransform({
   wgsl: '',
 });
 
+// MagFace's shape: the target's margin is the row context, differentiated; the others are clamped
+// cosines, independent of it.
+const contextGradMargin = defineTransform({
+  key: 'test-context-gradient',
+  uniforms: { s: 32 },
+  contextGradient: true,
+  target: (z, u, row) => u.s * Math.cos(Math.acos(Math.min(Math.max(z, -1), 1)) + row.context),
+  targetGrad: (z, u, row) => u.s * Math.sin(Math.acos(Math.min(Math.max(z, -1), 1)) + row.context) / Math.sqrt(Math.max(1 - z * z, 1e-6)),
+  targetContextGrad: (z, u, row) => -u.s * Math.sin(Math.acos(Math.min(Math.max(z, -1), 1)) + row.context),
+  other: (z, u) => u.s * Math.min(Math.max(z, -1), 1),
+  otherGrad: (z, u) => (Math.abs(z) > 1 ? 0 : u.s),
+  otherContextGrad: () => 0,
+  otherLinear: { scale: 32, lo: -1, hi: 1, slope: 32, slopeOutside: 0 },
+  wgsl: /* wgsl */ `
+fn fr_theta(z: f32) -> f32 { return acos(clamp(z, -1.0, 1.0)); }
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * cos(fr_theta(z) + row.context); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.s * sin(fr_theta(z) + row.context) / sqrt(max(1.0 - z * z, 1e-6)); }
+fn fr_target_context_grad(z: f32, row: FrRow) -> f32 { return -u.s * sin(fr_theta(z) + row.context); }
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.s * clamp(z, -1.0, 1.0); }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return select(u.s, 0.0, abs(z) > 1.0); }
+fn fr_other_context_grad(z: f32, row: FrRow) -> f32 { return 0.0; }
+`,
+});
+
 const TRANSFORMS: MarginTransform[] = [
-  arcMarginTransform(64, 0.5, 'detached'), arcMarginTransform(64, 0.5, 'exact'), scaledTransform(30), identityTransform, contextMargin,
+  arcMarginTransform(64, 0.5, 'detached'), arcMarginTransform(64, 0.5, 'exact'), scaledTransform(30), identityTransform, contextMargin, contextGradMargin,
 ];
 
 interface Case {
@@ -40,9 +64,11 @@ interface Case {
   bias?: number;
   withLse?: boolean;
   global?: boolean;
+  /** Ask for the row context's gradient (transforms with contextGradient). */
+  contextGrad?: boolean;
 }
 
-/** Runs marginLoss on `b`; returns grad, rowLoss, rowLogitGrad (and rowLogSumExp). */
+/** Runs marginLoss on `b`; returns grad, rowLoss, rowLogitGrad (then rowLogSumExp, rowContextGrad when asked for). */
 async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promise<Float32Array[]> {
   const rng = createRng(seed);
   const { rows, cols } = c;
@@ -61,12 +87,14 @@ async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promi
     bias: c.bias === undefined ? null : upload(Float32Array.of(c.bias), 'float32'),
     rowLogSumExp: c.withLse ? upload(new Float32Array(rows), 'float32') : null,
     globalLogSumExp: c.global ? upload(Float32Array.from({ length: rows }, () => 40 + 10 * rng.uniform()), 'float32') : null,
+    rowContextGrad: c.contextGrad ? upload(new Float32Array(rows).fill(NaN), 'float32') : null,
   };
   const p: MarginLossParams<unknown> = {
     ...bufs, rows, cols, classOffset: c.classOffset ?? 0, transform: t, reducer: 'softmax-ce', positiveWeight: 1, negativeWeight: 1, scale: 1 / rows,
   };
   b.kernels.marginLoss(p);
-  const outs: [unknown, number][] = [[bufs.grad, rows * cols], [bufs.rowLoss, rows], [bufs.rowLogitGrad, rows], ...(bufs.rowLogSumExp ? [[bufs.rowLogSumExp, rows] as [unknown, number]] : [])];
+  const outs: [unknown, number][] = [[bufs.grad, rows * cols], [bufs.rowLoss, rows], [bufs.rowLogitGrad, rows], ...(bufs.rowLogSumExp ? [[bufs.rowLogSumExp, rows] as [unknown, number]] : []),
+    ...(bufs.rowContextGrad ? [[bufs.rowContextGrad, rows] as [unknown, number]] : [])];
   const parts = await Promise.all(outs.map(([o, n]) => b.read(o, 'float32', n)));
   for (const x of Object.values(bufs)) if (x) b.free(x);
   return parts as Float32Array[];
@@ -79,13 +107,18 @@ const CASES: [string, Case][] = [
   ['5x3 and a single column', { rows: 5, cols: 3 }],
   ['9x1', { rows: 9, cols: 1 }],
 ];
+const CONTEXT_CASES: [string, Case][] = [
+  ['128x10000 with the context gradient', { rows: 128, cols: 10_000, contextGrad: true }],
+  ['64x2051 shard at class 100, global log-sum-exp, context gradient', { rows: 64, cols: 2051, classOffset: 100, global: true, contextGrad: true }],
+  ['5x3 with bias, row log-sum-exp and the context gradient', { rows: 5, cols: 3, bias: 2, withLse: true, contextGrad: true }],
+];
 
 describe('marginLoss (softmax-ce over otherLinear) on SIMD', () => {
   for (const t of TRANSFORMS) {
-    for (const [name, c] of CASES) {
+    for (const [name, c] of t.contextGradient ? [...CASES, ...CONTEXT_CASES] : CASES) {
       test(`${t.key}: ${name}: same bits at 1, 2 and 3 threads, close to the TypeScript reference`, async () => {
         const [a, b2, b3, want] = await Promise.all([one, two, three, reference].map((b) => run(b, t, c, 11)));
-        const names = ['grad', 'rowLoss', 'rowLogitGrad', 'rowLogSumExp'];
+        const names = ['grad', 'rowLoss', 'rowLogitGrad', ...(c.withLse ? ['rowLogSumExp'] : []), 'rowContextGrad'];
         a.forEach((got, i) => {
           expect(Buffer.from(b2[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);
           expect(Buffer.from(b3[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);
@@ -99,6 +132,11 @@ describe('marginLoss (softmax-ce over otherLinear) on SIMD', () => {
   test('a declaration that disagrees with other/otherGrad is refused, naming the transform and the score', async () => {
     const lying = defineTransform({ ...scaledTransform(30), key: 'lying', otherLinear: { scale: 30, lo: -1, hi: 1, slope: 30, slopeOutside: 30 } });
     await expect(run(one, lying, { rows: 2, cols: 8 }, 3)).rejects.toThrow(/transform lying: otherLinear .* disagrees with other\/otherGrad at z = -2 .*they give -60 .* the declaration -30/);
+  });
+
+  test('a declaration with a context-dependent otherContextGrad is refused: the declared logits do not depend on the context', async () => {
+    const dependent = defineTransform({ ...contextGradMargin, key: 'context-dependent', otherContextGrad: (z) => 0.5 * z });
+    await expect(run(one, dependent, { rows: 2, cols: 8, contextGrad: true }, 3)).rejects.toThrow(/transform context-dependent: otherLinear .* independent of the row context, but otherContextGrad gives -1 at z = -2/);
   });
 
   test('float32 bounds keep the reference comparisons of float32 scores', () => {

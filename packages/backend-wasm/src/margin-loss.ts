@@ -19,7 +19,9 @@ export function marginKernels(rt: Runtime, reference: KernelTable<WasmBuffer>['m
   return {
     marginLoss(p) {
       const f = p.transform.otherLinear;
-      if (!f || p.reducer !== 'softmax-ce' || p.halfLogits || p.halfGrad || p.rowContextGrad) return reference(p);
+      if (!f || p.reducer !== 'softmax-ce' || p.halfLogits || p.halfGrad) return reference(p);
+      // A context gradient needs the context and the transform's targetContextGrad; the reference names what is missing.
+      if (p.rowContextGrad && !(p.rowContext && p.transform.contextGradient && p.transform.targetContextGrad)) return reference(p);
       if (!checked.has(p.transform)) {
         checkLinearOther(p.transform, f);
         checked.add(p.transform);
@@ -38,12 +40,15 @@ function marginSoftmax(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
   const { rows, cols, transform: t } = p;
   const f = t.otherLinear!;
   for (const b of [p.logits, p.grad, p.rowLoss, p.rowLogitGrad]) requireFloat32(b, 'marginLoss');
-  // Per row: target logit and slope (float64), then the target column (int32, -1: none here).
-  const block = rt.heap.alloc(rows * 20, 'marginLoss targets');
+  if (p.rowContextGrad) requireFloat32(p.rowContextGrad, 'marginLoss');
+  // Per row: target logit, slope and context slope (float64), then the target column (int32, -1: none here).
+  const block = rt.heap.alloc(rows * 28, 'marginLoss targets');
   try {
     const buf = rt.memory.buffer;
     const logit = new Float64Array(buf, block.ptr, rows), slope = new Float64Array(buf, block.ptr + rows * 8, rows);
-    const target = new Int32Array(buf, block.ptr + rows * 16, rows);
+    const ctxSlope = new Float64Array(buf, block.ptr + rows * 16, rows);
+    const target = new Int32Array(buf, block.ptr + rows * 24, rows);
+    const targetContextGrad = p.rowContextGrad ? t.targetContextGrad! : null;
     const z = view(rt, p.logits).data as Float32Array, labels = view(rt, p.labels).data as Int32Array;
     const ctx = p.rowContext ? (view(rt, p.rowContext).data as Float32Array) : null;
     const bias = p.bias ? (view(rt, p.bias).data as Float32Array)[0] : 0;
@@ -58,12 +63,14 @@ function marginSoftmax(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
       target[r] = y;
       logit[r] = t.target(zy, t.uniforms, row) + bias;
       slope[r] = t.targetGrad(zy, t.uniforms, row);
+      if (targetContextGrad) ctxSlope[r] = targetContextGrad(zy, t.uniforms, row);
     }
     const [lo, hi] = float32Bounds(f.lo, f.hi);
     const args = [
-      p.logits.ptr, p.grad.ptr, cols, block.ptr + rows * 16, block.ptr, block.ptr + rows * 8,
+      p.logits.ptr, p.grad.ptr, cols, block.ptr + rows * 24, block.ptr, block.ptr + rows * 8,
       f.scale, lo, hi, f.slope, f.slopeOutside, bias, p.scale,
       p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowLogSumExp ? p.rowLogSumExp.ptr : 0, p.globalLogSumExp ? p.globalLogSumExp.ptr : 0,
+      block.ptr + rows * 16, p.rowContextGrad ? p.rowContextGrad.ptr : 0,
     ];
     const threads = rows * cols >= THREAD_ELEMENTS ? rt.threads : 1;
     runParts(rt, 'marginSoftmaxRows', splitRange(rows, threads, 1).map(([r0, r1]) => [...args, r0, r1]));

@@ -19,7 +19,8 @@ export type Uniforms = Readonly<Record<string, number>>;
 
 /**
  * `other(z) = scale * min(max(z, lo), hi)` for every row, `otherGrad(z)` = `slope` for lo <= z <= hi
- * and `slopeOutside` elsewhere (lo, hi may be infinite). Backends that cannot call TypeScript per
+ * and `slopeOutside` elsewhere (lo, hi may be infinite); independent of the row, so
+ * `otherContextGrad`, if any, is 0. Backends that cannot call TypeScript per
  * score (WebAssembly SIMD) run the non-target scores from it, and check it against the functions.
  */
 export interface LinearOther { scale: number; lo: number; hi: number; slope: number; slopeOutside: number }
