@@ -4,23 +4,7 @@
 // and passes them in; here run the C-wide passes, one row at a time, rows [r0, r1) per thread, so
 // a row's result never depends on the split. Float32 lanes; row sums in float64.
 
-// exp(x) for f32 lanes (Cephes expf: x = n ln 2 + r, |r| <= ln 2 / 2, degree-6 polynomial; about
-// 1 ulp). Below -87.3 (past the smallest normal float) the result is 0.
-@inline function exp4(x: v128): v128 {
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504)));
-  let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  const y = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
-  const ni = i32x4.max_s(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(-127));
-  const pow2 = i32x4.shl(i32x4.add(ni, i32x4.splat(127)), 23);
-  return v128.andnot(f32x4.mul(y, pow2), f32x4.lt(x, f32x4.splat(-87.33654)));
-}
+import { exp4 } from './shared/math';
 
 @inline function exp1(x: f32): f32 {
   return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);

@@ -1,15 +1,15 @@
 /**
- * A transform's `otherLinear` declaration is what the SIMD margin loss runs instead of `other` and
+ * A transform's `otherLinear` (or `otherPower`) declaration is what the SIMD margin loss runs instead of `other` and
  * `otherGrad`, so it is checked against them (once per transform object) before it is trusted:
  * a declaration that disagrees is refused, naming the transform and the score where it does.
  */
-import { BackendError, type LinearOther, type MarginTransform, type RowContext } from '@fr/core';
+import { BackendError, type LinearOther, type MarginTransform, type PowerOther, type RowContext } from '@fr/core';
 
 export function linearOtherValue(f: LinearOther, z: number): number {
   return f.scale * Math.min(Math.max(z, f.lo), f.hi);
 }
 
-export function linearOtherSlope(f: LinearOther, z: number): number {
+export function linearOtherSlope(f: { lo: number; hi: number; slope: number; slopeOutside: number }, z: number): number {
   return z >= f.lo && z <= f.hi ? f.slope : f.slopeOutside;
 }
 
@@ -21,26 +21,57 @@ function sameNumber(a: number, b: number): boolean {
 
 /** Throws where `t.otherLinear` disagrees with `t.other` / `t.otherGrad` (or is malformed). */
 export function checkLinearOther(t: MarginTransform, f: LinearOther): void {
-  const fail = (what: string) => {
-    throw new BackendError(`wasm backend: transform ${t.key}: otherLinear ${JSON.stringify(f)} ${what}`);
-  };
+  const fail = failure(t, 'otherLinear', f);
   for (const key of ['scale', 'lo', 'hi', 'slope', 'slopeOutside'] as const) {
     if (typeof f[key] !== 'number' || Number.isNaN(f[key])) fail(`: ${key} must be a number, got ${String(f[key])}`);
   }
   for (const key of ['scale', 'slope', 'slopeOutside'] as const) if (!Number.isFinite(f[key])) fail(`: ${key} must be finite, got ${f[key]}`);
   if (!(f.lo <= f.hi)) fail(`: lo (${f.lo}) is above hi (${f.hi})`);
+  probeOther(t, f, fail, (z) => linearOtherValue(f, z), (z) => linearOtherSlope(f, z), () => 0);
+}
+
+export function powerOtherValue(f: PowerOther, z: number): number {
+  return f.scale * Math.pow(Math.max(f.inner * Math.min(Math.max(z, f.lo), f.hi) + f.shift, 0), f.power) + f.offset;
+}
+
+/** Throws where `t.otherPower` disagrees with `t.other` / `t.otherGrad` (or is malformed). */
+export function checkPowerOther(t: MarginTransform, f: PowerOther): void {
+  const fail = failure(t, 'otherPower', f);
+  const keys = ['scale', 'lo', 'hi', 'inner', 'shift', 'power', 'offset', 'slope', 'slopeOutside'] as const;
+  for (const key of keys) if (typeof f[key] !== 'number' || Number.isNaN(f[key])) fail(`: ${key} must be a number, got ${String(f[key])}`);
+  for (const key of keys) if (key !== 'lo' && key !== 'hi' && !Number.isFinite(f[key])) fail(`: ${key} must be finite, got ${f[key]}`);
+  if (!(f.lo <= f.hi)) fail(`: lo (${f.lo}) is above hi (${f.hi})`);
+  if (!(f.power > 0)) fail(`: power must be above 0, got ${f.power}`);
+  // The terms of the sum set the rounding a correct transform may differ by (r (g + m) against 2r p + r (m - 1)).
+  const magnitude = (z: number) => Math.abs(powerOtherValue(f, z) - f.offset) + Math.abs(f.offset);
+  probeOther(t, f, fail, (z) => powerOtherValue(f, z), (z) => linearOtherSlope(f, z), magnitude);
+}
+
+function failure(t: MarginTransform, name: string, f: object): (what: string) => never {
+  return (what) => {
+    throw new BackendError(`wasm backend: transform ${t.key}: ${name} ${JSON.stringify(f)} ${what}`);
+  };
+}
+
+/** Compares a declaration with the transform over a range of scores and rows; `magnitude(z)`: the size its rounding is relative to. */
+function probeOther(
+  t: MarginTransform, f: { lo: number; hi: number }, fail: (what: string) => never,
+  value: (z: number) => number, slopeAt: (z: number) => number, magnitude: (z: number) => number,
+): void {
   const probes = [-2, -1.5, -1, -1 + 1e-5, -0.7, -0.31, 0, 1e-3, 0.42, 0.9, 1 - 1e-5, 1, 1.5, 2, f.lo, f.hi, f.lo - 1e-6, f.hi + 1e-6];
   for (let i = 0; i < 16; i++) probes.push(1.2 * Math.sin(12.9898 * i));
   for (const row of PROBE_ROWS) {
     for (const z of probes.filter(Number.isFinite)) {
-      const value = t.other(z, t.uniforms, row), slope = t.otherGrad(z, t.uniforms, row);
+      const got = t.other(z, t.uniforms, row), slope = t.otherGrad(z, t.uniforms, row);
+      const want = value(z), wantSlope = slopeAt(z);
+      const close = sameNumber(got, want) || Math.abs(got - want) <= 1e-12 * magnitude(z);
+      if (!close || !sameNumber(slope, wantSlope)) {
+        fail(`disagrees with other/otherGrad at z = ${z} (row target ${row.target}, context ${row.context}): they give ${got} and ${slope}, the declaration ${want} and ${wantSlope}`);
+      }
       // The declaration holds for every row: the non-target logits do not depend on the context.
       const contextSlope = t.otherContextGrad ? t.otherContextGrad(z, t.uniforms, row) : 0;
       if (contextSlope !== 0) {
         fail(`declares non-target logits independent of the row context, but otherContextGrad gives ${contextSlope} at z = ${z} (context ${row.context})`);
-      }
-      if (!sameNumber(value, linearOtherValue(f, z)) || !sameNumber(slope, linearOtherSlope(f, z))) {
-        fail(`disagrees with other/otherGrad at z = ${z} (row target ${row.target}, context ${row.context}): they give ${value} and ${slope}, the declaration ${linearOtherValue(f, z)} and ${linearOtherSlope(f, z)}`);
       }
     }
   }

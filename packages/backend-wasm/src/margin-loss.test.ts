@@ -1,5 +1,5 @@
 import { createCpuBackend } from '@fr/backend-cpu';
-import { arcMarginTransform, createRng, defineTransform, identityTransform, scaledTransform, type Backend, type MarginLossParams, type MarginTransform } from '@fr/core';
+import { arcMarginTransform, createRng, defineTransform, identityTransform, scaledTransform, type Backend, type MarginLossParams, type MarginTransform, type Reducer } from '@fr/core';
 import { expectClose } from '@fr/core/testing';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createWasmBackend } from './index.js';
@@ -66,6 +66,7 @@ interface Case {
   global?: boolean;
   /** Ask for the row context's gradient (transforms with contextGradient). */
   contextGrad?: boolean;
+  reducer?: Reducer;
 }
 
 /** Runs marginLoss on `b`; returns grad, rowLoss, rowLogitGrad (then rowLogSumExp, rowContextGrad when asked for). */
@@ -90,7 +91,7 @@ async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promi
     rowContextGrad: c.contextGrad ? upload(new Float32Array(rows).fill(NaN), 'float32') : null,
   };
   const p: MarginLossParams<unknown> = {
-    ...bufs, rows, cols, classOffset: c.classOffset ?? 0, transform: t, reducer: 'softmax-ce', positiveWeight: 1, negativeWeight: 1, scale: 1 / rows,
+    ...bufs, rows, cols, classOffset: c.classOffset ?? 0, transform: t, reducer: c.reducer ?? 'softmax-ce', positiveWeight: 0.7, negativeWeight: 0.3, scale: 1 / rows,
   };
   b.kernels.marginLoss(p);
   const outs: [unknown, number][] = [[bufs.grad, rows * cols], [bufs.rowLoss, rows], [bufs.rowLogitGrad, rows], ...(bufs.rowLogSumExp ? [[bufs.rowLogSumExp, rows] as [unknown, number]] : []),
@@ -147,5 +148,66 @@ describe('marginLoss (softmax-ce over otherLinear) on SIMD', () => {
     expect(Math.fround(hi)).toBe(hi);
     // The next float32 outward fails the comparison.
     expect(new Float32Array([lo - 1e-7])[0]).toBeLessThan(-1 + 1e-5);
+  });
+});
+
+/** SphereFace2's shape: r (2 ((c + 1) / 2)^t - 1 + m) of the clamped score, a detached slope r. */
+function powerMargin(t: number, lo: number, hi: number): MarginTransform {
+  const g = (z: number, u: Record<string, number>) => 2 * Math.pow(Math.max((Math.min(Math.max(z, u.lo), u.hi) + 1) / 2, 0), u.t) - 1;
+  return defineTransform({
+    key: `test-power-${t}`,
+    uniforms: { r: 30, m: 0.3, t, lo, hi },
+    target: (z, u) => u.r * (g(z, u) - u.m),
+    targetGrad: (_z, u) => u.r,
+    other: (z, u) => u.r * (g(z, u) + u.m),
+    otherGrad: (_z, u) => u.r,
+    otherPower: { scale: 60, lo, hi, inner: 0.5, shift: 0.5, power: t, offset: 30 * (0.3 - 1), slope: 30, slopeOutside: 30 },
+    wgsl: /* wgsl */ `
+fn fr_g(z: f32) -> f32 { return 2.0 * pow(max((clamp(z, u.lo, u.hi) + 1.0) * 0.5, 0.0), u.t) - 1.0; }
+fn fr_target(z: f32, row: FrRow) -> f32 { return u.r * (fr_g(z) - u.m); }
+fn fr_target_grad(z: f32, row: FrRow) -> f32 { return u.r; }
+fn fr_other(z: f32, row: FrRow) -> f32 { return u.r * (fr_g(z) + u.m); }
+fn fr_other_grad(z: f32, row: FrRow) -> f32 { return u.r; }
+`,
+  });
+}
+
+const SIGMOID_TRANSFORMS: MarginTransform[] = [
+  powerMargin(3, -Infinity, Infinity), powerMargin(3, -1 + 1e-5, 1 - 1e-5), powerMargin(2.5, -1, 1), powerMargin(1, -Infinity, Infinity),
+  scaledTransform(30), arcMarginTransform(64, 0.5, 'detached'), contextMargin, contextGradMargin,
+];
+const SIGMOID_CASES: [string, Case][] = [
+  ['128x10000, the SphereFace2 head shape, bias -8', { rows: 128, cols: 10_000, bias: -8 }],
+  ['64x2051 shard at class 100, bias 2', { rows: 64, cols: 2051, classOffset: 100, bias: 2 }],
+  ['7x1031 without bias', { rows: 7, cols: 1031 }],
+  ['5x3 and a single column', { rows: 5, cols: 3, bias: -1 }],
+  ['9x1', { rows: 9, cols: 1, bias: -3 }],
+];
+
+describe('marginLoss (sigmoid-ova over otherLinear or otherPower) on SIMD', () => {
+  for (const t of SIGMOID_TRANSFORMS) {
+    const cases = SIGMOID_CASES.map(([name, c]): [string, Case] => [name, { ...c, reducer: 'sigmoid-ova', contextGrad: t.contextGradient }]);
+    for (const [name, c] of cases) {
+      test(`${t.key}: ${name}: same bits at 1, 2 and 3 threads, close to the TypeScript reference`, async () => {
+        const [a, b2, b3, want] = await Promise.all([one, two, three, reference].map((b) => run(b, t, c, 12)));
+        const names = ['grad', 'rowLoss', 'rowLogitGrad', 'rowContextGrad'];
+        a.forEach((got, i) => {
+          expect(Buffer.from(b2[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);
+          expect(Buffer.from(b3[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);
+          expectClose(got, want[i], { rtol: 1e-5, atol: 1e-7 }, `${t.key} ${name}: ${names[i]}`);
+        });
+      });
+    }
+  }
+
+  test('a power declaration that disagrees with other is refused, naming the transform and the score', async () => {
+    const lying = defineTransform({ ...powerMargin(3, -1, 1), key: 'lying-power', otherPower: { ...powerMargin(3, -1, 1).otherPower!, power: 2 } });
+    await expect(run(one, lying, { rows: 2, cols: 8, reducer: 'sigmoid-ova' }, 3)).rejects.toThrow(/transform lying-power: otherPower .* disagrees with other\/otherGrad at z = -0.99999 \(row target 0.3, context 0\): they give -20.99999999999999\d* and 30, the declaration -20.9999999985 and 30/);
+  });
+
+  test('softmax-ce does not take a power declaration: the reference runs it, with the same result', async () => {
+    const t = powerMargin(3, -1, 1);
+    const [got, want] = await Promise.all([one, reference].map((b) => run(b, t, { rows: 4, cols: 33 }, 5)));
+    got.forEach((x, i) => expect(Buffer.from(x.buffer).equals(Buffer.from(want[i].buffer))).toBe(true));
   });
 });

@@ -1,12 +1,13 @@
 /**
- * The fused margin loss on the kernel module: for softmax cross-entropy with a transform that
- * declares its non-target half in closed form (`otherLinear`), the transform's own functions run
- * for the B target scores here, and the C-wide max, exp-sum and gradient passes run as SIMD over
- * rows split among the threads (assembly/margin.ts). Everything else (sigmoid-ova, float16 logits
- * or gradient, a context gradient, transforms without the declaration) runs the reference.
+ * The fused margin loss on the kernel module: for a transform that declares its non-target half in
+ * closed form (`otherLinear` for softmax cross-entropy; `otherLinear` or `otherPower` for the
+ * one-vs-all sigmoid), the transform's own functions run for the B target scores here, and the
+ * C-wide passes run as SIMD over rows split among the threads (assembly/margin.ts,
+ * assembly/margin-sigmoid.ts), the row context's gradient included. Everything else (float16
+ * logits or gradient, transforms without a declaration) runs the reference.
  */
 import type { KernelTable, MarginLossParams, MarginTransform } from '@fr/core';
-import { checkLinearOther, float32Bounds } from './linear-other.js';
+import { checkLinearOther, checkPowerOther, float32Bounds } from './linear-other.js';
 import { requireFloat32, runParts, splitRange, view, type Runtime, type WasmBuffer } from './runtime.js';
 
 /** Below this many scores the work stays on one thread. */
@@ -18,15 +19,18 @@ export function marginKernels(rt: Runtime, reference: KernelTable<WasmBuffer>['m
   const checked = new WeakSet<MarginTransform>();
   return {
     marginLoss(p) {
-      const f = p.transform.otherLinear;
-      if (!f || p.reducer !== 'softmax-ce' || p.halfLogits || p.halfGrad) return reference(p);
+      const t = p.transform;
+      const declared = p.reducer === 'softmax-ce' ? t.otherLinear : t.otherLinear ?? t.otherPower;
+      if (!declared || p.halfLogits || p.halfGrad) return reference(p);
       // A context gradient needs the context and the transform's targetContextGrad; the reference names what is missing.
-      if (p.rowContextGrad && !(p.rowContext && p.transform.contextGradient && p.transform.targetContextGrad)) return reference(p);
-      if (!checked.has(p.transform)) {
-        checkLinearOther(p.transform, f);
-        checked.add(p.transform);
+      if (p.rowContextGrad && !(p.rowContext && t.contextGradient && t.targetContextGrad)) return reference(p);
+      if (!checked.has(t)) {
+        if (t.otherLinear) checkLinearOther(t, t.otherLinear);
+        if (t.otherPower) checkPowerOther(t, t.otherPower);
+        checked.add(t);
       }
-      marginSoftmax(rt, p);
+      if (p.reducer === 'softmax-ce') marginSoftmax(rt, p);
+      else marginSigmoid(rt, p);
     },
     scaleBy(a, scalar, out, n) {
       for (const b of [a, scalar, out]) requireFloat32(b, 'scaleBy');
@@ -36,18 +40,20 @@ export function marginKernels(rt: Runtime, reference: KernelTable<WasmBuffer>['m
   };
 }
 
-function marginSoftmax(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
+/** Pointers of the per-row target block: logit, slope and context slope (float64), column (int32, -1: none here). */
+interface Targets { logit: number; slope: number; ctxSlope: number; column: number; bias: number }
+
+/** Computes the B target logits (bias included) and slopes with the transform's own functions, into a heap block for `run`. */
+function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets: Targets) => void): void {
   const { rows, cols, transform: t } = p;
-  const f = t.otherLinear!;
   for (const b of [p.logits, p.grad, p.rowLoss, p.rowLogitGrad]) requireFloat32(b, 'marginLoss');
   if (p.rowContextGrad) requireFloat32(p.rowContextGrad, 'marginLoss');
-  // Per row: target logit, slope and context slope (float64), then the target column (int32, -1: none here).
   const block = rt.heap.alloc(rows * 28, 'marginLoss targets');
   try {
     const buf = rt.memory.buffer;
-    const logit = new Float64Array(buf, block.ptr, rows), slope = new Float64Array(buf, block.ptr + rows * 8, rows);
-    const ctxSlope = new Float64Array(buf, block.ptr + rows * 16, rows);
-    const target = new Int32Array(buf, block.ptr + rows * 24, rows);
+    const at = { logit: block.ptr, slope: block.ptr + rows * 8, ctxSlope: block.ptr + rows * 16, column: block.ptr + rows * 24 };
+    const logit = new Float64Array(buf, at.logit, rows), slope = new Float64Array(buf, at.slope, rows);
+    const ctxSlope = new Float64Array(buf, at.ctxSlope, rows), target = new Int32Array(buf, at.column, rows);
     const targetContextGrad = p.rowContextGrad ? t.targetContextGrad! : null;
     const z = view(rt, p.logits).data as Float32Array, labels = view(rt, p.labels).data as Int32Array;
     const ctx = p.rowContext ? (view(rt, p.rowContext).data as Float32Array) : null;
@@ -65,16 +71,44 @@ function marginSoftmax(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
       slope[r] = t.targetGrad(zy, t.uniforms, row);
       if (targetContextGrad) ctxSlope[r] = targetContextGrad(zy, t.uniforms, row);
     }
-    const [lo, hi] = float32Bounds(f.lo, f.hi);
-    const args = [
-      p.logits.ptr, p.grad.ptr, cols, block.ptr + rows * 24, block.ptr, block.ptr + rows * 8,
-      f.scale, lo, hi, f.slope, f.slopeOutside, bias, p.scale,
-      p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowLogSumExp ? p.rowLogSumExp.ptr : 0, p.globalLogSumExp ? p.globalLogSumExp.ptr : 0,
-      block.ptr + rows * 16, p.rowContextGrad ? p.rowContextGrad.ptr : 0,
-    ];
-    const threads = rows * cols >= THREAD_ELEMENTS ? rt.threads : 1;
-    runParts(rt, 'marginSoftmaxRows', splitRange(rows, threads, 1).map(([r0, r1]) => [...args, r0, r1]));
+    run({ ...at, bias });
   } finally {
     rt.heap.release(block.ptr, block.size);
   }
+}
+
+function rowParts(rt: Runtime, p: MarginLossParams<WasmBuffer>, args: number[]): number[][] {
+  const threads = p.rows * p.cols >= THREAD_ELEMENTS ? rt.threads : 1;
+  return splitRange(p.rows, threads, 1).map(([r0, r1]) => [...args, r0, r1]);
+}
+
+function marginSoftmax(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
+  const f = p.transform.otherLinear!;
+  withTargets(rt, p, (at) => {
+    const [lo, hi] = float32Bounds(f.lo, f.hi);
+    runParts(rt, 'marginSoftmaxRows', rowParts(rt, p, [
+      p.logits.ptr, p.grad.ptr, p.cols, at.column, at.logit, at.slope,
+      f.scale, lo, hi, f.slope, f.slopeOutside, at.bias, p.scale,
+      p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowLogSumExp ? p.rowLogSumExp.ptr : 0, p.globalLogSumExp ? p.globalLogSumExp.ptr : 0,
+      at.ctxSlope, p.rowContextGrad ? p.rowContextGrad.ptr : 0,
+    ]));
+  });
+}
+
+function marginSigmoid(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
+  const t = p.transform;
+  // The closed form as the kernel takes it: otherLinear is the unpowered case.
+  const f = t.otherLinear
+    ? { powered: 0, ...t.otherLinear, inner: 1, shift: 0, power: 1, offset: 0 }
+    : { powered: 1, ...t.otherPower! };
+  const intPower = Number.isInteger(f.power) && f.power <= 64 ? f.power : 0;
+  withTargets(rt, p, (at) => {
+    const [lo, hi] = float32Bounds(f.lo, f.hi);
+    runParts(rt, 'marginSigmoidRows', rowParts(rt, p, [
+      p.logits.ptr, p.grad.ptr, p.cols, at.column, at.logit, at.slope, at.ctxSlope,
+      f.powered, f.scale, lo, hi, f.inner, f.shift, f.power, intPower, f.offset,
+      f.slope, f.slopeOutside, at.bias, p.scale, p.positiveWeight, p.negativeWeight,
+      p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowContextGrad ? p.rowContextGrad.ptr : 0,
+    ]));
+  });
 }

@@ -26,6 +26,24 @@ export type Uniforms = Readonly<Record<string, number>>;
 export interface LinearOther { scale: number; lo: number; hi: number; slope: number; slopeOutside: number }
 
 /**
+ * `other(z) = scale * max(inner * min(max(z, lo), hi) + shift, 0)^power + offset` for every row
+ * (power > 0; SphereFace2's r (g(cos) + m) with g(c) = 2((c + 1) / 2)^t - 1), and `otherGrad(z)` =
+ * `slope` for lo <= z <= hi, `slopeOutside` elsewhere (a gradient rule that detaches the rewrite).
+ * Independent of the row, as `LinearOther`; backends use it where that one does.
+ */
+export interface PowerOther {
+  scale: number;
+  lo: number;
+  hi: number;
+  inner: number;
+  shift: number;
+  power: number;
+  offset: number;
+  slope: number;
+  slopeOutside: number;
+}
+
+/**
  * Target and non-target transforms with their derivatives. The derivative is what the gradient
  * rule says it is: for a margin applied under no_grad ("detached") it is the slope of the
  * non-margin logit (s), not the derivative of the margin logit.
@@ -51,6 +69,8 @@ export interface MarginTransform<U extends Uniforms = Uniforms> {
   otherContextGrad?(z: number, u: U, row: RowContext): number;
   /** Optional: `other`/`otherGrad` in closed form (see `LinearOther`); a transform without it runs the reference. */
   otherLinear?: LinearOther;
+  /** Optional: `other`/`otherGrad` as a power of the clamped score (see `PowerOther`), for transforms that are not linear. */
+  otherPower?: PowerOther;
   /**
    * WGSL defining `fn fr_target(z: f32, row: FrRow) -> f32`, `fn fr_target_grad(...)`,
    * `fn fr_other(...)` and `fn fr_other_grad(...)`. The prelude declares

@@ -1,18 +1,21 @@
 /**
  * Which path the WebAssembly backend's fused margin loss takes for a transform: the SIMD loop runs
- * the non-target scores from the transform's `otherLinear`, and never calls its `other`; the
- * TypeScript reference calls `other` once per non-target score.
+ * the non-target scores from the transform's `otherLinear` (or `otherPower`), and never calls its
+ * `other`; the TypeScript reference calls `other` once per non-target score.
  */
 import { createWasmBackend } from '@fr/backend-wasm';
-import type { Backend, MarginLossParams, MarginTransform } from '@fr/core';
+import type { Backend, MarginLossParams, MarginTransform, Reducer } from '@fr/core';
 
 /**
- * Calls of `t.other` during a softmax-ce margin loss of `rows` x `cols` scores on the wasm backend
- * (2 threads), after a first run on the same transform (where the backend checks a declaration
- * once): 0 on the SIMD path, about rows * cols on the reference. `context` is every row's context;
- * `contextGrad` asks for its gradient (MagFace's trained feature norm).
+ * Calls of `t.other` during a margin loss (softmax-ce unless `reducer` says otherwise) of `rows` x
+ * `cols` scores on the wasm backend (2 threads), after a first run on the same transform (where the
+ * backend checks a declaration once): 0 on the SIMD path, about rows * cols on the reference.
+ * `context` is every row's context; `contextGrad` asks for its gradient (MagFace's trained feature
+ * norm); `bias` is the scalar added to every logit (SphereFace2's).
  */
-export async function wasmOtherCalls(t: MarginTransform, opts: { context?: number; contextGrad?: boolean } = {}): Promise<number> {
+export async function wasmOtherCalls(
+  t: MarginTransform, opts: { context?: number; contextGrad?: boolean; reducer?: Reducer; bias?: number } = {},
+): Promise<number> {
   const rows = 8, cols = 512, context = opts.context ?? 0.3;
   let calls = 0;
   const counted: MarginTransform = { ...t, other: (z, u, row) => (calls++, t.other(z, u, row)) };
@@ -28,8 +31,9 @@ export async function wasmOtherCalls(t: MarginTransform, opts: { context?: numbe
       logits: upload(scores, 'float32'), labels: upload(Int32Array.from({ length: rows }, (_, r) => (r * 37) % cols), 'int32'),
       grad: upload(new Float32Array(rows * cols), 'float32'), rowLoss: upload(new Float32Array(rows), 'float32'),
       rowLogitGrad: upload(new Float32Array(rows), 'float32'), rowContext: upload(new Float32Array(rows).fill(context), 'float32'),
-      rowContextGrad: opts.contextGrad ? upload(new Float32Array(rows), 'float32') : null, bias: null, rowLogSumExp: null, globalLogSumExp: null,
-      rows, cols, classOffset: 0, transform: counted, reducer: 'softmax-ce', positiveWeight: 1, negativeWeight: 1, scale: 1 / rows,
+      rowContextGrad: opts.contextGrad ? upload(new Float32Array(rows), 'float32') : null,
+      bias: opts.bias === undefined ? null : upload(Float32Array.of(opts.bias), 'float32'), rowLogSumExp: null, globalLogSumExp: null,
+      rows, cols, classOffset: 0, transform: counted, reducer: opts.reducer ?? 'softmax-ce', positiveWeight: 0.7, negativeWeight: 0.3, scale: 1 / rows,
     };
     b.kernels.marginLoss(p);
     await b.read(p.rowLoss, 'float32', rows);

@@ -63,6 +63,8 @@ export function sphereface2Transform(p: SphereFace2Params): MarginTransform {
       target: (z, u) => u.r * (g(z, u.t) - u.m),
       other: (z, u) => u.r * (g(z, u.t) + u.m),
       ...common,
+      // r (2 ((z + 1) / 2)^t - 1 + m), for backends that run the non-target scores in closed form.
+      otherPower: { scale: 2 * p.r, lo: -Infinity, hi: Infinity, inner: 0.5, shift: 0.5, power: p.t, offset: p.r * (p.m - 1), slope: p.r, slopeOutside: p.r },
       wgsl: G_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.r * (fr_g(z) - u.m); }
 fn fr_other(z: f32, row: FrRow) -> f32 { return u.r * (fr_g(z) + u.m); }
@@ -80,6 +82,7 @@ fn fr_other(z: f32, row: FrRow) -> f32 { return u.r * (fr_g(z) + u.m); }
     },
     other: (z, u) => u.r * g(Math.min(Math.max(z, u.lo), u.hi), u.t),
     ...common,
+    otherPower: { scale: 2 * p.r, lo, hi, inner: 0.5, shift: 0.5, power: p.t, offset: -p.r, slope: p.r, slopeOutside: p.r },
     // acos and cos from core's fr_acos and fr_sin_cos: WGSL's own cost up to 0.014 of the tolerance.
     wgsl: G_WGSL + TRIG_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 {
