@@ -67,6 +67,8 @@ interface Case {
   /** Ask for the row context's gradient (transforms with contextGradient). */
   contextGrad?: boolean;
   reducer?: Reducer;
+  /** Float16 logits and gradient. */
+  half?: boolean;
 }
 
 /** Runs marginLoss on `b`; returns grad, rowLoss, rowLogitGrad (then rowLogSumExp, rowContextGrad when asked for). */
@@ -76,13 +78,14 @@ async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promi
   const z = Float32Array.from({ length: rows * cols }, () => 2.2 * rng.uniform() - 1.1);
   // Labels at the row edges and outside this buffer's classes too.
   const labels = Int32Array.from({ length: rows }, (_, r) => (r % 4 === 0 ? 0 : r % 4 === 1 ? cols - 1 : r % 4 === 2 ? cols + 5 : rng.int(cols)) + (c.classOffset ?? 0));
-  const upload = (x: Float32Array | Int32Array, dtype: 'float32' | 'int32') => {
+  const upload = (x: Float32Array | Int32Array, dtype: 'float32' | 'int32' | 'float16') => {
     const buf = b.alloc(x.length, dtype);
     b.write(buf, x);
     return buf;
   };
   const bufs = {
-    logits: upload(z, 'float32'), labels: upload(labels, 'int32'), grad: upload(new Float32Array(rows * cols).fill(NaN), 'float32'),
+    logits: upload(z, c.half ? 'float16' : 'float32'), labels: upload(labels, 'int32'),
+    grad: upload(new Float32Array(rows * cols).fill(NaN), c.half ? 'float16' : 'float32'),
     rowLoss: upload(new Float32Array(rows), 'float32'), rowLogitGrad: upload(new Float32Array(rows), 'float32'),
     rowContext: upload(Float32Array.from({ length: rows }, () => rng.normal()), 'float32'),
     bias: c.bias === undefined ? null : upload(Float32Array.of(c.bias), 'float32'),
@@ -92,6 +95,7 @@ async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promi
   };
   const p: MarginLossParams<unknown> = {
     ...bufs, rows, cols, classOffset: c.classOffset ?? 0, transform: t, reducer: c.reducer ?? 'softmax-ce', positiveWeight: 0.7, negativeWeight: 0.3, scale: 1 / rows,
+    halfLogits: c.half, halfGrad: c.half,
   };
   b.kernels.marginLoss(p);
   const outs: [unknown, number][] = [[bufs.grad, rows * cols], [bufs.rowLoss, rows], [bufs.rowLogitGrad, rows], ...(bufs.rowLogSumExp ? [[bufs.rowLogSumExp, rows] as [unknown, number]] : []),
@@ -210,4 +214,26 @@ describe('marginLoss (sigmoid-ova over otherLinear or otherPower) on SIMD', () =
     const [got, want] = await Promise.all([one, reference].map((b) => run(b, t, { rows: 4, cols: 33 }, 5)));
     got.forEach((x, i) => expect(Buffer.from(x.buffer).equals(Buffer.from(want[i].buffer))).toBe(true));
   });
+});
+
+describe('marginLoss with float16 logits and gradient on SIMD (float32 copies of blocks of rows)', () => {
+  const cases: [MarginTransform, string, Case][] = [
+    [arcMarginTransform(64, 0.5, 'detached'), '128x10000 (two blocks)', { rows: 128, cols: 10_000, half: true }],
+    [contextGradMargin, '64x2051 shard at class 100, global log-sum-exp, context gradient', { rows: 64, cols: 2051, classOffset: 100, global: true, contextGrad: true, half: true }],
+    [contextMargin, '7x1031 with bias and row log-sum-exp', { rows: 7, cols: 1031, bias: -3, withLse: true, half: true }],
+    [powerMargin(3, -Infinity, Infinity), 'sigmoid-ova 128x10000 (two blocks), bias -8', { rows: 128, cols: 10_000, bias: -8, reducer: 'sigmoid-ova', half: true }],
+    [contextGradMargin, 'sigmoid-ova 5x3, context gradient', { rows: 5, cols: 3, bias: -1, reducer: 'sigmoid-ova', contextGrad: true, half: true }],
+  ];
+  for (const [t, name, c] of cases) {
+    test(`${t.key}: ${name}: same bits at 1, 2 and 3 threads, close to the TypeScript reference`, async () => {
+      const [a, b2, b3, want] = await Promise.all([one, two, three, reference].map((b) => run(b, t, c, 13)));
+      const names = ['grad', 'rowLoss', 'rowLogitGrad', ...(c.withLse ? ['rowLogSumExp'] : []), 'rowContextGrad'];
+      a.forEach((got, i) => {
+        expect(Buffer.from(b2[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);
+        expect(Buffer.from(b3[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);
+        // The gradient is rounded to float16: a float32 difference may move it by one float16 ulp (2^-11 relative).
+        expectClose(got, want[i], i === 0 ? { rtol: 2 ** -10, atol: 1e-7 } : { rtol: 1e-5, atol: 1e-7 }, `${t.key} ${name}: ${names[i]}`);
+      });
+    });
+  }
 });

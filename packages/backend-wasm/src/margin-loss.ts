@@ -3,15 +3,18 @@
  * closed form (`otherLinear` for softmax cross-entropy; `otherLinear` or `otherPower` for the
  * one-vs-all sigmoid), the transform's own functions run for the B target scores here, and the
  * C-wide passes run as SIMD over rows split among the threads (assembly/margin.ts,
- * assembly/margin-sigmoid.ts), the row context's gradient included. Everything else (float16
- * logits or gradient, transforms without a declaration) runs the reference.
+ * assembly/margin-sigmoid.ts), the row context's gradient included. Float16 logits or gradient
+ * go through float32 copies of a block of rows at a time. Transforms without a declaration for
+ * the reducer run the reference.
  */
-import type { KernelTable, MarginLossParams, MarginTransform } from '@fr/core';
+import { BackendError, convertFromFloat16, convertToFloat16, float16BitsToFloat32, type KernelTable, type MarginLossParams, type MarginTransform } from '@fr/core';
 import { checkLinearOther, checkPowerOther, float32Bounds } from './linear-other.js';
 import { requireFloat32, runParts, splitRange, view, type Runtime, type WasmBuffer } from './runtime.js';
 
 /** Below this many scores the work stays on one thread. */
 const THREAD_ELEMENTS = 1 << 16;
+/** Scores per block of float32 copies of float16 logits or gradient (4 MiB each). */
+const HALF_BLOCK_ELEMENTS = 1 << 20;
 
 type MarginKernels = Pick<KernelTable<WasmBuffer>, 'marginLoss' | 'scaleBy'>;
 
@@ -21,7 +24,7 @@ export function marginKernels(rt: Runtime, reference: KernelTable<WasmBuffer>['m
     marginLoss(p) {
       const t = p.transform;
       const declared = p.reducer === 'softmax-ce' ? t.otherLinear : t.otherLinear ?? t.otherPower;
-      if (!declared || p.halfLogits || p.halfGrad) return reference(p);
+      if (!declared) return reference(p);
       // A context gradient needs the context and the transform's targetContextGrad; the reference names what is missing.
       if (p.rowContextGrad && !(p.rowContext && t.contextGradient && t.targetContextGrad)) return reference(p);
       if (!checked.has(t)) {
@@ -46,8 +49,9 @@ interface Targets { logit: number; slope: number; ctxSlope: number; column: numb
 /** Computes the B target logits (bias included) and slopes with the transform's own functions, into a heap block for `run`. */
 function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets: Targets) => void): void {
   const { rows, cols, transform: t } = p;
-  for (const b of [p.logits, p.grad, p.rowLoss, p.rowLogitGrad]) requireFloat32(b, 'marginLoss');
-  if (p.rowContextGrad) requireFloat32(p.rowContextGrad, 'marginLoss');
+  for (const b of [p.rowLoss, p.rowLogitGrad, p.rowContextGrad]) if (b) requireFloat32(b, 'marginLoss');
+  requireDType(p.logits, p.halfLogits ? 'float16' : 'float32', 'halfLogits');
+  requireDType(p.grad, p.halfGrad ? 'float16' : 'float32', 'halfGrad');
   const block = rt.heap.alloc(rows * 28, 'marginLoss targets');
   try {
     const buf = rt.memory.buffer;
@@ -55,7 +59,8 @@ function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets
     const logit = new Float64Array(buf, at.logit, rows), slope = new Float64Array(buf, at.slope, rows);
     const ctxSlope = new Float64Array(buf, at.ctxSlope, rows), target = new Int32Array(buf, at.column, rows);
     const targetContextGrad = p.rowContextGrad ? t.targetContextGrad! : null;
-    const z = view(rt, p.logits).data as Float32Array, labels = view(rt, p.labels).data as Int32Array;
+    const z = view(rt, p.logits).data, labels = view(rt, p.labels).data as Int32Array;
+    const score = p.halfLogits ? (i: number) => float16BitsToFloat32(z[i]) : (i: number) => z[i];
     const ctx = p.rowContext ? (view(rt, p.rowContext).data as Float32Array) : null;
     const bias = p.bias ? (view(rt, p.bias).data as Float32Array)[0] : 0;
     for (let r = 0; r < rows; r++) {
@@ -64,7 +69,7 @@ function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets
         target[r] = -1;
         continue;
       }
-      const zy = z[r * cols + y];
+      const zy = score(r * cols + y);
       const row = { target: zy, context: ctx ? ctx[r] : 0 };
       target[r] = y;
       logit[r] = t.target(zy, t.uniforms, row) + bias;
@@ -77,22 +82,61 @@ function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets
   }
 }
 
-function rowParts(rt: Runtime, p: MarginLossParams<WasmBuffer>, args: number[]): number[][] {
-  const threads = p.rows * p.cols >= THREAD_ELEMENTS ? rt.threads : 1;
-  return splitRange(p.rows, threads, 1).map(([r0, r1]) => [...args, r0, r1]);
+function requireDType(b: WasmBuffer, dtype: 'float16' | 'float32', flag: string): void {
+  if (b.dtype !== dtype) {
+    throw new BackendError(`wasm backend: marginLoss with ${flag} ${dtype === 'float16'} takes ${dtype}, but ${b.label || 'a buffer'} holds ${b.dtype}`);
+  }
+}
+
+/** Rows [row0, row0 + rows) with their float32 scores at `z` and gradient at `grad`. */
+interface RowBlock { z: number; grad: number; row0: number; rows: number }
+
+/**
+ * Runs `body` over the rows: in place for float32 logits and gradient; otherwise over blocks of
+ * rows whose float16 logits are widened into a float32 copy first, and whose float32 gradient is
+ * rounded into the float16 one after (as the reference, a row's float16 bits do not depend on the block).
+ */
+function eachBlock(rt: Runtime, p: MarginLossParams<WasmBuffer>, body: (b: RowBlock) => void): void {
+  const { rows, cols } = p;
+  if (!p.halfLogits && !p.halfGrad) return body({ z: p.logits.ptr, grad: p.grad.ptr, row0: 0, rows });
+  const per = Math.max(1, Math.min(rows, Math.floor(HALF_BLOCK_ELEMENTS / Math.max(cols, 1))));
+  const zCopy = p.halfLogits ? rt.heap.alloc(per * cols * 4, 'marginLoss logits (float32)') : null;
+  const gradCopy = p.halfGrad ? rt.heap.alloc(per * cols * 4, 'marginLoss gradient (float32)') : null;
+  try {
+    for (let row0 = 0; row0 < rows; row0 += per) {
+      const n = Math.min(per, rows - row0), i0 = row0 * cols, count = n * cols;
+      const buf = rt.memory.buffer;
+      if (zCopy) convertFromFloat16(new Uint16Array(buf, p.logits.ptr + i0 * 2, count), new Float32Array(buf, zCopy.ptr, count), count);
+      body({ z: zCopy ? zCopy.ptr : p.logits.ptr + i0 * 4, grad: gradCopy ? gradCopy.ptr : p.grad.ptr + i0 * 4, row0, rows: n });
+      if (gradCopy) convertToFloat16(new Float32Array(rt.memory.buffer, gradCopy.ptr, count), new Uint16Array(rt.memory.buffer, p.grad.ptr + i0 * 2, count), count);
+    }
+  } finally {
+    for (const block of [zCopy, gradCopy]) if (block) rt.heap.release(block.ptr, block.size);
+  }
+}
+
+/** The kernel's parts over a block's rows; `args` get [r0, r1) appended. */
+function rowParts(rt: Runtime, b: RowBlock, cols: number, args: number[]): number[][] {
+  const threads = b.rows * cols >= THREAD_ELEMENTS ? rt.threads : 1;
+  return splitRange(b.rows, threads, 1).map(([r0, r1]) => [...args, r0, r1]);
+}
+
+/** A per-row array's pointer at the block's first row (0: absent). */
+function rowPtr(ptr: number, b: RowBlock, bytes: number): number {
+  return ptr === 0 ? 0 : ptr + b.row0 * bytes;
 }
 
 function marginSoftmax(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
   const f = p.transform.otherLinear!;
-  withTargets(rt, p, (at) => {
-    const [lo, hi] = float32Bounds(f.lo, f.hi);
-    runParts(rt, 'marginSoftmaxRows', rowParts(rt, p, [
-      p.logits.ptr, p.grad.ptr, p.cols, at.column, at.logit, at.slope,
+  const [lo, hi] = float32Bounds(f.lo, f.hi);
+  withTargets(rt, p, (at) => eachBlock(rt, p, (b) => {
+    runParts(rt, 'marginSoftmaxRows', rowParts(rt, b, p.cols, [
+      b.z, b.grad, p.cols, rowPtr(at.column, b, 4), rowPtr(at.logit, b, 8), rowPtr(at.slope, b, 8),
       f.scale, lo, hi, f.slope, f.slopeOutside, at.bias, p.scale,
-      p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowLogSumExp ? p.rowLogSumExp.ptr : 0, p.globalLogSumExp ? p.globalLogSumExp.ptr : 0,
-      at.ctxSlope, p.rowContextGrad ? p.rowContextGrad.ptr : 0,
+      rowPtr(p.rowLoss.ptr, b, 4), rowPtr(p.rowLogitGrad.ptr, b, 4), rowPtr(p.rowLogSumExp?.ptr ?? 0, b, 4), rowPtr(p.globalLogSumExp?.ptr ?? 0, b, 4),
+      rowPtr(at.ctxSlope, b, 8), rowPtr(p.rowContextGrad?.ptr ?? 0, b, 4),
     ]));
-  });
+  }));
 }
 
 function marginSigmoid(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
@@ -102,13 +146,13 @@ function marginSigmoid(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
     ? { powered: 0, ...t.otherLinear, inner: 1, shift: 0, power: 1, offset: 0 }
     : { powered: 1, ...t.otherPower! };
   const intPower = Number.isInteger(f.power) && f.power <= 64 ? f.power : 0;
-  withTargets(rt, p, (at) => {
-    const [lo, hi] = float32Bounds(f.lo, f.hi);
-    runParts(rt, 'marginSigmoidRows', rowParts(rt, p, [
-      p.logits.ptr, p.grad.ptr, p.cols, at.column, at.logit, at.slope, at.ctxSlope,
+  const [lo, hi] = float32Bounds(f.lo, f.hi);
+  withTargets(rt, p, (at) => eachBlock(rt, p, (b) => {
+    runParts(rt, 'marginSigmoidRows', rowParts(rt, b, p.cols, [
+      b.z, b.grad, p.cols, rowPtr(at.column, b, 4), rowPtr(at.logit, b, 8), rowPtr(at.slope, b, 8), rowPtr(at.ctxSlope, b, 8),
       f.powered, f.scale, lo, hi, f.inner, f.shift, f.power, intPower, f.offset,
       f.slope, f.slopeOutside, at.bias, p.scale, p.positiveWeight, p.negativeWeight,
-      p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowContextGrad ? p.rowContextGrad.ptr : 0,
+      rowPtr(p.rowLoss.ptr, b, 4), rowPtr(p.rowLogitGrad.ptr, b, 4), rowPtr(p.rowContextGrad?.ptr ?? 0, b, 4),
     ]));
-  });
+  }));
 }

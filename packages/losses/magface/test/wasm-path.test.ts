@@ -29,3 +29,9 @@ for (const easy of [false, true]) {
     expect(await wasmOtherCalls(undeclared(t), { contextGrad: true })).toBeGreaterThan(8 * 500);
   });
 }
+
+test('magface with float16 logits and gradient and the context gradient takes the SIMD path', async () => {
+  const t = magfaceTransform(64, true);
+  expect(await wasmOtherCalls(t, { contextGrad: true, half: true })).toBe(0);
+  expect(await wasmOtherCalls(undeclared(t), { contextGrad: true, half: true })).toBeGreaterThan(8 * 500);
+});

@@ -20,3 +20,9 @@ for (const margin of ['C', 'A', 'M'] as const) {
 test('sphereface2 with a whole power t = 2 and a fractional t = 2.5 takes the SIMD path', async () => {
   for (const t of [2, 2.5]) expect(await wasmOtherCalls(sphereface2Transform(parseLossParams(sphereface2, { t })), { reducer: 'sigmoid-ova', bias: -5 })).toBe(0);
 });
+
+test('sphereface2 with float16 logits and gradient (a sharded head) takes the SIMD path', async () => {
+  const t = sphereface2Transform(parseLossParams(sphereface2, {}));
+  expect(await wasmOtherCalls(t, { reducer: 'sigmoid-ova', bias: -5, half: true })).toBe(0);
+  expect(await wasmOtherCalls(undeclared(t), { reducer: 'sigmoid-ova', bias: -5, half: true })).toBeGreaterThan(8 * 500);
+});
