@@ -144,6 +144,10 @@ describe('marginLoss (softmax-ce over otherLinear) on SIMD', () => {
     await expect(run(one, dependent, { rows: 2, cols: 8, contextGrad: true }, 3)).rejects.toThrow(/transform context-dependent: otherLinear .* independent of the row context, but otherContextGrad gives -1 at z = -2/);
   });
 
+  test('a context gradient without the transform\'s context slopes is refused as the reference refuses it', async () => {
+    await expect(run(one, contextMargin, { rows: 2, cols: 8, contextGrad: true }, 3)).rejects.toThrow(/rowContextGrad needs a row context and a transform with contextGradient \(test-context-margin has none\)/);
+  });
+
   test('float32 bounds keep the reference comparisons of float32 scores', () => {
     const [lo, hi] = float32Bounds(-1 + 1e-5, 1 - 1e-5);
     expect(lo).toBeGreaterThanOrEqual(-1 + 1e-5);

@@ -25,8 +25,8 @@ export function marginKernels(rt: Runtime, reference: KernelTable<WasmBuffer>['m
       const t = p.transform;
       const declared = p.reducer === 'softmax-ce' ? t.otherLinear : t.otherLinear ?? t.otherPower;
       if (!declared) return reference(p);
-      // A context gradient needs the context and the transform's targetContextGrad; the reference names what is missing.
-      if (p.rowContextGrad && !(p.rowContext && t.contextGradient && t.targetContextGrad)) return reference(p);
+      // A context gradient needs the context and the transform's context slopes; the reference names what is missing.
+      if (p.rowContextGrad && !(p.rowContext && t.contextGradient && t.targetContextGrad && t.otherContextGrad)) return reference(p);
       if (!checked.has(t)) {
         if (t.otherLinear) checkLinearOther(t, t.otherLinear);
         if (t.otherPower) checkPowerOther(t, t.otherPower);
