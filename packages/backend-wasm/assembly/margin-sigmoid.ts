@@ -7,7 +7,7 @@
 // One row at a time, rows [r0, r1) per thread, so a row's result never depends on the split.
 // Float32 lanes; row sums in float64.
 
-import { exp4, log1p4, log4, powi4 } from './shared/math';
+import { exp4, log4, powi4 } from './shared/math';
 
 // The closed form of this call (the same for every row), set by marginSigmoidRows.
 let sLo: v128, sHi: v128, sScale: v128, sInner: v128, sShift: v128, sPower: v128, sOffset: v128, sBias: v128;
@@ -15,30 +15,37 @@ let sPowered: bool, sIntPower: i32;
 // Sums of a range (softplus terms, sigmoid terms), read by the row after sigmoidRange.
 let sumSoftplus: f64, sumSigmoid: f64;
 
-@inline function logit4(z: v128): v128 {
-  const c = f32x4.min(f32x4.max(z, sLo), sHi);
-  if (!sPowered) return f32x4.add(f32x4.mul(sScale, c), sBias);
-  const u = f32x4.max(f32x4.add(f32x4.mul(sInner, c), sShift), f32x4.splat(0));
+// The logit of scores z; the form's constants come in as locals (the loop keeps them in registers).
+@inline function logit4(z: v128, lo: v128, hi: v128, scale: v128, inner: v128, shift: v128, power: v128, offset: v128, bias: v128, powered: bool, intPower: i32): v128 {
+  const c = f32x4.min(f32x4.max(z, lo), hi);
+  if (!powered) return f32x4.add(f32x4.mul(scale, c), bias);
+  const u = f32x4.max(f32x4.add(f32x4.mul(inner, c), shift), f32x4.splat(0));
   // u^power: binary powering for a whole power (SphereFace2's t = 3), exp(power log u) otherwise.
   let pw: v128;
-  if (sIntPower > 0) {
-    pw = powi4(u, sIntPower);
+  if (intPower > 0) {
+    pw = powi4(u, intPower);
   } else {
     const positive = f32x4.gt(u, f32x4.splat(0));
-    pw = v128.and(exp4(f32x4.mul(sPower, log4(v128.bitselect(u, f32x4.splat(1), positive)))), positive);
+    pw = v128.and(exp4(f32x4.mul(power, log4(v128.bitselect(u, f32x4.splat(1), positive)))), positive);
   }
-  return f32x4.add(f32x4.add(f32x4.mul(sScale, pw), sOffset), sBias);
+  return f32x4.add(f32x4.add(f32x4.mul(scale, pw), offset), bias);
 }
 
-// e = exp(-|x|); softplus(x) = max(x, 0) + log1p(e); sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) below.
+// e = exp(-|x|), u = 1 + e: sigmoid(x) = 1 / u for x >= 0, e / u below; softplus(x) = max(x, 0) +
+// log1p(e), with log1p(e) = log(u) + (e - (u - 1)) / u correcting the rounding of u (a tiny e keeps
+// its value instead of vanishing into 1). One division for both.
 @inline function expNegAbs4(x: v128): v128 {
   return exp4(f32x4.neg(f32x4.abs(x)));
 }
-@inline function softplus4(x: v128, e: v128): v128 {
-  return f32x4.add(f32x4.max(x, f32x4.splat(0)), log1p4(e));
+@inline function onePlus4(e: v128): v128 {
+  return f32x4.add(e, f32x4.splat(1));
 }
-@inline function sigmoid4(x: v128, e: v128): v128 {
-  return f32x4.div(v128.bitselect(f32x4.splat(1), e, f32x4.ge(x, f32x4.splat(0))), f32x4.add(e, f32x4.splat(1)));
+@inline function sigmoid4(x: v128, e: v128, inv: v128): v128 {
+  return f32x4.mul(v128.bitselect(f32x4.splat(1), e, f32x4.ge(x, f32x4.splat(0))), inv);
+}
+@inline function softplus4(x: v128, e: v128, u: v128, inv: v128): v128 {
+  const rounding = f32x4.mul(f32x4.sub(e, f32x4.sub(u, f32x4.splat(1))), inv);
+  return f32x4.add(f32x4.max(x, f32x4.splat(0)), f32x4.add(log4(u), rounding));
 }
 
 @inline function addLanes(a0: v128, a1: v128): f64 {
@@ -49,14 +56,16 @@ let sumSoftplus: f64, sumSigmoid: f64;
 // factorOut outside); the softplus and sigmoid sums into sumSoftplus and sumSigmoid.
 function sigmoidRange(zr: usize, gr: usize, j0: i32, j1: i32, factor: f32, factorOut: f32, uniformSlope: bool): void {
   const vf = f32x4.splat(factor), vfo = f32x4.splat(factorOut);
+  const lo = sLo, hi = sHi, scale = sScale, inner = sInner, shift = sShift, power = sPower, offset = sOffset, bias = sBias;
+  const powered = sPowered, intPower = sIntPower;
   let sp0 = f64x2.splat(0), sp1 = f64x2.splat(0), sg0 = f64x2.splat(0), sg1 = f64x2.splat(0);
   let j = j0;
   for (; j + 4 <= j1; j += 4) {
     const zv = v128.load(zr + <usize>j * 4);
-    const x = logit4(zv);
-    const e = expNegAbs4(x);
-    const sp = softplus4(x, e), sg = sigmoid4(x, e);
-    const f = uniformSlope ? vf : v128.bitselect(vf, vfo, v128.and(f32x4.ge(zv, sLo), f32x4.le(zv, sHi)));
+    const x = logit4(zv, lo, hi, scale, inner, shift, power, offset, bias, powered, intPower);
+    const e = expNegAbs4(x), u = onePlus4(e), inv = f32x4.div(f32x4.splat(1), u);
+    const sp = softplus4(x, e, u, inv), sg = sigmoid4(x, e, inv);
+    const f = uniformSlope ? vf : v128.bitselect(vf, vfo, v128.and(f32x4.ge(zv, lo), f32x4.le(zv, hi)));
     v128.store(gr + <usize>j * 4, f32x4.mul(sg, f));
     sp0 = f64x2.add(sp0, f64x2.promote_low_f32x4(sp));
     sp1 = f64x2.add(sp1, f64x2.promote_low_f32x4(v128.shuffle<f32>(sp, sp, 2, 3, 0, 1)));
@@ -66,11 +75,11 @@ function sigmoidRange(zr: usize, gr: usize, j0: i32, j1: i32, factor: f32, facto
   let spSum = addLanes(sp0, sp1), sgSum = addLanes(sg0, sg1);
   for (; j < j1; j++) {
     const zj = load<f32>(zr + <usize>j * 4);
-    const x = logit4(f32x4.splat(zj));
-    const e = expNegAbs4(x);
-    const sg = f32x4.extract_lane(sigmoid4(x, e), 0);
-    store<f32>(gr + <usize>j * 4, sg * (uniformSlope || (zj >= f32x4.extract_lane(sLo, 0) && zj <= f32x4.extract_lane(sHi, 0)) ? factor : factorOut));
-    spSum += <f64>f32x4.extract_lane(softplus4(x, e), 0);
+    const x = logit4(f32x4.splat(zj), lo, hi, scale, inner, shift, power, offset, bias, powered, intPower);
+    const e = expNegAbs4(x), u = onePlus4(e), inv = f32x4.div(f32x4.splat(1), u);
+    const sg = f32x4.extract_lane(sigmoid4(x, e, inv), 0);
+    store<f32>(gr + <usize>j * 4, sg * (uniformSlope || (zj >= f32x4.extract_lane(lo, 0) && zj <= f32x4.extract_lane(hi, 0)) ? factor : factorOut));
+    spSum += <f64>f32x4.extract_lane(softplus4(x, e, u, inv), 0);
     sgSum += <f64>sg;
   }
   sumSoftplus += spSum;

@@ -45,16 +45,6 @@
   return f32x4.add(f32x4.add(t, y), f32x4.mul(e, f32x4.splat(0.693359375)));
 }
 
-// log(1 + x) for f32 lanes, x >= 0: log(u) x / (u - 1) with u = 1 + x corrects the rounding of u
-// (Goldberg), so a tiny x keeps its value instead of vanishing into 1.
-@inline export function log1p4(x: v128): v128 {
-  const u = f32x4.add(x, f32x4.splat(1));
-  const d = f32x4.sub(u, f32x4.splat(1));
-  const exact = f32x4.eq(d, f32x4.splat(0));
-  const r = f32x4.div(f32x4.mul(log4(u), x), v128.bitselect(f32x4.splat(1), d, exact));
-  return v128.bitselect(x, r, exact);
-}
-
 // x^n for f32 lanes and an integer n >= 1 (binary powering).
 @inline export function powi4(x: v128, n: i32): v128 {
   let result = f32x4.splat(1), base = x;
