@@ -7,6 +7,7 @@
 // One row at a time, rows [r0, r1) per thread, so a row's result never depends on the split.
 // Float32 lanes; row sums in float64.
 
+import { narrowHalfRow, widenHalfRow } from './shared/half';
 import { exp4, log4, powi4 } from './shared/math';
 
 // The closed form of this call (the same for every row), set by marginSigmoidRows.
@@ -91,13 +92,14 @@ function sigmoidRange(zr: usize, gr: usize, j0: i32, j1: i32, factor: f32, facto
  * (bias included), targetSlope[r] and targetCtxSlope[r] (float64). Writes grad (times lossScale),
  * rowLoss, rowLogitGrad and, when rowCtxGrad != 0, the row context's gradient (the declared
  * non-target logits do not depend on the context: the target column is its only term).
- * intPower > 0: power is that whole number.
+ * intPower > 0: power is that whole number. halfZ / halfGrad != 0: the logits / gradient are
+ * float16 there (z / grad unused), a row at a time through `scratch` (two rows of float32).
  */
 export function marginSigmoidRows(
   z: usize, grad: usize, cols: i32, target: usize, targetLogit: usize, targetSlope: usize, targetCtxSlope: usize,
   powered: i32, scale: f32, lo: f32, hi: f32, inner: f32, shift: f32, power: f32, intPower: i32, offset: f32,
   slope: f32, slopeOutside: f32, bias: f32, lossScale: f64, positiveWeight: f64, negativeWeight: f64,
-  rowLoss: usize, rowLogitGrad: usize, rowCtxGrad: usize, r0: i32, r1: i32,
+  rowLoss: usize, rowLogitGrad: usize, rowCtxGrad: usize, halfZ: usize, halfGrad: usize, scratch: usize, r0: i32, r1: i32,
 ): void {
   sLo = f32x4.splat(lo); sHi = f32x4.splat(hi); sScale = f32x4.splat(scale); sInner = f32x4.splat(inner);
   sShift = f32x4.splat(shift); sPower = f32x4.splat(power); sOffset = f32x4.splat(offset); sBias = f32x4.splat(bias);
@@ -106,7 +108,9 @@ export function marginSigmoidRows(
   const uniformSlope = slope == slopeOutside;
   const factor = <f32>(lossScale * negativeWeight * <f64>slope), factorOut = <f32>(lossScale * negativeWeight * <f64>slopeOutside);
   for (let r = r0; r < r1; r++) {
-    const zr = z + <usize>r * <usize>cols * 4, gr = grad + <usize>r * <usize>cols * 4;
+    const zr = halfZ != 0 ? scratch : z + <usize>r * <usize>cols * 4;
+    const gr = halfGrad != 0 ? scratch + <usize>cols * 4 : grad + <usize>r * <usize>cols * 4;
+    if (halfZ != 0) widenHalfRow(halfZ + <usize>r * <usize>cols * 2, zr, cols);
     const y = load<i32>(target + <usize>r * 4);
     const has = y >= 0;
     sumSoftplus = 0;
@@ -126,6 +130,7 @@ export function marginSigmoidRows(
     } else if (rowCtxGrad != 0) {
       store<f32>(rowCtxGrad + <usize>r * 4, 0);
     }
+    if (halfGrad != 0) narrowHalfRow(gr, halfGrad + <usize>r * <usize>cols * 2, cols);
     store<f32>(rowLoss + <usize>r * 4, <f32>(lossScale * loss));
     store<f32>(rowLogitGrad + <usize>r * 4, <f32>(lossScale * logitGrad));
   }

@@ -4,6 +4,9 @@
 // and passes them in; here run the C-wide passes, one row at a time, rows [r0, r1) per thread, so
 // a row's result never depends on the split. Float32 lanes; row sums in float64.
 
+import { narrowHalfRow, widenHalfRow } from './shared/half';
+// Exported for their exhaustive test (src/half-rows.test.ts).
+export { narrowHalfRow, widenHalfRow };
 import { exp4 } from './shared/math';
 
 @inline function exp1(x: f32): f32 {
@@ -55,17 +58,20 @@ function expOther(z: usize, out: usize, j0: i32, j1: i32, s: f32, lo: f32, hi: f
  * rowLoss, rowLogitGrad and, when rowLse != 0, the row's log-sum-exp; when globalLse != 0 the
  * probabilities use it (sharded heads). When rowCtxGrad != 0, writes the row context's gradient
  * from targetCtxSlope[r] (float64, d target logit / d context): the declared non-target logits do
- * not depend on the context, so the target column is its only term.
+ * not depend on the context, so the target column is its only term. halfZ / halfGrad != 0: the
+ * logits / gradient are float16 there (z / grad unused), a row at a time through `scratch` (two rows of float32).
  */
 export function marginSoftmaxRows(
   z: usize, grad: usize, cols: i32, target: usize, targetLogit: usize, targetSlope: usize,
   s: f32, lo: f32, hi: f32, slope: f32, slopeOutside: f32, bias: f32, lossScale: f64,
-  rowLoss: usize, rowLogitGrad: usize, rowLse: usize, globalLse: usize, targetCtxSlope: usize, rowCtxGrad: usize, r0: i32, r1: i32,
+  rowLoss: usize, rowLogitGrad: usize, rowLse: usize, globalLse: usize, targetCtxSlope: usize, rowCtxGrad: usize, halfZ: usize, halfGrad: usize, scratch: usize, r0: i32, r1: i32,
 ): void {
   const vlo = f32x4.splat(lo), vhi = f32x4.splat(hi);
   const uniformSlope = slope == slopeOutside;
   for (let r = r0; r < r1; r++) {
-    const zr = z + <usize>r * <usize>cols * 4, gr = grad + <usize>r * <usize>cols * 4;
+    const zr = halfZ != 0 ? scratch : z + <usize>r * <usize>cols * 4;
+    const gr = halfGrad != 0 ? scratch + <usize>cols * 4 : grad + <usize>r * <usize>cols * 4;
+    if (halfZ != 0) widenHalfRow(halfZ + <usize>r * <usize>cols * 2, zr, cols);
     const y = load<i32>(target + <usize>r * 4);
     const has = y >= 0;
     const tLogit = has ? load<f64>(targetLogit + <usize>r * 8) : -Infinity;
@@ -112,6 +118,7 @@ export function marginSoftmaxRows(
     const loss = has ? lse - tLogit : globalLse != 0 ? 0 : lse;
     store<f32>(rowLoss + <usize>r * 4, <f32>(lossScale * loss));
     store<f32>(rowLogitGrad + <usize>r * 4, <f32>(lossScale * (pOther + pTarget - (has ? 1 : 0))));
+    if (halfGrad != 0) narrowHalfRow(gr, halfGrad + <usize>r * <usize>cols * 2, cols);
     if (rowCtxGrad != 0) {
       const ctxGrad = has ? lossScale * ((pTarget - 1) * load<f64>(targetCtxSlope + <usize>r * 8)) : 0;
       store<f32>(rowCtxGrad + <usize>r * 4, <f32>ctxGrad);

@@ -220,12 +220,12 @@ describe('marginLoss (sigmoid-ova over otherLinear or otherPower) on SIMD', () =
   });
 });
 
-describe('marginLoss with float16 logits and gradient on SIMD (float32 copies of blocks of rows)', () => {
+describe('marginLoss with float16 logits and gradient on SIMD (converted a row at a time in the kernel)', () => {
   const cases: [MarginTransform, string, Case][] = [
-    [arcMarginTransform(64, 0.5, 'detached'), '128x10000 (two blocks)', { rows: 128, cols: 10_000, half: true }],
+    [arcMarginTransform(64, 0.5, 'detached'), '128x10000 (float16 rows converted in the kernel)', { rows: 128, cols: 10_000, half: true }],
     [contextGradMargin, '64x2051 shard at class 100, global log-sum-exp, context gradient', { rows: 64, cols: 2051, classOffset: 100, global: true, contextGrad: true, half: true }],
     [contextMargin, '7x1031 with bias and row log-sum-exp', { rows: 7, cols: 1031, bias: -3, withLse: true, half: true }],
-    [powerMargin(3, -Infinity, Infinity), 'sigmoid-ova 128x10000 (two blocks), bias -8', { rows: 128, cols: 10_000, bias: -8, reducer: 'sigmoid-ova', half: true }],
+    [powerMargin(3, -Infinity, Infinity), 'sigmoid-ova 128x10000 (float16 rows converted in the kernel), bias -8', { rows: 128, cols: 10_000, bias: -8, reducer: 'sigmoid-ova', half: true }],
     [contextGradMargin, 'sigmoid-ova 5x3, context gradient', { rows: 5, cols: 3, bias: -1, reducer: 'sigmoid-ova', contextGrad: true, half: true }],
   ];
   for (const [t, name, c] of cases) {

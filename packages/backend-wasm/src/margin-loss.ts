@@ -4,17 +4,15 @@
  * one-vs-all sigmoid), the transform's own functions run for the B target scores here, and the
  * C-wide passes run as SIMD over rows split among the threads (assembly/margin.ts,
  * assembly/margin-sigmoid.ts), the row context's gradient included. Float16 logits or gradient
- * go through float32 copies of a block of rows at a time. Transforms without a declaration for
- * the reducer run the reference.
+ * are converted there, a row at a time. Transforms without a declaration for the reducer run the
+ * reference.
  */
-import { BackendError, convertFromFloat16, convertToFloat16, float16BitsToFloat32, type KernelTable, type MarginLossParams, type MarginTransform } from '@fr/core';
+import { BackendError, float16BitsToFloat32, type KernelTable, type MarginLossParams, type MarginTransform } from '@fr/core';
 import { checkLinearOther, checkPowerOther, float32Bounds } from './linear-other.js';
 import { requireFloat32, runParts, splitRange, view, type Runtime, type WasmBuffer } from './runtime.js';
 
 /** Below this many scores the work stays on one thread. */
 const THREAD_ELEMENTS = 1 << 16;
-/** Scores per block of float32 copies of float16 logits or gradient (4 MiB each). */
-const HALF_BLOCK_ELEMENTS = 1 << 20;
 
 type MarginKernels = Pick<KernelTable<WasmBuffer>, 'marginLoss' | 'scaleBy'>;
 
@@ -88,55 +86,35 @@ function requireDType(b: WasmBuffer, dtype: 'float16' | 'float32', flag: string)
   }
 }
 
-/** Rows [row0, row0 + rows) with their float32 scores at `z` and gradient at `grad`. */
-interface RowBlock { z: number; grad: number; row0: number; rows: number }
-
 /**
- * Runs `body` over the rows: in place for float32 logits and gradient; otherwise over blocks of
- * rows whose float16 logits are widened into a float32 copy first, and whose float32 gradient is
- * rounded into the float16 one after (as the reference, a row's float16 bits do not depend on the block).
+ * Runs `kernel` over the rows, split among the threads; each part gets `args`, then the float16
+ * logits and gradient (0: float32, in `args`), a scratch block of two float32 rows (the float16
+ * ones widened and the gradient before it is rounded, a row at a time), and its rows [r0, r1).
  */
-function eachBlock(rt: Runtime, p: MarginLossParams<WasmBuffer>, body: (b: RowBlock) => void): void {
-  const { rows, cols } = p;
-  if (!p.halfLogits && !p.halfGrad) return body({ z: p.logits.ptr, grad: p.grad.ptr, row0: 0, rows });
-  const per = Math.max(1, Math.min(rows, Math.floor(HALF_BLOCK_ELEMENTS / Math.max(cols, 1))));
-  const zCopy = p.halfLogits ? rt.heap.alloc(per * cols * 4, 'marginLoss logits (float32)') : null;
-  const gradCopy = p.halfGrad ? rt.heap.alloc(per * cols * 4, 'marginLoss gradient (float32)') : null;
+function runRows(rt: Runtime, p: MarginLossParams<WasmBuffer>, kernel: string, args: number[]): void {
+  const threads = p.rows * p.cols >= THREAD_ELEMENTS ? rt.threads : 1;
+  const ranges = splitRange(p.rows, threads, 1);
+  const half = p.halfLogits || p.halfGrad;
+  const rowBytes = p.cols * 8;
+  const scratch = half ? rt.heap.alloc(ranges.length * rowBytes, 'marginLoss float16 rows') : null;
   try {
-    for (let row0 = 0; row0 < rows; row0 += per) {
-      const n = Math.min(per, rows - row0), i0 = row0 * cols, count = n * cols;
-      const buf = rt.memory.buffer;
-      if (zCopy) convertFromFloat16(new Uint16Array(buf, p.logits.ptr + i0 * 2, count), new Float32Array(buf, zCopy.ptr, count), count);
-      body({ z: zCopy ? zCopy.ptr : p.logits.ptr + i0 * 4, grad: gradCopy ? gradCopy.ptr : p.grad.ptr + i0 * 4, row0, rows: n });
-      if (gradCopy) convertToFloat16(new Float32Array(rt.memory.buffer, gradCopy.ptr, count), new Uint16Array(rt.memory.buffer, p.grad.ptr + i0 * 2, count), count);
-    }
+    runParts(rt, kernel, ranges.map(([r0, r1], i) => [
+      ...args, p.halfLogits ? p.logits.ptr : 0, p.halfGrad ? p.grad.ptr : 0, scratch ? scratch.ptr + i * rowBytes : 0, r0, r1,
+    ]));
   } finally {
-    for (const block of [zCopy, gradCopy]) if (block) rt.heap.release(block.ptr, block.size);
+    if (scratch) rt.heap.release(scratch.ptr, scratch.size);
   }
-}
-
-/** The kernel's parts over a block's rows; `args` get [r0, r1) appended. */
-function rowParts(rt: Runtime, b: RowBlock, cols: number, args: number[]): number[][] {
-  const threads = b.rows * cols >= THREAD_ELEMENTS ? rt.threads : 1;
-  return splitRange(b.rows, threads, 1).map(([r0, r1]) => [...args, r0, r1]);
-}
-
-/** A per-row array's pointer at the block's first row (0: absent). */
-function rowPtr(ptr: number, b: RowBlock, bytes: number): number {
-  return ptr === 0 ? 0 : ptr + b.row0 * bytes;
 }
 
 function marginSoftmax(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
   const f = p.transform.otherLinear!;
   const [lo, hi] = float32Bounds(f.lo, f.hi);
-  withTargets(rt, p, (at) => eachBlock(rt, p, (b) => {
-    runParts(rt, 'marginSoftmaxRows', rowParts(rt, b, p.cols, [
-      b.z, b.grad, p.cols, rowPtr(at.column, b, 4), rowPtr(at.logit, b, 8), rowPtr(at.slope, b, 8),
-      f.scale, lo, hi, f.slope, f.slopeOutside, at.bias, p.scale,
-      rowPtr(p.rowLoss.ptr, b, 4), rowPtr(p.rowLogitGrad.ptr, b, 4), rowPtr(p.rowLogSumExp?.ptr ?? 0, b, 4), rowPtr(p.globalLogSumExp?.ptr ?? 0, b, 4),
-      rowPtr(at.ctxSlope, b, 8), rowPtr(p.rowContextGrad?.ptr ?? 0, b, 4),
-    ]));
-  }));
+  withTargets(rt, p, (at) => runRows(rt, p, 'marginSoftmaxRows', [
+    p.logits.ptr, p.grad.ptr, p.cols, at.column, at.logit, at.slope,
+    f.scale, lo, hi, f.slope, f.slopeOutside, at.bias, p.scale,
+    p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowLogSumExp?.ptr ?? 0, p.globalLogSumExp?.ptr ?? 0,
+    at.ctxSlope, p.rowContextGrad?.ptr ?? 0,
+  ]));
 }
 
 function marginSigmoid(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
@@ -147,12 +125,10 @@ function marginSigmoid(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
     : { powered: 1, ...t.otherPower! };
   const intPower = Number.isInteger(f.power) && f.power <= 64 ? f.power : 0;
   const [lo, hi] = float32Bounds(f.lo, f.hi);
-  withTargets(rt, p, (at) => eachBlock(rt, p, (b) => {
-    runParts(rt, 'marginSigmoidRows', rowParts(rt, b, p.cols, [
-      b.z, b.grad, p.cols, rowPtr(at.column, b, 4), rowPtr(at.logit, b, 8), rowPtr(at.slope, b, 8), rowPtr(at.ctxSlope, b, 8),
-      f.powered, f.scale, lo, hi, f.inner, f.shift, f.power, intPower, f.offset,
-      f.slope, f.slopeOutside, at.bias, p.scale, p.positiveWeight, p.negativeWeight,
-      rowPtr(p.rowLoss.ptr, b, 4), rowPtr(p.rowLogitGrad.ptr, b, 4), rowPtr(p.rowContextGrad?.ptr ?? 0, b, 4),
-    ]));
-  }));
+  withTargets(rt, p, (at) => runRows(rt, p, 'marginSigmoidRows', [
+    p.logits.ptr, p.grad.ptr, p.cols, at.column, at.logit, at.slope, at.ctxSlope,
+    f.powered, f.scale, lo, hi, f.inner, f.shift, f.power, intPower, f.offset,
+    f.slope, f.slopeOutside, at.bias, p.scale, p.positiveWeight, p.negativeWeight,
+    p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowContextGrad?.ptr ?? 0,
+  ]));
 }
