@@ -13,17 +13,32 @@ function temp(rt: Runtime, size: number, label: string): WasmBuffer {
 /**
  * C (rows x ldc floats at `c`) = alpha op(A) op(B) + beta C, split over rows or columns of C
  * (whichever is longer) among the threads. Each element's sum is the same whatever the split.
+ * With several parts, the operand every part reads whole (A when columns are split, B when rows
+ * are) is packed once, by all threads, instead of once per part.
  */
 export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: boolean, transB: boolean, alpha: number, beta: number): void {
   const threads = m * n * k >= THREAD_WORK ? rt.threads : 1;
   const byCols = n >= m;
   const ranges = splitRange(byCols ? n : m, threads, byCols ? 8 : 4);
-  // The last argument is the running thread's scratch block, filled in by runParts.
-  const parts = ranges.map(([s, e]) => [
-    a, b, c, m, n, k, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta,
-    byCols ? 0 : s, byCols ? m : e, byCols ? s : 0, byCols ? e : n, 0,
-  ]);
-  runParts(rt, 'matmulBlock', parts, true);
+  const shared = ranges.length > 1 && k > 0;
+  const e = rt.exports;
+  const block = shared ? rt.heap.alloc(byCols ? e.packedABytes(m, k) : e.packedBBytes(n, k), 'matmul packed operand') : null;
+  try {
+    if (block) {
+      const packRanges = splitRange(byCols ? m : n, threads, byCols ? 4 : 8);
+      const pack = byCols ? [a, m, k, transA ? 1 : 0] : [b, n, k, transB ? 1 : 0];
+      runParts(rt, byCols ? 'packARows' : 'packBCols', packRanges.map(([s, end]) => [...pack, s, end, block.ptr]));
+    }
+    const preA = block && byCols ? block.ptr : 0, preB = block && !byCols ? block.ptr : 0;
+    // The last argument is the running thread's scratch block, filled in by runParts.
+    const parts = ranges.map(([s, end]) => [
+      a, b, c, m, n, k, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta,
+      byCols ? 0 : s, byCols ? m : end, byCols ? s : 0, byCols ? end : n, preA, preB, 0,
+    ]);
+    runParts(rt, 'matmulBlock', parts, true);
+  } finally {
+    if (block) rt.heap.release(block.ptr, block.size);
+  }
 }
 
 export function matmul(rt: Runtime, a: WasmBuffer, b: WasmBuffer, out: WasmBuffer, p: MatmulParams): void {

@@ -66,7 +66,8 @@ async function expectExact(inputs: Float32Array[], outSize: number, initialOut: 
 }
 
 describe('results do not depend on the thread count', () => {
-  for (const [m, n, k] of [[67, 301, 129], [301, 67, 129], [128, 1000, 64]]) {
+  // The last two pass the packing blocks (256 deep, 128 rows, 1024 columns), so parts read whole-operand packing at offsets.
+  for (const [m, n, k] of [[67, 301, 129], [301, 67, 129], [128, 1000, 64], [150, 1100, 520], [1100, 37, 300]]) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         test(`matmul ${m}x${n}x${k} transA=${transA} transB=${transB}, alpha 0.5, beta 0.25`, async () => {
