@@ -251,3 +251,23 @@ export function matmulBlock(
     }
   }
 }
+
+/**
+ * matmulBlock over `count` products summed into C in order: C = alpha sum_s op(A_s) op(B_s) + beta C,
+ * operand s at a + s * strideA and b + s * strideB (bytes), and its whole packing (when given) at
+ * preA / preB + s * preStride. Each element's sum runs over s, then k, as `count` calls with beta 1
+ * after the first would.
+ */
+export function matmulBlockSum(
+  a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ldc: i32, transA: bool, transB: bool,
+  alpha: f32, beta: f32, i0: i32, i1: i32, j0: i32, j1: i32,
+  count: i32, strideA: usize, strideB: usize, preA: usize, preB: usize, preStride: usize, scratch: usize,
+): void {
+  for (let s = 0; s < count; s++) {
+    const o = <usize>s;
+    matmulBlock(
+      a + o * strideA, b + o * strideB, c, m, n, k, ldc, transA, transB, alpha, s == 0 ? beta : 1, i0, i1, j0, j1,
+      preA ? preA + o * preStride : 0, preB ? preB + o * preStride : 0, scratch,
+    );
+  }
+}
