@@ -22,6 +22,11 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string,
   return e;
 }
 
+/** Text with each page query (`?backend=webgpu`) set as code that never breaks across lines. */
+function withQueries(text: string): (Node | string)[] {
+  return text.split(/(\?backend=\w+)/).map((part, i) => (i % 2 ? el('code', { class: 'query' }, part) : part));
+}
+
 const fmt = (v: number, digits = 3) => (Number.isInteger(v) ? String(v) : v.toFixed(digits).replace(/0+$/, '').replace(/\.$/, ''));
 
 // ---------------------------------------------------------------------------------------------
@@ -293,7 +298,7 @@ async function main(): Promise<void> {
   badge.title = `${backend.description}: ${nature[backend.kind]}`;
   if (backend.fallbackReason) {
     fallbackNote.hidden = false;
-    fallbackNote.textContent = `${fallbackLead(backend)} (${backend.fallbackReason}); running on ${backend.kind === 'wasm' ? 'the WebAssembly backend (SIMD kernels on the CPU)' : 'the CPU reference backend, which is much slower'}.`;
+    fallbackNote.replaceChildren(...withQueries(`${fallbackLead(backend)} (${backend.fallbackReason}); running on ${backend.kind === 'wasm' ? 'the WebAssembly backend (SIMD kernels on the CPU)' : 'the CPU reference backend, which is much slower'}.`));
   }
 
   // View 1.
@@ -400,7 +405,7 @@ async function main(): Promise<void> {
   const note = speedNote(backend);
   const viewSpeed = el('main', { id: 'view-speed', class: 'view', hidden: '' },
     el('p', { class: 'lead' }, 'Training speed on this device: the 112x112 pipeline (augmentation, upload, forward, loss, backward, clip at norm 5, SGD) with a real backbone, 64 classes, 512-d embedding. The first step compiles the shaders and is reported apart.'),
-    el('p', { class: `adapter ${note.kind}`, 'data-role': 'adapter', 'data-kind': note.kind }, note.text),
+    el('p', { class: `adapter ${note.kind}`, 'data-role': 'adapter', 'data-kind': note.kind }, ...withQueries(note.text)),
     speedForm, speedResult, speedLog);
   const speed: PlaygroundHook['speed'] = (o) => guarded(async () => {
     const backbone = o.backbone ?? 'mobilefacenet', batch = o.batch ?? 2, steps = o.steps ?? 2;

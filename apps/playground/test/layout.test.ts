@@ -147,6 +147,9 @@ for (const width of [390, 360]) {
       expect(axis.ticks.split(' ').length).toBeGreaterThanOrEqual(2);
       expect(o.out).toEqual([]);
       expect(o.scrollWidth).toBeLessThanOrEqual(width);
+      // The note names the page query that takes the software adapter; it stays on one line.
+      const queries = await page.$$eval('#fallback-note code.query', (cs) => cs.map((c) => ({ text: c.textContent, lines: c.getClientRects().length })));
+      expect(queries).toEqual([{ text: '?backend=webgpu', lines: 1 }]);
       const picture = (await page.$('[data-panel="0"] canvas.embedding'))!.boundingBox();
       expect((await picture)!.width).toBeGreaterThan(200);
       await shot(page, `phone-${width}.png`);

@@ -168,13 +168,50 @@ function micro(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, rows: i32, col
   }
 }
 
+// Whole-operand packing, shared by every part of a threaded product: the layout is that of the
+// per-block packing, block after block (KC-deep slices of k, each over all rows padded to MR or all
+// columns padded to NR), so a part reads the block it would have packed at a computed offset.
+@inline function roundUp(x: i32, q: i32): i32 {
+  return (x + q - 1) / q * q;
+}
+
+/** Bytes of op(A) packed whole (m x k), for matmulBlock's `preA`. */
+export function packedABytes(m: i32, k: i32): i32 {
+  return roundUp(m, MR) * k * 4;
+}
+
+/** Bytes of op(B) packed whole (k x n), for matmulBlock's `preB`. */
+export function packedBBytes(n: i32, k: i32): i32 {
+  return roundUp(n, NR) * k * 4;
+}
+
+/** Packs rows [i0, i1) of op(A) (i0 a multiple of 4) into the whole-A layout at `dst`. */
+export function packARows(a: usize, m: i32, k: i32, transA: bool, i0: i32, i1: i32, dst: usize): void {
+  const mPad = roundUp(m, MR);
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    packA(a, m, k, transA, i0, i1 - i0, pc, kc, dst + (<usize>mPad * pc + <usize>i0 * kc) * 4);
+  }
+}
+
+/** Packs columns [j0, j1) of op(B) (j0 a multiple of 8) into the whole-B layout at `dst`. */
+export function packBCols(b: usize, n: i32, k: i32, transB: bool, j0: i32, j1: i32, dst: usize): void {
+  const nPad = roundUp(n, NR);
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    packB(b, n, k, transB, j0, j1 - j0, pc, kc, dst + (<usize>nPad * pc + <usize>j0 * kc) * 4);
+  }
+}
+
 /**
  * Rows [i0, i1) and columns [j0, j1) of C (m x n, row stride ldc) = alpha op(A) op(B) + beta C.
- * `scratch` holds matmulScratchBytes() bytes, 16-byte aligned, owned by the caller.
+ * `scratch` holds matmulScratchBytes() bytes, 16-byte aligned, owned by the caller. `preA` / `preB`
+ * (0: none) hold op(A) / op(B) already packed whole (packARows, packBCols), which is then read in
+ * place of packing it again.
  */
 export function matmulBlock(
   a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ldc: i32, transA: bool, transB: bool,
-  alpha: f32, beta: f32, i0: i32, i1: i32, j0: i32, j1: i32, scratch: usize,
+  alpha: f32, beta: f32, i0: i32, i1: i32, j0: i32, j1: i32, preA: usize, preB: usize, scratch: usize,
 ): void {
   const packedA = scratch;
   const packedB = scratch + <usize>(MC * KC) * 4;
@@ -193,20 +230,44 @@ export function matmulBlock(
     const nc = min(NC, j1 - jc);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
-      packB(b, n, k, transB, jc, nc, pc, kc, packedB);
+      let blockB = packedB;
+      if (preB) blockB = preB + (<usize>roundUp(n, NR) * pc + <usize>jc * kc) * 4;
+      else packB(b, n, k, transB, jc, nc, pc, kc, packedB);
       for (let ic = i0; ic < i1; ic += MC) {
         const mc = min(MC, i1 - ic);
-        packA(a, m, k, transA, ic, mc, pc, kc, packedA);
+        let blockA = packedA;
+        if (preA) blockA = preA + (<usize>roundUp(m, MR) * pc + <usize>ic * kc) * 4;
+        else packA(a, m, k, transA, ic, mc, pc, kc, packedA);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
-          const bp = packedB + <usize>(jr * kc) * 4;
+          const bp = blockB + <usize>(jr * kc) * 4;
           for (let ir = 0; ir < mc; ir += MR) {
             const rows = min(MR, mc - ir);
             const cp = c + (<usize>(ic + ir) * ldc + jc + jr) * 4;
-            micro(kc, packedA + <usize>(ir * kc) * 4, bp, cp, ldc, rows, cols, alpha, beta, pc == 0, tile);
+            micro(kc, blockA + <usize>(ir * kc) * 4, bp, cp, ldc, rows, cols, alpha, beta, pc == 0, tile);
           }
         }
       }
     }
+  }
+}
+
+/**
+ * matmulBlock over `count` products summed into C in order: C = alpha sum_s op(A_s) op(B_s) + beta C,
+ * operand s at a + s * strideA and b + s * strideB (bytes), and its whole packing (when given) at
+ * preA / preB + s * preStride. Each element's sum runs over s, then k, as `count` calls with beta 1
+ * after the first would.
+ */
+export function matmulBlockSum(
+  a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ldc: i32, transA: bool, transB: bool,
+  alpha: f32, beta: f32, i0: i32, i1: i32, j0: i32, j1: i32,
+  count: i32, strideA: usize, strideB: usize, preA: usize, preB: usize, preStride: usize, scratch: usize,
+): void {
+  for (let s = 0; s < count; s++) {
+    const o = <usize>s;
+    matmulBlock(
+      a + o * strideA, b + o * strideB, c, m, n, k, ldc, transA, transB, alpha, s == 0 ? beta : 1, i0, i1, j0, j1,
+      preA ? preA + o * preStride : 0, preB ? preB + o * preStride : 0, scratch,
+    );
   }
 }

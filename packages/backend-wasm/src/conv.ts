@@ -1,11 +1,12 @@
 /**
  * Convolutions as GEMMs on the kernel module: per sample and group, im2col into a K x P patch
- * matrix (skipped for 1x1 stride-1 unpadded kernels, whose patch matrix is the input itself), then
- * the threaded SIMD GEMM. Groups of one or two channels (depthwise) would make GEMMs of one or two
- * rows; they run direct SIMD loops (assembly/direct.ts) split over channels.
+ * matrix, then the threaded SIMD GEMM. 1x1 stride-1 unpadded kernels need no patches (the input is
+ * the patch matrix), so all samples of a group are one batched GEMM: one task, the weights packed
+ * once. Groups of one or two channels (depthwise) would make GEMMs of one or two rows; they run
+ * direct SIMD loops (assembly/direct.ts) split over channels.
  */
 import type { Conv2dParams, KernelTable } from '@fr/core';
-import { gemm } from './matmul.js';
+import { gemm, type GemmBatch } from './matmul.js';
 import { requireFloat32, runParts, splitRange, type Runtime, type WasmBuffer } from './runtime.js';
 
 /** The reference's rule for its direct route; the same split keeps the two backends comparable. */
@@ -67,6 +68,17 @@ function perGroup(rt: Runtime, p: Conv2dParams, x: number, out: number, body: (c
   });
 }
 
+/** `body` per group, with the byte offsets of sample 0's group planes in x (or gx) and in the output (or gOut). */
+function eachGroup(p: Conv2dParams, body: (g: number, s: Shape, xg: number, outg: number) => void): void {
+  const s = shape(p);
+  for (let g = 0; g < p.groups; g++) body(g, s, g * s.cg * p.inHeight * p.inWidth * 4, g * s.og * s.P * 4);
+}
+
+/** The batch's samples as one GEMM batch; strides in floats per sample (0: shared). */
+function samples(p: Conv2dParams, a: number, b: number, c: number, sum: boolean): GemmBatch {
+  return { count: p.batch, strideA: a * 4, strideB: b * 4, strideC: c * 4, sum };
+}
+
 /** The direct route: `kernel` over channels [c0, c1) of `channels`, split among the threads. */
 function direct(rt: Runtime, kernel: string, a: WasmBuffer, b: WasmBuffer, c: WasmBuffer, p: Conv2dParams, channels: number): void {
   const args = [a.ptr, b.ptr, c.ptr, p.batch, p.inChannels, p.inHeight, p.inWidth, p.outChannels, p.kernelH, p.kernelW, p.strideH, p.strideW, p.padH, p.padW, p.outHeight, p.outWidth, p.groups];
@@ -85,6 +97,10 @@ export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d'
     conv2d(x, w, out, p) {
       check('conv2d', x, w, out);
       if (usesDirect(p)) return directRoute('conv2d', x, w, out, p);
+      if (isPointwise(p)) {
+        // out[n, g] (og x P) = W_g (og x K) . x[n, g] (K x P), every sample in one task.
+        return eachGroup(p, (g, s, xg, outg) => gemm(rt, w.ptr + g * s.og * s.K * 4, x.ptr + xg, out.ptr + outg, s.og, s.P, s.K, s.P, false, false, 1, 0, samples(p, 0, s.xs, s.os, false)));
+      }
       perGroup(rt, p, x.ptr, out.ptr, (col, _n, g, s, xg, outg) => {
         if (col) patches(rt, 'im2col', xg, col, s.cg, p);
         // out[n, g] (og x P) = W_g (og x K) . col (K x P)
@@ -94,6 +110,9 @@ export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d'
     conv2dBackwardInput(gOut, w, gx, p) {
       check('conv2dBackwardInput', gOut, w, gx);
       if (usesDirect(p)) return directRoute('conv2dBackwardInput', gOut, w, gx, p);
+      if (isPointwise(p)) {
+        return eachGroup(p, (g, s, gxg, gOutg) => gemm(rt, w.ptr + g * s.og * s.K * 4, gOut.ptr + gOutg, gx.ptr + gxg, s.K, s.P, s.og, s.P, true, false, 1, 0, samples(p, 0, s.os, s.xs, false)));
+      }
       perGroup(rt, p, gx.ptr, gOut.ptr, (col, _n, g, s, gxg, gOutg) => {
         // col (K x P) = W_g^T (K x og) . gOut[n, g] (og x P); pointwise: straight into gx.
         gemm(rt, w.ptr + g * s.og * s.K * 4, gOutg, col || gxg, s.K, s.P, s.og, s.P, true, false, 1, 0);
@@ -103,6 +122,10 @@ export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d'
     conv2dBackwardWeight(gOut, x, gw, p) {
       check('conv2dBackwardWeight', gOut, x, gw);
       if (usesDirect(p)) return directRoute('conv2dBackwardWeight', gOut, x, gw, p);
+      if (isPointwise(p)) {
+        // dW_g = sum over samples, in order, of gOut[n, g] . x[n, g]^T.
+        return eachGroup(p, (g, s, xg, gOutg) => gemm(rt, gOut.ptr + gOutg, x.ptr + xg, gw.ptr + g * s.og * s.K * 4, s.og, s.K, s.P, s.K, false, true, 1, 0, samples(p, s.os, s.xs, 0, true)));
+      }
       perGroup(rt, p, x.ptr, gOut.ptr, (col, n, g, s, xg, gOutg) => {
         if (col) patches(rt, 'im2col', xg, col, s.cg, p);
         // dW_g (og x K) (+)= gOut[n, g] (og x P) . col^T (P x K), samples in order.

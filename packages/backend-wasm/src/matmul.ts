@@ -1,5 +1,5 @@
 import { BackendError, convertFromFloat16, convertToFloat16, type MatmulParams } from '@fr/core';
-import { runParts, splitRange, view, WasmBuffer, type Runtime } from './runtime.js';
+import { PARTS_PER_THREAD, runParts, splitInto, splitRange, view, WasmBuffer, type Runtime } from './runtime.js';
 
 /** Below this many multiply-adds a product runs on one thread (a wake-up costs more). */
 const THREAD_WORK = 1 << 17;
@@ -11,19 +11,69 @@ function temp(rt: Runtime, size: number, label: string): WasmBuffer {
 }
 
 /**
- * C (rows x ldc floats at `c`) = alpha op(A) op(B) + beta C, split over rows or columns of C
- * (whichever is longer) among the threads. Each element's sum is the same whatever the split.
+ * A batch of products: operand s of A, B and C at its address + s * stride (bytes; stride 0 shares
+ * one operand). `sum` adds the products into one C, in order; otherwise each has its own C.
  */
-export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: boolean, transB: boolean, alpha: number, beta: number): void {
-  const threads = m * n * k >= THREAD_WORK ? rt.threads : 1;
-  const byCols = n >= m;
-  const ranges = splitRange(byCols ? n : m, threads, byCols ? 8 : 4);
-  // The last argument is the running thread's scratch block, filled in by runParts.
-  const parts = ranges.map(([s, e]) => [
-    a, b, c, m, n, k, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta,
-    byCols ? 0 : s, byCols ? m : e, byCols ? s : 0, byCols ? e : n, 0,
-  ]);
-  runParts(rt, 'matmulBlock', parts, true);
+export interface GemmBatch {
+  count: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  sum: boolean;
+}
+
+const SINGLE: GemmBatch = { count: 1, strideA: 0, strideB: 0, strideC: 0, sum: true };
+
+/**
+ * C (rows x ldc floats at `c`) = alpha op(A) op(B) + beta C, for each product of `batch`, in one
+ * task whose parts the threads claim. Products with their own C split over samples, then columns;
+ * a sum (one C) over rows or columns of C, whichever is longer, each part running every product in
+ * order. Each element's sum is the same whatever the split. The operand every part reads whole
+ * (op(A) when columns are split, op(B) when rows are) is packed once per product, by all threads,
+ * instead of once per part.
+ */
+export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: boolean, transB: boolean, alpha: number, beta: number, batch: GemmBatch = SINGLE): void {
+  const threads = batch.count * m * n * k >= THREAD_WORK ? rt.threads : 1;
+  const separate = !batch.sum && batch.count > 1;
+  const byCols = separate || n >= m;
+  // Separate products give parallelism by themselves: columns are split only when too few.
+  const ranges = separate
+    ? splitInto(n, threads > 1 ? Math.ceil((threads * PARTS_PER_THREAD) / batch.count) : 1, 8)
+    : splitRange(byCols ? n : m, threads, byCols ? 8 : 4);
+  const samples = separate ? batch.count : 1;
+  const e = rt.exports;
+  // op(A) or op(B), packed whole, for each distinct operand (a stride of 0: one for all).
+  const whole = byCols ? { name: 'packARows', src: a, len: m, q: 4, stride: batch.strideA, trans: transA, bytes: e.packedABytes(m, k) }
+    : { name: 'packBCols', src: b, len: n, q: 8, stride: batch.strideB, trans: transB, bytes: e.packedBBytes(n, k) };
+  const copies = whole.stride === 0 ? 1 : batch.count;
+  const share = k > 0 && samples * ranges.length > copies;
+  const block = share ? rt.heap.alloc(whole.bytes * copies, 'matmul packed operand') : null;
+  try {
+    if (block) {
+      const pieces = splitInto(whole.len, threads > 1 ? Math.ceil((threads * PARTS_PER_THREAD) / copies) : 1, whole.q);
+      const packs: number[][] = [];
+      for (let s = 0; s < copies; s++) {
+        for (const [r0, r1] of pieces) packs.push([whole.src + s * whole.stride, whole.len, k, whole.trans ? 1 : 0, r0, r1, block.ptr + s * whole.bytes]);
+      }
+      runParts(rt, whole.name, packs);
+    }
+    const pre = block ? block.ptr : 0, preStride = copies > 1 ? whole.bytes : 0;
+    const preA = byCols ? pre : 0, preB = byCols ? 0 : pre;
+    const parts: number[][] = [];
+    for (let s = 0; s < samples; s++) {
+      for (const [r0, r1] of ranges) {
+        // The last argument is the running thread's scratch block, filled in by runParts.
+        parts.push([
+          a + s * batch.strideA, b + s * batch.strideB, c + s * batch.strideC, m, n, k, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta,
+          byCols ? 0 : r0, byCols ? m : r1, byCols ? r0 : 0, byCols ? r1 : n,
+          separate ? 1 : batch.count, batch.strideA, batch.strideB, preA && preA + s * preStride, preB, separate ? 0 : preStride, 0,
+        ]);
+      }
+    }
+    runParts(rt, 'matmulBlockSum', parts, true);
+  } finally {
+    if (block) rt.heap.release(block.ptr, block.size);
+  }
 }
 
 export function matmul(rt: Runtime, a: WasmBuffer, b: WasmBuffer, out: WasmBuffer, p: MatmulParams): void {

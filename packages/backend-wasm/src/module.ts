@@ -5,8 +5,15 @@ import { kernelsPlain, kernelsShared } from './wasm-binary.js';
 export interface KernelExports {
   matmulBlock(
     a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: number, transB: number,
-    alpha: number, beta: number, i0: number, i1: number, j0: number, j1: number, scratch: number,
+    alpha: number, beta: number, i0: number, i1: number, j0: number, j1: number, preA: number, preB: number, scratch: number,
   ): void;
+  matmulBlockSum(
+    a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: number, transB: number,
+    alpha: number, beta: number, i0: number, i1: number, j0: number, j1: number,
+    count: number, strideA: number, strideB: number, preA: number, preB: number, preStride: number, scratch: number,
+  ): void;
+  packedABytes(m: number, k: number): number;
+  packedBBytes(n: number, k: number): number;
   matmulScratchBytes(): number;
   peakFlops(iterations: number, seed: number): number;
   [name: string]: unknown;

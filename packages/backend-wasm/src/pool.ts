@@ -7,11 +7,9 @@
  * is through Atomics on a small shared control block (no messages): a task costs a wake-up, not a copy.
  */
 import { BackendError } from '@fr/core';
-import { importNodeBuiltin, isNode } from './runtime.js';
+import { importNodeBuiltin, isNode, MAX_PARTS } from './runtime.js';
 
 const MAX_ARGS = 32;
-/** Most parts of one task (claims count in 16 bits; callers split into a few per thread). */
-export const MAX_PARTS = 256;
 /**
  * Milliseconds a thread polls a control word before sleeping on it. Kernels come in bursts, and a
  * futex wake-up costs tens to hundreds of microseconds (more in a virtual machine): a worker woken

@@ -41,12 +41,20 @@ export function requireFloat32(b: WasmBuffer, kernel: string): void {
   if (b.dtype !== 'float32') throw new BackendError(`wasm backend: ${kernel} reads and writes float32, but ${b.label || 'a buffer'} holds ${b.dtype}`);
 }
 
+/** Most parts of one task (claims count in 16 bits); runParts runs more as several tasks. */
+export const MAX_PARTS = 256;
+
 /**
  * Runs a kernel export on every part: claimed by the threads, or in turn on one thread. With
  * `withScratch` the last argument is replaced by the running thread's scratch block.
  */
 export function runParts(rt: Runtime, name: string, parts: number[][], withScratch = false): void {
-  if (rt.pool) return rt.pool.run(name, parts, withScratch);
+  const pool = rt.pool;
+  if (pool) {
+    // A task holds at most MAX_PARTS parts; more run as several tasks, in order.
+    for (let i = 0; i < parts.length; i += MAX_PARTS) pool.run(name, parts.slice(i, i + MAX_PARTS), withScratch);
+    return;
+  }
   const fn = rt.exports[name] as (...a: number[]) => void;
   for (const part of parts) {
     const args = part.slice();
@@ -56,15 +64,19 @@ export function runParts(rt: Runtime, name: string, parts: number[][], withScrat
 }
 
 /** Parts per thread: a thread that falls behind (descheduled, a slower core) leaves its last parts to the others. */
-const PARTS_PER_THREAD = 3;
+export const PARTS_PER_THREAD = 3;
 
 /**
  * Splits [0, total) into ranges whose bounds are multiples of `quantum`: one range on one thread,
  * a few per thread otherwise (the threads claim them in turn).
  */
 export function splitRange(total: number, threads: number, quantum: number): [number, number][] {
-  const pieces = threads > 1 ? threads * PARTS_PER_THREAD : 1;
-  const per = Math.ceil(total / pieces / quantum) * quantum || quantum;
+  return splitInto(total, threads > 1 ? threads * PARTS_PER_THREAD : 1, quantum);
+}
+
+/** Splits [0, total) into at most `pieces` ranges whose bounds are multiples of `quantum`. */
+export function splitInto(total: number, pieces: number, quantum: number): [number, number][] {
+  const per = Math.ceil(total / Math.max(1, pieces) / quantum) * quantum || quantum;
   const out: [number, number][] = [];
   for (let s = 0; s < total; s += per) out.push([s, Math.min(total, s + per)]);
   return out.length ? out : [[0, 0]];

@@ -66,7 +66,8 @@ async function expectExact(inputs: Float32Array[], outSize: number, initialOut: 
 }
 
 describe('results do not depend on the thread count', () => {
-  for (const [m, n, k] of [[67, 301, 129], [301, 67, 129], [128, 1000, 64]]) {
+  // The last two pass the packing blocks (256 deep, 128 rows, 1024 columns), so parts read whole-operand packing at offsets.
+  for (const [m, n, k] of [[67, 301, 129], [301, 67, 129], [128, 1000, 64], [150, 1100, 520], [1100, 37, 300]]) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         test(`matmul ${m}x${n}x${k} transA=${transA} transB=${transB}, alpha 0.5, beta 0.25`, async () => {
@@ -80,6 +81,9 @@ describe('results do not depend on the thread count', () => {
     ['3x3 pad 1', { batch: 3, inChannels: 16, inHeight: 20, inWidth: 18, outChannels: 24, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 1, outHeight: 20, outWidth: 18 }],
     ['3x3 stride 2', { batch: 2, inChannels: 8, inHeight: 21, inWidth: 21, outChannels: 32, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, groups: 1, outHeight: 11, outWidth: 11 }],
     ['1x1', { batch: 2, inChannels: 32, inHeight: 14, inWidth: 14, outChannels: 48, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 1, outHeight: 14, outWidth: 14 }],
+    // 1x1: all samples in one task (shared packed weights; per-sample packing for the weight gradient).
+    ['1x1 grouped, widening', { batch: 9, inChannels: 16, inHeight: 7, inWidth: 7, outChannels: 80, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 2, outHeight: 7, outWidth: 7 }],
+    ['1x1, 300 samples: more parts than one task holds', { batch: 300, inChannels: 16, inHeight: 3, inWidth: 3, outChannels: 16, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, groups: 1, outHeight: 3, outWidth: 3 }],
     ['grouped 3x3', { batch: 2, inChannels: 16, inHeight: 12, inWidth: 12, outChannels: 32, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 2, outHeight: 12, outWidth: 12 }],
     ['depthwise 3x3', { batch: 2, inChannels: 16, inHeight: 20, inWidth: 19, outChannels: 16, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, groups: 16, outHeight: 20, outWidth: 19 }],
     ['depthwise 3x3 stride 2', { batch: 2, inChannels: 16, inHeight: 21, inWidth: 21, outChannels: 16, kernelH: 3, kernelW: 3, strideH: 2, strideW: 2, padH: 1, padW: 1, groups: 16, outHeight: 11, outWidth: 11 }],
