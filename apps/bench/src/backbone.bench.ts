@@ -377,7 +377,7 @@ async function runPair(
   return { ours, tfjs: theirs };
 }
 
-const WARMUP_ONLY: RepPolicy = { budgetMs: 0, minReps: 0, maxReps: 0 };
+const WARMUP_ONLY: RepPolicy = { budgetMs: 0, minReps: 0, maxReps: 0, warmupMs: 0 };
 
 async function benchOne(
   tf: Tf, raw: Backend, device: Device, arch: Arch, N: number, S: number, policy: RepPolicy, cap: number, probe: { batch: number; size: number },
@@ -423,7 +423,7 @@ export async function run(o: BackboneBenchOptions = {}): Promise<BackboneRow[]> 
   const policy = o.policy ?? BACKBONE_POLICY;
   const sizes: Record<Arch, number> = { ...DEFAULT_INPUT_SIZE, ...o.inputSize };
   log(`backbones: one training step (forward, loss = sum(embedding * R) / N, backward), batch ${N}, ${archs.map((a) => `${a} ${sizes[a]}x${sizes[a]}`).join(', ')}`);
-  log(`  repetitions: 1 warm-up step (loss check and memory peaks, sampled after every kernel), then as many as fit ${policy.budgetMs / 1000} s per side (${policy.minReps}..${policy.maxReps}); median`);
+  log(`  repetitions: warm-up steps for 300 ms (the first: loss check and memory peaks, sampled after every kernel), then as many as fit ${policy.budgetMs / 1000} s per side (${policy.minReps}..${policy.maxReps}); median`);
   for (const d of TFJS_DIFFERENCES) log(`  tfjs differs: ${d}`);
   const rows: BackboneRow[] = [];
   for (const device of devices) {

@@ -10,9 +10,10 @@ import { run as runHead } from './head.bench.js';
 import { profileHeadStep, profileStep } from './kernel-profile.js';
 import { run as runMlp } from './mlp.bench.js';
 import { benchPlan, BENCHES } from './plan.js';
+import { timeSteps } from './common.js';
 
 const silent = () => {};
-const once = { budgetMs: 0, minReps: 0, maxReps: 0 };
+const once = { budgetMs: 0, minReps: 0, maxReps: 0, warmupMs: 0 };
 
 describe('loss head bench', () => {
   it('ours and tfjs agree on the loss and d loss / dx, on the CPU and on WebGPU', async () => {
@@ -158,5 +159,25 @@ describe('kernel profile', () => {
     expect(rows.find((r) => r.kernel === 'matmul')!.calls).toBe(3);
     expect(rows.reduce((a, r) => a + r.share, 0)).toBeCloseTo(1, 6);
     expect(backend.stats().buffersLive).toBe(0);
+  });
+});
+
+describe('timeSteps', () => {
+  it('warms up for the policy time (a 0 ms warm-up is one step), then times the budget from the last warm-up step', async () => {
+    let calls = 0;
+    const step = async () => {
+      calls++;
+      const until = performance.now() + 2;
+      while (performance.now() < until);
+    };
+    const t = await timeSteps(step, { budgetMs: 20, minReps: 1, maxReps: 100, warmupMs: 50 });
+    expect(calls - t.reps).toBeGreaterThanOrEqual(5);
+    expect(calls - t.reps).toBeLessThanOrEqual(30);
+    expect(t.reps).toBeGreaterThanOrEqual(5);
+    expect(t.reps).toBeLessThanOrEqual(10);
+    calls = 0;
+    const once = await timeSteps(step, { budgetMs: 0, minReps: 0, maxReps: 0, warmupMs: 0 });
+    expect([calls, once.reps]).toEqual([1, 0]);
+    expect(once.ms).toBe(once.warmupMs);
   });
 });

@@ -23,9 +23,9 @@ export type Log = (line: string) => void;
 export interface Timing {
   /** Median milliseconds per step over the timed repetitions. */
   ms: number;
-  /** Steps timed (after the warm-up step). */
+  /** Steps timed (after the warm-up steps). */
   reps: number;
-  /** Milliseconds of the warm-up step (includes shader compilation on WebGPU). */
+  /** Milliseconds of the first warm-up step (includes shader compilation on WebGPU). */
   warmupMs: number;
 }
 
@@ -34,6 +34,8 @@ export interface RepPolicy {
   budgetMs: number;
   minReps: number;
   maxReps: number;
+  /** Warm-up: steps until this many ms have passed (default WARMUP_MS; 0: one step). */
+  warmupMs?: number;
 }
 
 /** Repetitions that fit the budget given the warm-up step's duration. */
@@ -42,14 +44,30 @@ export function repsFor(warmupMs: number, p: RepPolicy): number {
 }
 
 /**
- * Times `step` (which must wait for its own device work): one warm-up call, whose duration picks
- * the number of timed calls under the policy, then the median of those.
+ * Default warm-up: steps until this much time has passed (at most WARMUP_STEPS). Short steps need many:
+ * the engine compiles hot code again, optimised, after some calls (V8 does so for JS and for
+ * WebAssembly, in each worker thread apart), and one call of a 1 ms kernel leaves it half done.
+ */
+const WARMUP_MS = 300;
+const WARMUP_STEPS = 30;
+
+/**
+ * Times `step` (which must wait for its own device work): warm-up calls (the first one's duration
+ * is reported, the last one's picks the number of timed calls under the policy), then the median
+ * of the timed calls.
  */
 export async function timeSteps(step: () => Promise<void>, policy: RepPolicy): Promise<Timing> {
-  let t0 = performance.now();
+  const start = performance.now();
+  let t0 = start;
   await step();
   const warmupMs = performance.now() - t0;
-  const reps = repsFor(warmupMs, policy);
+  let lastMs = warmupMs;
+  for (let i = 1; i < WARMUP_STEPS && performance.now() - start < (policy.warmupMs ?? WARMUP_MS); i++) {
+    t0 = performance.now();
+    await step();
+    lastMs = performance.now() - t0;
+  }
+  const reps = repsFor(lastMs, policy);
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
     t0 = performance.now();

@@ -232,7 +232,7 @@ export async function run(o: HeadBenchOptions = {}): Promise<HeadRow[]> {
   const maxStepMs = o.maxStepMs ?? Infinity;
   const last = new Map<string, { classes: number; oursMs: number; tfjsMs: number }>();
   log(`loss head: B=${B}, D=${D}, C in {${classesList.join(', ')}}, forward + backward (to x and W), ${devices.join(' and ')}`);
-  log(`  repetitions: 1 warm-up step (also the loss check), then as many as fit ${policy.budgetMs / 1000} s per side ` +
+  log(`  repetitions: warm-up steps for 300 ms (the first also the loss check), then as many as fit ${policy.budgetMs / 1000} s per side ` +
     `(${policy.minReps}..${policy.maxReps}); from C=${largeFrom}: ${large.budgetMs / 1000} s (${large.minReps}..${large.maxReps}); median`);
   const rows: HeadRow[] = [];
   for (const device of devices) {
