@@ -74,11 +74,22 @@ export function splitRange(total: number, threads: number, quantum: number): [nu
   return splitInto(total, threads > 1 ? threads * PARTS_PER_THREAD : 1, quantum);
 }
 
-/** Splits [0, total) into at most `pieces` ranges whose bounds are multiples of `quantum`. */
+/**
+ * Splits [0, total) into at most `pieces` ranges whose bounds are multiples of `quantum`, as even
+ * as the quantum allows: 256 columns in six are 40 or 48 each, which two threads claiming in turn
+ * share as 128 each, where five of 48 and one of 16 left one thread 144.
+ */
 export function splitInto(total: number, pieces: number, quantum: number): [number, number][] {
-  const per = Math.ceil(total / Math.max(1, pieces) / quantum) * quantum || quantum;
+  const quanta = Math.ceil(total / quantum);
+  const count = Math.max(1, Math.min(pieces, quanta));
   const out: [number, number][] = [];
-  for (let s = 0; s < total; s += per) out.push([s, Math.min(total, s + per)]);
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    // Piece i ends at quantum round(quanta * (i + 1) / count): sizes differ by at most one quantum.
+    const end = Math.min(total, Math.round((quanta * (i + 1)) / count) * quantum);
+    if (end > start) out.push([start, end]);
+    start = end;
+  }
   return out.length ? out : [[0, 0]];
 }
 
