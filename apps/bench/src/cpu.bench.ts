@@ -128,11 +128,12 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
   await arcfaceHeadPeer(peer, ourHead, problem(s.batch, s.dim, s.classes), threads, log);
   const torchMbf = await peer.mobilefacenet(s.backboneBatches, 112);
   const steps: (string | number)[][] = [];
+  const parameters: Partial<Record<Arch, number>> = {};
   for (const [arch, size] of [['smallnet', 32], ['mobilefacenet', 112]] as [Arch, number][]) {
     for (const batch of s.backboneBatches) {
-      const w = await backboneStepMs(all, arch, batch, size);
+      const w = await backboneStepMs(all, arch, batch, size, parameters);
       // The TypeScript backend only at the smallest batch: MobileFaceNet takes it seconds per step.
-      const c = batch === s.backboneBatches[0] ? await backboneStepMs(ts, arch, batch, size) : NaN;
+      const c = batch === s.backboneBatches[0] ? await backboneStepMs(ts, arch, batch, size, parameters) : NaN;
       const pt = arch === 'mobilefacenet' ? torchMbf?.rows.find((r) => r.batch === batch) : undefined;
       steps.push([`${arch} ${batch}x3x${size}x${size}`, fmt(w), fmt(c), Number.isNaN(c) ? 'not run' : fmt(c / w, 2),
         pt ? fmt(pt.ms) : arch === 'mobilefacenet' ? 'not run' : '-', pt ? fmt(w / pt.ms, 2) : '-']);
@@ -140,15 +141,16 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
     }
   }
   log('Backbone training steps (forward, loss = sum(embedding * R) / N, backward), median ms:');
-  if (torchMbf) log(`  PyTorch: insightface get_mbf(fp16=False, num_features=512), ${torchMbf.parameters} parameters, train mode, median of ${peer.mobilefacenetSteps}`);
+  if (torchMbf) log(`  PyTorch: insightface get_mbf(fp16=False, num_features=512), ${torchMbf.parameters} parameters (ours ${parameters.mobilefacenet}), train mode, median of ${peer.mobilefacenetSteps}`);
   printTable(log, ['network, input', `wasm ${threads} threads ms`, 'cpu (TS) ms', 'cpu / wasm', `PyTorch ${peer.threads} threads ms`, 'wasm / PyTorch'], steps);
   all.dispose();
   ts.dispose();
 }
 
-/** Median ms of one training step of a backbone on `backend` (at most 5 steps within 10 s). */
-async function backboneStepMs(backend: Backend, arch: Arch, N: number, S: number): Promise<number> {
+/** Median ms of one training step of a backbone on `backend` (at most 5 steps within 10 s); records its parameter count. */
+async function backboneStepMs(backend: Backend, arch: Arch, N: number, S: number, parameters: Partial<Record<Arch, number>>): Promise<number> {
   const { net, embedding } = buildBackbone(arch, backend, S);
+  parameters[arch] = net.parameters.reduce((a, p) => a + p.tensor.shape.reduce((x, y) => x * y, 1), 0);
   const x = tensor(backend, random(N * 3 * S * S, 11), [N, 3, S, S]);
   const r = tensor(backend, random(N * embedding, 12), [N, embedding]);
   const step = async () => {
