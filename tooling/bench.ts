@@ -5,6 +5,7 @@
  *   pnpm bench                          the default run (about 15-20 minutes on 2 cores, SwiftShader)
  *   pnpm bench -- --only head,backbone  a subset: matmul, mlp, head, backbone, activations, scale, cpu
  *   pnpm bench -- --quick               small shapes, a fast check that everything runs
+ *   pnpm bench -- --only cpu --insightface <dir>   PyTorch's MobileFaceNet beside ours (also FR_INSIGHTFACE)
  */
 import { parseArgs } from 'node:util';
 import { run as runMatmul } from '../packages/backend-webgpu/bench/matmul.bench.js';
@@ -15,18 +16,21 @@ import { run as runCpu } from '../apps/bench/src/cpu.bench.js';
 import { run as runHead } from '../apps/bench/src/head.bench.js';
 import { run as runMlp } from '../apps/bench/src/mlp.bench.js';
 import { benchPlan, BENCHES, type BenchName } from '../apps/bench/src/plan.js';
+import { torchPeerOptions } from '../apps/bench/src/torch-peer.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
   options: {
     only: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    insightface: { type: 'string' },
+    'torch-python': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (values.help) {
-  console.log(`pnpm bench [-- --only ${BENCHES.join(',')}] [--quick]`);
+  console.log(`pnpm bench [-- --only ${BENCHES.join(',')}] [--quick] [--insightface <dir>] [--torch-python <path>]`);
   process.exit(0);
 }
 
@@ -38,6 +42,12 @@ for (const s of selected) {
   }
 }
 const plan = benchPlan(values.quick);
+try {
+  plan.cpu.torch = torchPeerOptions({ insightface: values.insightface, torchPython: values['torch-python'] }, process.env);
+} catch (e) {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(2);
+}
 console.log(`pnpm bench${values.quick ? ' --quick' : ''}: ${selected.join(', ')} (${new Date().toISOString()})`);
 for (const line of plan.explanation) console.log(`  ${line}`);
 

@@ -7,12 +7,15 @@
  * @fr/backend-wasm's `measurePeakFlops` (register-only 128-bit multiplies and adds).
  * tfjs-backend-wasm cannot train the backbones (it has no Conv2DBackpropFilter kernel), so their
  * training steps compare our wasm backend with our TypeScript one.
+ * PyTorch on the CPU (src/torch-peer.ts) is printed beside ours when Debian's python3 has torch:
+ * matmul, the ArcFace head step on the same data, and insightface's MobileFaceNet training step.
  */
 import { measurePeakFlops } from '@fr/backend-wasm';
 import { backward, createRng, mul, scale, sum, tensor, tidy, type Backend, type Conv2dParams } from '@fr/core';
 import { buildBackbone, type Arch } from './backbone.bench.js';
 import { fmt, ourBackend, printTable, tfjs, timeSteps, wasmBackendWith, type Log, type RepPolicy, type Tf } from './common.js';
-import { run as runHead } from './head.bench.js';
+import { problem, run as runHead } from './head.bench.js';
+import { arcfaceHeadPeer, torchPeerStart, type TorchPeerOptions } from './torch-peer-rows.js';
 
 export interface CpuBenchOptions {
   matmuls?: [string, number, number, number, boolean][];
@@ -20,6 +23,8 @@ export interface CpuBenchOptions {
   policy?: RepPolicy;
   /** The head and backbone steps (false in quick runs of the kernels only). */
   steps?: { classes: number; batch: number; dim: number; backboneBatches: number[] } | null;
+  /** PyTorch as a peer; default: Debian's python3 without an insightface checkout; null: not run. */
+  torch?: TorchPeerOptions | null;
   log?: Log;
 }
 
@@ -84,14 +89,19 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
   log(`single-thread SIMD peak (measured, 12 independent 128-bit mul+add chains): ${fmt(peak)} GFLOP/s; wasm backend at ${threads} threads: ${all.capabilities.description}`);
   log(`tfjs-backend-wasm: SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, threads ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT')}`);
   const gf = (flops: number, ms: number) => flops / ms / 1e6;
+  const matmuls = o.matmuls ?? CPU_MATMULS;
+  const peer = await torchPeerStart(o.torch, log);
+  const torchMm = await peer.matmul(matmuls.map(([name, m, n, k, transB]) => ({ name, m, n, k, transB })));
   const rows: (string | number)[][] = [];
-  for (const [name, m, n, k, transB] of o.matmuls ?? CPU_MATMULS) {
+  for (const [name, m, n, k, transB] of matmuls) {
     const p = { m, n, k, transA: false, transB, alpha: 1, beta: 0 };
     const mm = (b: Backend) => timeOurs(b, [m * k, k * n], m * n, ([a, bb], out) => b.kernels.matmul(a, bb, out, p), policy);
     const [o1, oN, oTs] = [await mm(one), await mm(all), await mm(ts)];
     const tfMs = await timeTfjs(tf, [[m, k], transB ? [n, k] : [k, n]], ([a, b]) => tf.matMul(a, b, false, transB), policy);
     const flops = 2 * m * n * k;
-    rows.push([`matmul ${name}`, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)), fmt(tfMs / o1, 2), fmt(o1 / oN, 2), fmt(gf(flops, o1) / peak, 2)]);
+    const pt = torchMm?.rows.find((r) => r.name === name);
+    rows.push([`matmul ${name}`, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)),
+      pt ? fmt(gf(flops, pt.ms1)) : 'not run', pt ? fmt(gf(flops, pt.msN)) : 'not run', fmt(tfMs / o1, 2), fmt(o1 / oN, 2), fmt(gf(flops, o1) / peak, 2)]);
     log(`  ${rows.at(-1)!.join('  ')}`);
   }
   for (const [name, p] of o.convs ?? CPU_CONVS) {
@@ -105,34 +115,42 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
       ? await timeTfjs(tf, [nhwc, [3, 3, p.inChannels, p.outChannels]], ([x, w]) => tf.conv2d(x as never, w as never, 1, 'same'), policy)
       : await timeTfjs(tf, [nhwc, [3, 3, p.inChannels, 1]], ([x, w]) => tf.depthwiseConv2d(x as never, w as never, 1, 'same'), policy);
     const flops = 2 * os * (p.inChannels / p.groups) * 9;
-    rows.push([name, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)), fmt(tfMs / o1, 2), fmt(o1 / oN, 2), fmt(gf(flops, o1) / peak, 2)]);
+    rows.push([name, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)), '-', '-', fmt(tfMs / o1, 2), fmt(o1 / oN, 2), fmt(gf(flops, o1) / peak, 2)]);
     log(`  ${rows.at(-1)!.join('  ')}`);
   }
   log('Kernels, GFLOP/s (median step; forward only for convolutions; tfjs convolutions in NHWC, its layout):');
-  printTable(log, ['kernel', 'wasm 1 thread', `wasm ${threads} threads`, 'cpu (TS)', 'tfjs-wasm', 'tfjs-wasm ms / wasm 1 thread ms', `wasm ${threads} threads speed-up`, 'wasm 1 thread / SIMD peak'], rows);
+  printTable(log, ['kernel', 'wasm 1 thread', `wasm ${threads} threads`, 'cpu (TS)', 'tfjs-wasm', 'PyTorch 1 thread', `PyTorch ${peer.threads} threads`, 'tfjs-wasm ms / wasm 1 thread ms', `wasm ${threads} threads speed-up`, 'wasm 1 thread / SIMD peak'], rows);
   one.dispose();
   if (o.steps === null) return;
   const s = o.steps ?? { classes: 10_000, batch: 128, dim: 512, backboneBatches: [8, 32] };
-  await runHead({ devices: ['wasm', 'cpu'], losses: ['arcface'], classes: [s.classes], batch: s.batch, dim: s.dim, log, policy: { budgetMs: 8_000, minReps: 1, maxReps: 10 } });
+  const heads = await runHead({ devices: ['wasm', 'cpu'], losses: ['arcface'], classes: [s.classes], batch: s.batch, dim: s.dim, log, policy: { budgetMs: 8_000, minReps: 1, maxReps: 10 } });
+  const ourHead = heads.find((r) => r.device === 'wasm' && r.loss === 'arcface')!;
+  await arcfaceHeadPeer(peer, ourHead, problem(s.batch, s.dim, s.classes), threads, log);
+  const torchMbf = await peer.mobilefacenet(s.backboneBatches, 112);
   const steps: (string | number)[][] = [];
+  const parameters: Partial<Record<Arch, number>> = {};
   for (const [arch, size] of [['smallnet', 32], ['mobilefacenet', 112]] as [Arch, number][]) {
     for (const batch of s.backboneBatches) {
-      const w = await backboneStepMs(all, arch, batch, size);
+      const w = await backboneStepMs(all, arch, batch, size, parameters);
       // The TypeScript backend only at the smallest batch: MobileFaceNet takes it seconds per step.
-      const c = batch === s.backboneBatches[0] ? await backboneStepMs(ts, arch, batch, size) : NaN;
-      steps.push([`${arch} ${batch}x3x${size}x${size}`, fmt(w), fmt(c), Number.isNaN(c) ? 'not run' : fmt(c / w, 2)]);
+      const c = batch === s.backboneBatches[0] ? await backboneStepMs(ts, arch, batch, size, parameters) : NaN;
+      const pt = arch === 'mobilefacenet' ? torchMbf?.rows.find((r) => r.batch === batch) : undefined;
+      steps.push([`${arch} ${batch}x3x${size}x${size}`, fmt(w), fmt(c), Number.isNaN(c) ? 'not run' : fmt(c / w, 2),
+        pt ? fmt(pt.ms) : arch === 'mobilefacenet' ? 'not run' : '-', pt ? fmt(w / pt.ms, 2) : '-']);
       log(`  ${steps.at(-1)!.join('  ')}`);
     }
   }
   log('Backbone training steps (forward, loss = sum(embedding * R) / N, backward), median ms:');
-  printTable(log, ['network, input', `wasm ${threads} threads ms`, 'cpu (TS) ms', 'cpu / wasm'], steps);
+  if (torchMbf) log(`  PyTorch: insightface get_mbf(fp16=False, num_features=512), ${torchMbf.parameters} parameters (ours ${parameters.mobilefacenet}), train mode, median of ${peer.mobilefacenetSteps}`);
+  printTable(log, ['network, input', `wasm ${threads} threads ms`, 'cpu (TS) ms', 'cpu / wasm', `PyTorch ${peer.threads} threads ms`, 'wasm / PyTorch'], steps);
   all.dispose();
   ts.dispose();
 }
 
-/** Median ms of one training step of a backbone on `backend` (at most 5 steps within 10 s). */
-async function backboneStepMs(backend: Backend, arch: Arch, N: number, S: number): Promise<number> {
+/** Median ms of one training step of a backbone on `backend` (at most 5 steps within 10 s); records its parameter count. */
+async function backboneStepMs(backend: Backend, arch: Arch, N: number, S: number, parameters: Partial<Record<Arch, number>>): Promise<number> {
   const { net, embedding } = buildBackbone(arch, backend, S);
+  parameters[arch] = net.parameters.reduce((a, p) => a + p.tensor.shape.reduce((x, y) => x * y, 1), 0);
   const x = tensor(backend, random(N * 3 * S * S, 11), [N, 3, S, S]);
   const r = tensor(backend, random(N * embedding, 12), [N, embedding]);
   const step = async () => {

@@ -68,7 +68,7 @@ export const LARGE_POLICY: RepPolicy = { budgetMs: 30_000, minReps: 1, maxReps: 
 
 const LOSSES: Record<HeadLoss, Loss<any>> = { arcface, sphereface2 };
 
-interface Problem {
+export interface Problem {
   B: number;
   D: number;
   C: number;
@@ -77,7 +77,7 @@ interface Problem {
   labels: Int32Array[];
 }
 
-function problem(B: number, D: number, C: number): Problem {
+export function problem(B: number, D: number, C: number): Problem {
   const rng = createRng(7);
   const x = new Float32Array(B * D);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
