@@ -51,32 +51,53 @@ export function repsFor(warmupMs: number, p: RepPolicy): number {
 const WARMUP_MS = 300;
 const WARMUP_STEPS = 30;
 
+/** Warm-up steps (see WARMUP_MS): the first step's duration and the last one's. */
+async function warmUp(step: () => Promise<void>, policy: RepPolicy): Promise<{ firstMs: number; lastMs: number }> {
+  const start = performance.now();
+  let t0 = start;
+  await step();
+  const firstMs = performance.now() - t0;
+  let lastMs = firstMs;
+  for (let i = 1; i < WARMUP_STEPS && performance.now() - start < (policy.warmupMs ?? WARMUP_MS); i++) {
+    t0 = performance.now();
+    await step();
+    lastMs = performance.now() - t0;
+  }
+  return { firstMs, lastMs };
+}
+
+function median(ts: number[]): number {
+  const s = [...ts].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 /**
  * Times `step` (which must wait for its own device work): warm-up calls (the first one's duration
  * is reported, the last one's picks the number of timed calls under the policy), then the median
  * of the timed calls.
  */
 export async function timeSteps(step: () => Promise<void>, policy: RepPolicy): Promise<Timing> {
-  const start = performance.now();
-  let t0 = start;
-  await step();
-  const warmupMs = performance.now() - t0;
-  let lastMs = warmupMs;
-  for (let i = 1; i < WARMUP_STEPS && performance.now() - start < (policy.warmupMs ?? WARMUP_MS); i++) {
-    t0 = performance.now();
-    await step();
-    lastMs = performance.now() - t0;
-  }
-  const reps = repsFor(lastMs, policy);
-  const ts: number[] = [];
+  return (await timeStepsInTurn([step], policy))[0];
+}
+
+/**
+ * Times several steps taking turns, one call of each per round, after each one's warm-up: their
+ * ratios then hold while the machine's speed drifts (on a shared virtual machine it moves by a
+ * quarter within minutes), which timing them one after another would fold into the ratio.
+ */
+export async function timeStepsInTurn(steps: (() => Promise<void>)[], policy: RepPolicy): Promise<Timing[]> {
+  const warm: { firstMs: number; lastMs: number }[] = [];
+  for (const step of steps) warm.push(await warmUp(step, policy));
+  const reps = repsFor(warm.reduce((sum, w) => sum + w.lastMs, 0), policy);
+  const ts: number[][] = steps.map(() => []);
   for (let i = 0; i < reps; i++) {
-    t0 = performance.now();
-    await step();
-    ts.push(performance.now() - t0);
+    for (let j = 0; j < steps.length; j++) {
+      const t0 = performance.now();
+      await steps[j]();
+      ts[j].push(performance.now() - t0);
+    }
   }
-  ts.sort((a, b) => a - b);
-  const ms = ts.length === 0 ? warmupMs : ts.length % 2 ? ts[(ts.length - 1) / 2] : (ts[ts.length / 2 - 1] + ts[ts.length / 2]) / 2;
-  return { ms, reps, warmupMs };
+  return warm.map((w, j) => ({ ms: reps === 0 ? w.firstMs : median(ts[j]), reps, warmupMs: w.firstMs }));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 import { measurePeakFlops } from '@fr/backend-wasm';
 import { backward, createRng, mul, scale, sum, tensor, tidy, type Backend, type Conv2dParams } from '@fr/core';
 import { buildBackbone, type Arch } from './backbone.bench.js';
-import { fmt, ourBackend, printTable, tfjs, timeSteps, wasmBackendWith, type Log, type RepPolicy, type Tf } from './common.js';
+import { fmt, ourBackend, printTable, tfjs, timeSteps, timeStepsInTurn, wasmBackendWith, type Log, type RepPolicy, type Tf } from './common.js';
 import { problem, run as runHead } from './head.bench.js';
 import { arcfaceHeadPeer, torchPeerStart, type TorchPeerOptions } from './torch-peer-rows.js';
 
@@ -55,15 +55,15 @@ function upload(b: Backend, data: Float32Array): unknown {
   return buf;
 }
 
-async function timeOurs(b: Backend, sizes: number[], outSize: number, call: (bufs: unknown[], out: unknown) => void, policy: RepPolicy): Promise<number> {
-  const bufs = sizes.map((n, i) => upload(b, random(n, i + 1)));
-  const out = b.alloc(outSize, 'float32');
-  const t = await timeSteps(async () => {
-    call(bufs, out);
-    await b.sync();
-  }, policy);
-  for (const x of [...bufs, out]) b.free(x);
-  return t.ms;
+/** Median ms of `call` on each backend, the backends taking turns step by step (timeStepsInTurn). */
+async function timeOurs(backends: Backend[], sizes: number[], outSize: number, call: (b: Backend, bufs: unknown[], out: unknown) => void, policy: RepPolicy): Promise<number[]> {
+  const sides = backends.map((b) => ({ b, bufs: sizes.map((n, i) => upload(b, random(n, i + 1))), out: b.alloc(outSize, 'float32') }));
+  const t = await timeStepsInTurn(sides.map((s) => async () => {
+    call(s.b, s.bufs, s.out);
+    await s.b.sync();
+  }), policy);
+  for (const s of sides) for (const x of [...s.bufs, s.out]) s.b.free(x);
+  return t.map((x) => x.ms);
 }
 
 async function timeTfjs(tf: Tf, shapes: number[][], op: (xs: ReturnType<Tf['tensor']>[]) => ReturnType<Tf['tensor']>, policy: RepPolicy): Promise<number> {
@@ -95,8 +95,8 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const [name, m, n, k, transB] of matmuls) {
     const p = { m, n, k, transA: false, transB, alpha: 1, beta: 0 };
-    const mm = (b: Backend) => timeOurs(b, [m * k, k * n], m * n, ([a, bb], out) => b.kernels.matmul(a, bb, out, p), policy);
-    const [o1, oN, oTs] = [await mm(one), await mm(all), await mm(ts)];
+    const mm = (bs: Backend[]) => timeOurs(bs, [m * k, k * n], m * n, (b, [a, bb], out) => b.kernels.matmul(a, bb, out, p), policy);
+    const [[o1, oN], [oTs]] = [await mm([one, all]), await mm([ts])];
     const tfMs = await timeTfjs(tf, [[m, k], transB ? [n, k] : [k, n]], ([a, b]) => tf.matMul(a, b, false, transB), policy);
     const flops = 2 * m * n * k;
     const pt = torchMm?.rows.find((r) => r.name === name);
@@ -108,8 +108,8 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
     const xs = p.batch * p.inChannels * p.inHeight * p.inWidth;
     const ws = p.outChannels * (p.inChannels / p.groups) * 9;
     const os = p.batch * p.outChannels * p.outHeight * p.outWidth;
-    const cv = (b: Backend) => timeOurs(b, [xs, ws], os, ([x, w], out) => b.kernels.conv2d(x, w, out, p), policy);
-    const [o1, oN, oTs] = [await cv(one), await cv(all), await cv(ts)];
+    const cv = (bs: Backend[]) => timeOurs(bs, [xs, ws], os, (b, [x, w], out) => b.kernels.conv2d(x, w, out, p), policy);
+    const [[o1, oN], [oTs]] = [await cv([one, all]), await cv([ts])];
     const nhwc = [p.batch, p.inHeight, p.inWidth, p.inChannels];
     const tfMs = p.groups === 1
       ? await timeTfjs(tf, [nhwc, [3, 3, p.inChannels, p.outChannels]], ([x, w]) => tf.conv2d(x as never, w as never, 1, 'same'), policy)
@@ -118,7 +118,7 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
     rows.push([name, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)), '-', '-', fmt(tfMs / o1, 2), fmt(o1 / oN, 2), fmt(gf(flops, o1) / peak, 2)]);
     log(`  ${rows.at(-1)!.join('  ')}`);
   }
-  log('Kernels, GFLOP/s (median step; forward only for convolutions; tfjs convolutions in NHWC, its layout):');
+  log(`Kernels, GFLOP/s (median step; wasm at 1 and ${threads} threads timed in turns, step by step; forward only for convolutions; tfjs convolutions in NHWC, its layout):`);
   printTable(log, ['kernel', 'wasm 1 thread', `wasm ${threads} threads`, 'cpu (TS)', 'tfjs-wasm', 'PyTorch 1 thread', `PyTorch ${peer.threads} threads`, 'tfjs-wasm ms / wasm 1 thread ms', `wasm ${threads} threads speed-up`, 'wasm 1 thread / SIMD peak'], rows);
   one.dispose();
   if (o.steps === null) return;
