@@ -42,36 +42,32 @@ function patches(rt: Runtime, op: PatchOp, from: number, to: number, cg: number,
   runParts(rt, op, splitRange(cg, threads, 1).map(([c0, c1]) => [...args, c0, c1]));
 }
 
-/** Runs `body` with a K x P float block (or none when pointwise), released after. */
-function withColumns(rt: Runtime, p: Conv2dParams, s: Shape, body: (col: number) => void): void {
-  if (isPointwise(p)) return body(0);
-  const block = rt.heap.alloc(s.K * s.P * 4, 'conv2d patches');
-  try {
-    body(block.ptr);
-  } finally {
-    rt.heap.release(block.ptr, block.size);
-  }
+/** Byte offsets of group g: its planes in sample 0 of x (or gx) and of the output (or gOut), its weights. */
+interface GroupOffsets {
+  g: number;
+  x: number;
+  out: number;
+  w: number;
+}
+
+/** `body` per group, with that group's offsets. */
+function eachGroup(p: Conv2dParams, s: Shape, body: (at: GroupOffsets) => void): void {
+  for (let g = 0; g < p.groups; g++) body({ g, x: g * s.cg * p.inHeight * p.inWidth * 4, out: g * s.og * s.P * 4, w: g * s.og * s.K * 4 });
 }
 
 /**
- * The GEMM route's frame: a patch block when needed, then `body` for each sample n and group g with
- * the byte addresses of that sample's group planes in x (or gx) and in the output (or gOut).
+ * The im2col route's frame: a K x P patch block, then `body` for each sample n and group with the
+ * byte addresses of that sample's group planes in x (or gx) and in the output (or gOut).
  */
-function perGroup(rt: Runtime, p: Conv2dParams, x: number, out: number, body: (col: number, n: number, g: number, s: Shape, xg: number, outg: number) => void): void {
-  const s = shape(p);
-  withColumns(rt, p, s, (col) => {
+function perGroup(rt: Runtime, p: Conv2dParams, s: Shape, x: number, out: number, body: (col: number, n: number, xg: number, outg: number, wg: number) => void): void {
+  const block = rt.heap.alloc(s.K * s.P * 4, 'conv2d patches');
+  try {
     for (let n = 0; n < p.batch; n++) {
-      for (let g = 0; g < p.groups; g++) {
-        body(col, n, g, s, x + (n * s.xs + g * s.cg * p.inHeight * p.inWidth) * 4, out + (n * s.os + g * s.og * s.P) * 4);
-      }
+      eachGroup(p, s, (at) => body(block.ptr, n, x + n * s.xs * 4 + at.x, out + n * s.os * 4 + at.out, at.w));
     }
-  });
-}
-
-/** `body` per group, with the byte offsets of sample 0's group planes in x (or gx) and in the output (or gOut). */
-function eachGroup(p: Conv2dParams, body: (g: number, s: Shape, xg: number, outg: number) => void): void {
-  const s = shape(p);
-  for (let g = 0; g < p.groups; g++) body(g, s, g * s.cg * p.inHeight * p.inWidth * 4, g * s.og * s.P * 4);
+  } finally {
+    rt.heap.release(block.ptr, block.size);
+  }
 }
 
 /** The batch's samples as one GEMM batch; strides in floats per sample (0: shared). */
@@ -97,39 +93,43 @@ export function convKernels(rt: Runtime): Pick<KernelTable<WasmBuffer>, 'conv2d'
     conv2d(x, w, out, p) {
       check('conv2d', x, w, out);
       if (usesDirect(p)) return directRoute('conv2d', x, w, out, p);
+      const s = shape(p);
       if (isPointwise(p)) {
         // out[n, g] (og x P) = W_g (og x K) . x[n, g] (K x P), every sample in one task.
-        return eachGroup(p, (g, s, xg, outg) => gemm(rt, w.ptr + g * s.og * s.K * 4, x.ptr + xg, out.ptr + outg, s.og, s.P, s.K, s.P, false, false, 1, 0, samples(p, 0, s.xs, s.os, false)));
+        return eachGroup(p, s, (at) => gemm(rt, w.ptr + at.w, x.ptr + at.x, out.ptr + at.out, s.og, s.P, s.K, s.P, false, false, 1, 0, samples(p, 0, s.xs, s.os, false)));
       }
-      perGroup(rt, p, x.ptr, out.ptr, (col, _n, g, s, xg, outg) => {
-        if (col) patches(rt, 'im2col', xg, col, s.cg, p);
+      perGroup(rt, p, s, x.ptr, out.ptr, (col, _n, xg, outg, wg) => {
+        patches(rt, 'im2col', xg, col, s.cg, p);
         // out[n, g] (og x P) = W_g (og x K) . col (K x P)
-        gemm(rt, w.ptr + g * s.og * s.K * 4, col || xg, outg, s.og, s.P, s.K, s.P, false, false, 1, 0);
+        gemm(rt, w.ptr + wg, col, outg, s.og, s.P, s.K, s.P, false, false, 1, 0);
       });
     },
     conv2dBackwardInput(gOut, w, gx, p) {
       check('conv2dBackwardInput', gOut, w, gx);
       if (usesDirect(p)) return directRoute('conv2dBackwardInput', gOut, w, gx, p);
+      const s = shape(p);
       if (isPointwise(p)) {
-        return eachGroup(p, (g, s, gxg, gOutg) => gemm(rt, w.ptr + g * s.og * s.K * 4, gOut.ptr + gOutg, gx.ptr + gxg, s.K, s.P, s.og, s.P, true, false, 1, 0, samples(p, 0, s.os, s.xs, false)));
+        // gx[n, g] (K x P) = W_g^T (K x og) . gOut[n, g] (og x P), every sample in one task.
+        return eachGroup(p, s, (at) => gemm(rt, w.ptr + at.w, gOut.ptr + at.out, gx.ptr + at.x, s.K, s.P, s.og, s.P, true, false, 1, 0, samples(p, 0, s.os, s.xs, false)));
       }
-      perGroup(rt, p, gx.ptr, gOut.ptr, (col, _n, g, s, gxg, gOutg) => {
-        // col (K x P) = W_g^T (K x og) . gOut[n, g] (og x P); pointwise: straight into gx.
-        gemm(rt, w.ptr + g * s.og * s.K * 4, gOutg, col || gxg, s.K, s.P, s.og, s.P, true, false, 1, 0);
-        if (col) patches(rt, 'col2im', col, gxg, s.cg, p);
+      perGroup(rt, p, s, gx.ptr, gOut.ptr, (col, _n, gxg, gOutg, wg) => {
+        // col (K x P) = W_g^T (K x og) . gOut[n, g] (og x P), folded into gx's planes by col2im.
+        gemm(rt, w.ptr + wg, gOutg, col, s.K, s.P, s.og, s.P, true, false, 1, 0);
+        patches(rt, 'col2im', col, gxg, s.cg, p);
       });
     },
     conv2dBackwardWeight(gOut, x, gw, p) {
       check('conv2dBackwardWeight', gOut, x, gw);
       if (usesDirect(p)) return directRoute('conv2dBackwardWeight', gOut, x, gw, p);
+      const s = shape(p);
       if (isPointwise(p)) {
         // dW_g = sum over samples, in order, of gOut[n, g] . x[n, g]^T.
-        return eachGroup(p, (g, s, xg, gOutg) => gemm(rt, gOut.ptr + gOutg, x.ptr + xg, gw.ptr + g * s.og * s.K * 4, s.og, s.K, s.P, s.K, false, true, 1, 0, samples(p, s.os, s.xs, 0, true)));
+        return eachGroup(p, s, (at) => gemm(rt, gOut.ptr + at.out, x.ptr + at.x, gw.ptr + at.w, s.og, s.K, s.P, s.K, false, true, 1, 0, samples(p, s.os, s.xs, 0, true)));
       }
-      perGroup(rt, p, x.ptr, gOut.ptr, (col, n, g, s, xg, gOutg) => {
-        if (col) patches(rt, 'im2col', xg, col, s.cg, p);
+      perGroup(rt, p, s, x.ptr, gOut.ptr, (col, n, xg, gOutg, wg) => {
+        patches(rt, 'im2col', xg, col, s.cg, p);
         // dW_g (og x K) (+)= gOut[n, g] (og x P) . col^T (P x K), samples in order.
-        gemm(rt, gOutg, col || xg, gw.ptr + g * s.og * s.K * 4, s.og, s.K, s.P, s.K, false, true, 1, n === 0 ? 0 : 1);
+        gemm(rt, gOutg, col, gw.ptr + wg, s.og, s.K, s.P, s.K, false, true, 1, n === 0 ? 0 : 1);
       });
     },
   };
