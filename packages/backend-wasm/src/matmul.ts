@@ -1,5 +1,5 @@
 import { BackendError, convertFromFloat16, convertToFloat16, type MatmulParams } from '@fr/core';
-import { PARTS_PER_THREAD, runParts, splitInto, splitRange, view, WasmBuffer, type Runtime } from './runtime.js';
+import { runParts, splitRange, view, WasmBuffer, type Runtime } from './runtime.js';
 
 /** Below this many multiply-adds a product runs on one thread (a wake-up costs more). */
 const THREAD_WORK = 1 << 17;
@@ -38,7 +38,7 @@ export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n:
   const byCols = separate || n >= m;
   // Separate products give parallelism by themselves: columns are split only when too few.
   const ranges = separate
-    ? splitInto(n, threads > 1 ? Math.ceil((threads * PARTS_PER_THREAD) / batch.count) : 1, 8)
+    ? splitRange(n, threads, 8, batch.count)
     : splitRange(byCols ? n : m, threads, byCols ? 8 : 4);
   const samples = separate ? batch.count : 1;
   const e = rt.exports;
@@ -50,7 +50,7 @@ export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n:
   const block = share ? rt.heap.alloc(whole.bytes * copies, 'matmul packed operand') : null;
   try {
     if (block) {
-      const pieces = splitInto(whole.len, threads > 1 ? Math.ceil((threads * PARTS_PER_THREAD) / copies) : 1, whole.q);
+      const pieces = splitRange(whole.len, threads, whole.q, copies);
       const packs: number[][] = [];
       for (let s = 0; s < copies; s++) {
         for (const [r0, r1] of pieces) packs.push([whole.src + s * whole.stride, whole.len, k, whole.trans ? 1 : 0, r0, r1, block.ptr + s * whole.bytes]);

@@ -64,14 +64,15 @@ export function runParts(rt: Runtime, name: string, parts: number[][], withScrat
 }
 
 /** Parts per thread: a thread that falls behind (descheduled, a slower core) leaves its last parts to the others. */
-export const PARTS_PER_THREAD = 3;
+const PARTS_PER_THREAD = 3;
 
 /**
  * Splits [0, total) into ranges whose bounds are multiples of `quantum`: one range on one thread,
- * a few per thread otherwise (the threads claim them in turn).
+ * a few per thread otherwise (the threads claim them in turn). With `among` units of work (samples,
+ * products) each split the same way, the few per thread are shared among them.
  */
-export function splitRange(total: number, threads: number, quantum: number): [number, number][] {
-  return splitInto(total, threads > 1 ? threads * PARTS_PER_THREAD : 1, quantum);
+export function splitRange(total: number, threads: number, quantum: number, among = 1): [number, number][] {
+  return splitInto(total, threads > 1 ? Math.ceil((threads * PARTS_PER_THREAD) / among) : 1, quantum);
 }
 
 /**
