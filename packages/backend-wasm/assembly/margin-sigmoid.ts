@@ -7,7 +7,7 @@
 // One row at a time, rows [r0, r1) per thread, so a row's result never depends on the split.
 // Float32 lanes; row sums in float64.
 
-import { narrowHalfRow, widenHalfRow } from './shared/half';
+import { gradRow, narrowHalfRow, scoresRow } from './shared/half';
 import { exp4, log4, powi4 } from './shared/math';
 
 // The closed form of this call (the same for every row), set by marginSigmoidRows.
@@ -108,9 +108,8 @@ export function marginSigmoidRows(
   const uniformSlope = slope == slopeOutside;
   const factor = <f32>(lossScale * negativeWeight * <f64>slope), factorOut = <f32>(lossScale * negativeWeight * <f64>slopeOutside);
   for (let r = r0; r < r1; r++) {
-    const zr = halfZ != 0 ? scratch : z + <usize>r * <usize>cols * 4;
-    const gr = halfGrad != 0 ? scratch + <usize>cols * 4 : grad + <usize>r * <usize>cols * 4;
-    if (halfZ != 0) widenHalfRow(halfZ + <usize>r * <usize>cols * 2, zr, cols);
+    const zr = scoresRow(z, halfZ, scratch, r, cols);
+    const gr = gradRow(grad, halfGrad, scratch, r, cols);
     const y = load<i32>(target + <usize>r * 4);
     const has = y >= 0;
     sumSoftplus = 0;

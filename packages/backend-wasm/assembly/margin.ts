@@ -4,7 +4,7 @@
 // and passes them in; here run the C-wide passes, one row at a time, rows [r0, r1) per thread, so
 // a row's result never depends on the split. Float32 lanes; row sums in float64.
 
-import { narrowHalfRow, widenHalfRow } from './shared/half';
+import { gradRow, narrowHalfRow, scoresRow, widenHalfRow } from './shared/half';
 // Exported for their exhaustive test (src/half-rows.test.ts).
 export { narrowHalfRow, widenHalfRow };
 import { exp4 } from './shared/math';
@@ -69,9 +69,8 @@ export function marginSoftmaxRows(
   const vlo = f32x4.splat(lo), vhi = f32x4.splat(hi);
   const uniformSlope = slope == slopeOutside;
   for (let r = r0; r < r1; r++) {
-    const zr = halfZ != 0 ? scratch : z + <usize>r * <usize>cols * 4;
-    const gr = halfGrad != 0 ? scratch + <usize>cols * 4 : grad + <usize>r * <usize>cols * 4;
-    if (halfZ != 0) widenHalfRow(halfZ + <usize>r * <usize>cols * 2, zr, cols);
+    const zr = scoresRow(z, halfZ, scratch, r, cols);
+    const gr = gradRow(grad, halfGrad, scratch, r, cols);
     const y = load<i32>(target + <usize>r * 4);
     const has = y >= 0;
     const tLogit = has ? load<f64>(targetLogit + <usize>r * 8) : -Infinity;

@@ -175,12 +175,12 @@ function micro(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, rows: i32, col
   return (x + q - 1) / q * q;
 }
 
-/** Bytes of op(A) packed whole (m x k), for matmulBlock's `preA`. */
+/** Bytes of op(A) packed whole (m x k), for matmulBlockSum's `preA`. */
 export function packedABytes(m: i32, k: i32): i32 {
   return roundUp(m, MR) * k * 4;
 }
 
-/** Bytes of op(B) packed whole (k x n), for matmulBlock's `preB`. */
+/** Bytes of op(B) packed whole (k x n), for matmulBlockSum's `preB`. */
 export function packedBBytes(n: i32, k: i32): i32 {
   return roundUp(n, NR) * k * 4;
 }
@@ -209,7 +209,7 @@ export function packBCols(b: usize, n: i32, k: i32, transB: bool, j0: i32, j1: i
  * (0: none) hold op(A) / op(B) already packed whole (packARows, packBCols), which is then read in
  * place of packing it again.
  */
-export function matmulBlock(
+function matmulBlock(
   a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ldc: i32, transA: bool, transB: bool,
   alpha: f32, beta: f32, i0: i32, i1: i32, j0: i32, j1: i32, preA: usize, preB: usize, scratch: usize,
 ): void {

@@ -3,10 +3,6 @@ import { kernelsPlain, kernelsShared } from './wasm-binary.js';
 
 /** The exports of the kernel module (assembly/*.ts); pointers are byte offsets into the memory. */
 export interface KernelExports {
-  matmulBlock(
-    a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: number, transB: number,
-    alpha: number, beta: number, i0: number, i1: number, j0: number, j1: number, preA: number, preB: number, scratch: number,
-  ): void;
   matmulBlockSum(
     a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: number, transB: number,
     alpha: number, beta: number, i0: number, i1: number, j0: number, j1: number,

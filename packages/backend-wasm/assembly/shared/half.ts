@@ -45,3 +45,17 @@ export function narrowHalfRow(src: usize, dst: usize, n: i32): void {
   }
   for (; j < n; j++) store<u16>(dst + <usize>j * 2, <u16>i32x4.extract_lane(floatToHalf4(f32x4.splat(load<f32>(src + <usize>j * 4))), 0));
 }
+
+// The float32 scores of row r of a margin loss: z's row, or halfZ's (when not 0) widened into the
+// first row of `scratch`.
+@inline export function scoresRow(z: usize, halfZ: usize, scratch: usize, r: i32, cols: i32): usize {
+  if (halfZ == 0) return z + <usize>r * <usize>cols * 4;
+  widenHalfRow(halfZ + <usize>r * <usize>cols * 2, scratch, cols);
+  return scratch;
+}
+
+// Where row r's float32 gradient is written: grad's row, or (halfGrad not 0) the second row of
+// `scratch`, narrowed into halfGrad's row after.
+@inline export function gradRow(grad: usize, halfGrad: usize, scratch: usize, r: i32, cols: i32): usize {
+  return halfGrad != 0 ? scratch + <usize>cols * 4 : grad + <usize>r * <usize>cols * 4;
+}
