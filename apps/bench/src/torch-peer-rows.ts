@@ -44,36 +44,24 @@ export async function torchPeerStart(options: TorchPeerOptions | null | undefine
     : torchAvailability(o);
   if (o === null) log(availability.notRun!);
   else logAvailability(availability, o, log);
+  // A workload the options allow runs; PyTorch's environment is printed with the first result.
   let envLogged = false;
-  const logEnv = (e: TorchEnvInfo) => {
-    if (!envLogged) log(`  ${describeTorchEnv(e)}`);
+  const run = async <R extends { env: TorchEnvInfo }>(w: TorchWorkload, call: (o: TorchPeerOptions) => Promise<R>): Promise<R | null> => {
+    if (o === null || !availability.workloads.includes(w)) return null;
+    const r = await call(o);
+    if (!envLogged) log(`  ${describeTorchEnv(r.env)}`);
     envLogged = true;
+    return r;
   };
-  const can = (w: TorchWorkload) => o !== null && availability.workloads.includes(w);
   const counts = (c: { warmups: number; steps: number }) => `${c.steps} steps after ${c.warmups} warm-ups`;
   return {
     availability,
     threads: o?.threads ?? availableParallelism(),
     headSteps: counts(o?.head ?? TORCH_STEPS.head),
     mobilefacenetSteps: counts(o?.mobilefacenet ?? TORCH_STEPS.mobilefacenet),
-    async matmul(shapes) {
-      if (!can('matmul')) return null;
-      const r = await torchMatmul(o!, shapes);
-      logEnv(r.env);
-      return r;
-    },
-    async head(shape, dataDir) {
-      if (!can('head')) return null;
-      const r = await torchHead(o!, shape, dataDir);
-      logEnv(r.env);
-      return r;
-    },
-    async mobilefacenet(batches, size) {
-      if (!can('mobilefacenet')) return null;
-      const r = await torchMobileFaceNet(o!, batches, size, MOBILEFACENET_EMBEDDING);
-      logEnv(r.env);
-      return r;
-    },
+    matmul: (shapes) => run('matmul', (opts) => torchMatmul(opts, shapes)),
+    head: (shape, dataDir) => run('head', (opts) => torchHead(opts, shape, dataDir)),
+    mobilefacenet: (batches, size) => run('mobilefacenet', (opts) => torchMobileFaceNet(opts, batches, size, MOBILEFACENET_EMBEDDING)),
   };
 }
 
