@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { pageResults, servePageInChromium, type ServedPage } from '@fr/browser-kit';
+import { CHROMIUM_CPU_FLAGS, CROSS_ORIGIN_ISOLATION, pageResults, servePageInChromium, type ServedPage } from '@fr/browser-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let served: ServedPage;
@@ -23,9 +23,9 @@ beforeAll(async () => {
   served = await servePageInChromium({
     entry: new URL('./browser/page.ts', import.meta.url),
     title: 'fr wasm',
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: CHROMIUM_CPU_FLAGS,
     files: { '/fixtures/layers.json': layerFixtures() },
-    headers: (path): Record<string, string> => (path.startsWith('/isolated/') ? { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' } : {}),
+    headers: (path) => (path.startsWith('/isolated/') ? { ...CROSS_ORIGIN_ISOLATION } : {}),
   });
 });
 

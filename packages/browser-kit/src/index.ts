@@ -10,6 +10,15 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 
+/** Chromium's flags for a page that needs no GPU (the wasm backend): no sandbox as root, no background traffic on a closed network. */
+export const CHROMIUM_CPU_FLAGS: readonly string[] = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
+
+/** Response headers that make a page cross-origin isolated (COOP/COEP), so it has SharedArrayBuffer and the wasm backend its threads. */
+export const CROSS_ORIGIN_ISOLATION: Readonly<Record<string, string>> = {
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+};
+
 export interface ServedPage {
   /** http://127.0.0.1:<port>, no trailing slash. */
   origin: string;

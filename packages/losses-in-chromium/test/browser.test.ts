@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { pageResults, servePageInChromium, type ServedPage } from '@fr/browser-kit';
+import { CHROMIUM_CPU_FLAGS, CROSS_ORIGIN_ISOLATION, pageResults, servePageInChromium, type ServedPage } from '@fr/browser-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** The golden cases each loss package ships in its test/fixtures: a lost file fails this suite. */
@@ -26,10 +26,10 @@ beforeAll(async () => {
   served = await servePageInChromium({
     entry: new URL('./browser/page.ts', import.meta.url),
     title: 'fr losses on wasm',
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    args: CHROMIUM_CPU_FLAGS,
     files: { '/fixtures/losses.json': lossFixtures() },
     // Cross-origin isolated, so SharedArrayBuffer exists and the backend gets its threads.
-    headers: () => ({ 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' }),
+    headers: () => ({ ...CROSS_ORIGIN_ISOLATION }),
   });
 });
 
