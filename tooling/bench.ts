@@ -18,19 +18,26 @@ import { run as runMlp } from '../apps/bench/src/mlp.bench.js';
 import { benchPlan, BENCHES, type BenchName } from '../apps/bench/src/plan.js';
 import { torchPeerOptions } from '../apps/bench/src/torch-peer.js';
 
-const { values } = parseArgs({
-  args: process.argv.slice(2).filter((a) => a !== '--'),
-  options: {
-    only: { type: 'string' },
-    quick: { type: 'boolean', default: false },
-    insightface: { type: 'string' },
-    'torch-python': { type: 'string' },
-    help: { type: 'boolean', default: false },
-  },
-});
+const usage = `pnpm bench [-- --only ${BENCHES.join(',')}] [--quick] [--insightface <dir>] [--torch-python <path>]`;
+const options = {
+  only: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  insightface: { type: 'string' },
+  'torch-python': { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
+let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options }>>;
+try {
+  parsed = parseArgs({ args: process.argv.slice(2).filter((a) => a !== '--'), options });
+} catch (e) {
+  // An unknown flag or a flag without its value: one line naming it, then the usage.
+  console.error(`bench: ${(e as Error).message}\nusage: ${usage}`);
+  process.exit(2);
+}
+const { values } = parsed;
 
 if (values.help) {
-  console.log(`pnpm bench [-- --only ${BENCHES.join(',')}] [--quick] [--insightface <dir>] [--torch-python <path>]`);
+  console.log(usage);
   process.exit(0);
 }
 
