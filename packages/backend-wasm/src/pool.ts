@@ -1,8 +1,9 @@
 /**
  * Worker threads sharing the kernels' memory. A task is one kernel export and a list of parts (its
- * arguments per part, more parts than threads); the calling thread and the workers claim parts one
- * at a time until none is left, and the caller returns when every part is done. A thread that is
- * descheduled (a busy machine) or slower simply claims fewer parts. Every part computes its own
+ * arguments per part, more parts than threads); the calling thread and the workers run parts until
+ * none is left, and the caller returns when every part is done. Thread t owns a contiguous run of
+ * the parts and claims from it first, then takes parts from the other threads' runs: a thread that
+ * is descheduled (a busy machine) or slower simply runs fewer parts. Every part computes its own
  * outputs the same way whoever runs it, so results do not depend on who claimed what. Hand-over
  * is through Atomics on a small shared control block (no messages): a task costs a wake-up, not a copy.
  */
@@ -21,41 +22,51 @@ const MAX_ARGS = 32;
  */
 const SPIN_MS = 2;
 // Control words: generation, parts done, function index, argument count, failure flag, stop flag,
-// parts, claim word ((generation & 0xffff) << 16 | next part), and whether the last argument is
-// the running thread's scratch block.
-const GEN = 0, DONE = 1, FN = 2, NARGS = 3, FAILED = 4, STOP = 5, PARTS = 6, CLAIM = 7, SCRATCH = 8;
+// parts, whether the last argument is the running thread's scratch block, threads; then one claim
+// word per thread ((generation & 0xffff) << 16 | its next part), each on its own cache line.
+const GEN = 0, DONE = 1, FN = 2, NARGS = 3, FAILED = 4, STOP = 5, PARTS = 6, SCRATCH = 7, THREADS = 8;
+/** Int32 words per cache line: a thread claiming its own parts does not take the line from the others. */
+const LINE = 16;
 const CLOSED = 0xffff;
 
 /**
- * Claims and runs parts of generation `gen` until none is left. A claim succeeds only while the
- * claim word still carries this generation, and the caller rewrites the task only after closing
- * the claim word, so a successful claim always reads its own task's words.
+ * Claims and runs parts of generation `gen` until none is left: thread `self`'s own run of parts
+ * (the same parts every task of that size, so it finds the data it wrote last time in its cache),
+ * then the others'. A claim succeeds only while the claim word still carries this generation, and
+ * the caller rewrites the task only after closing every claim word, so a successful claim always
+ * reads its own task's words.
  */
 const claimSource = `
-function claimParts(ctrl, a, fns, gen, scratch) {
+function claimParts(ctrl, a, fns, gen, self, scratch) {
   const tag = gen & 0xffff;
+  const threads = Atomics.load(ctrl, ${THREADS});
   let failure = null;
-  for (;;) {
-    const v = Atomics.load(ctrl, ${CLAIM});
-    if ((v >>> 16) !== tag) return failure;
-    const i = v & 0xffff;
-    const parts = Atomics.load(ctrl, ${PARTS});
-    if (i >= parts) return failure;
-    const fn = fns[Atomics.load(ctrl, ${FN})], nargs = Atomics.load(ctrl, ${NARGS}), withScratch = Atomics.load(ctrl, ${SCRATCH});
-    if (Atomics.compareExchange(ctrl, ${CLAIM}, v, v + 1) !== v) continue;
-    const args = Array.from(a.subarray(i * ${MAX_ARGS}, i * ${MAX_ARGS} + nargs));
-    if (withScratch) args[nargs - 1] = scratch;
-    // A failed part still counts as done (the caller waits for all); the first failure is kept.
-    try { fn(...args); } catch (e) { failure = failure || e; Atomics.store(ctrl, ${FAILED}, 1); }
-    if (Atomics.add(ctrl, ${DONE}, 1) + 1 === parts) Atomics.notify(ctrl, ${DONE});
+  for (let k = 0; k < threads; k++) {
+    const owner = (self + k) % threads, word = ${LINE} * (1 + owner);
+    for (;;) {
+      const v = Atomics.load(ctrl, word);
+      if ((v >>> 16) !== tag) return failure;
+      const i = v & 0xffff;
+      const parts = Atomics.load(ctrl, ${PARTS});
+      // The owner's run ends where the next thread's begins.
+      if (i >= Math.floor(((owner + 1) * parts) / threads)) break;
+      const fn = fns[Atomics.load(ctrl, ${FN})], nargs = Atomics.load(ctrl, ${NARGS}), withScratch = Atomics.load(ctrl, ${SCRATCH});
+      if (Atomics.compareExchange(ctrl, word, v, v + 1) !== v) continue;
+      const args = Array.from(a.subarray(i * ${MAX_ARGS}, i * ${MAX_ARGS} + nargs));
+      if (withScratch) args[nargs - 1] = scratch;
+      // A failed part still counts as done (the caller waits for all); the first failure is kept.
+      try { fn(...args); } catch (e) { failure = failure || e; Atomics.store(ctrl, ${FAILED}, 1); }
+      if (Atomics.add(ctrl, ${DONE}, 1) + 1 === parts) Atomics.notify(ctrl, ${DONE});
+    }
   }
+  return failure;
 }
 `;
 
 /** The worker's whole program (no imports, so it runs from a string in Node and from a Blob in browsers). */
 const workerSource = `${claimSource}
 function serve(data, post) {
-  const { memory, module, control, args, names, scratch } = data;
+  const { memory, module, control, args, names, scratch, index } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory, abort(m, f, l, c) { throw new Error('kernel aborted at ' + l + ':' + c); } } });
   const ctrl = new Int32Array(control), a = new Float64Array(args);
   const fns = names.map((n) => instance.exports[n]);
@@ -66,34 +77,39 @@ function serve(data, post) {
     Atomics.wait(ctrl, ${GEN}, gen);
     gen = Atomics.load(ctrl, ${GEN});
     if (Atomics.load(ctrl, ${STOP}) === 1) break;
-    claimParts(ctrl, a, fns, gen, scratch);
+    claimParts(ctrl, a, fns, gen, index, scratch);
   }
 }
 `;
 
-/** claimSource for the calling thread (pages may forbid eval, so it is written out twice). */
+/** claimSource for the calling thread, thread 0 (pages may forbid eval, so it is written out twice). */
 function claimParts(ctrl: Int32Array, a: Float64Array, fns: ((...x: number[]) => unknown)[], gen: number, scratch: number): unknown {
   const tag = gen & 0xffff;
+  const threads = Atomics.load(ctrl, THREADS);
   let failure: unknown = null;
-  for (;;) {
-    const v = Atomics.load(ctrl, CLAIM);
-    if (v >>> 16 !== tag) return failure;
-    const i = v & 0xffff;
-    const parts = Atomics.load(ctrl, PARTS);
-    if (i >= parts) return failure;
-    const fn = fns[Atomics.load(ctrl, FN)], nargs = Atomics.load(ctrl, NARGS), withScratch = Atomics.load(ctrl, SCRATCH);
-    if (Atomics.compareExchange(ctrl, CLAIM, v, v + 1) !== v) continue;
-    const args = Array.from(a.subarray(i * MAX_ARGS, i * MAX_ARGS + nargs));
-    if (withScratch) args[nargs - 1] = scratch;
-    // A failed part still counts as done (the caller waits for all); the first failure is kept.
-    try {
-      fn(...args);
-    } catch (e) {
-      failure ??= e;
-      Atomics.store(ctrl, FAILED, 1);
+  for (let owner = 0; owner < threads; owner++) {
+    const word = LINE * (1 + owner);
+    for (;;) {
+      const v = Atomics.load(ctrl, word);
+      if (v >>> 16 !== tag) return failure;
+      const i = v & 0xffff;
+      const parts = Atomics.load(ctrl, PARTS);
+      if (i >= Math.floor(((owner + 1) * parts) / threads)) break;
+      const fn = fns[Atomics.load(ctrl, FN)], nargs = Atomics.load(ctrl, NARGS), withScratch = Atomics.load(ctrl, SCRATCH);
+      if (Atomics.compareExchange(ctrl, word, v, v + 1) !== v) continue;
+      const args = Array.from(a.subarray(i * MAX_ARGS, i * MAX_ARGS + nargs));
+      if (withScratch) args[nargs - 1] = scratch;
+      // A failed part still counts as done (the caller waits for all); the first failure is kept.
+      try {
+        fn(...args);
+      } catch (e) {
+        failure ??= e;
+        Atomics.store(ctrl, FAILED, 1);
+      }
+      if (Atomics.add(ctrl, DONE, 1) + 1 === parts) Atomics.notify(ctrl, DONE);
     }
-    if (Atomics.add(ctrl, DONE, 1) + 1 === parts) Atomics.notify(ctrl, DONE);
   }
+  return failure;
 }
 
 interface WorkerHandle {
@@ -109,7 +125,8 @@ export class ThreadPool {
   private readonly canBlock = isNode;
 
   private constructor(readonly threads: number, private readonly fns: Record<string, (...a: number[]) => unknown>, private readonly names: string[], private readonly scratch: number[]) {
-    this.ctrl = new Int32Array(new SharedArrayBuffer(16 * 4));
+    this.ctrl = new Int32Array(new SharedArrayBuffer(LINE * (1 + threads) * 4));
+    Atomics.store(this.ctrl, THREADS, threads);
     this.args = new Float64Array(new SharedArrayBuffer(MAX_PARTS * MAX_ARGS * 8));
     this.fnList = names.map((n) => fns[n]);
   }
@@ -120,7 +137,7 @@ export class ThreadPool {
     const pool = new ThreadPool(threads, exports as Record<string, (...a: number[]) => unknown>, names, scratch);
     const ready: Promise<void>[] = [];
     for (let index = 1; index < threads; index++) {
-      const data = { memory, module, control: pool.ctrl.buffer, args: pool.args.buffer, names, scratch: scratch[index] };
+      const data = { memory, module, control: pool.ctrl.buffer, args: pool.args.buffer, names, scratch: scratch[index], index };
       ready.push(pool.spawn(data));
     }
     await Promise.all(ready);
@@ -166,15 +183,17 @@ export class ThreadPool {
     }
     const ctrl = this.ctrl;
     const gen = (Atomics.load(ctrl, GEN) + 1) | 0;
-    // Close the claim word before the task's words change (see claimParts).
-    Atomics.store(ctrl, CLAIM, ((Atomics.load(ctrl, GEN) & 0xffff) << 16) | CLOSED);
+    const threads = this.threads;
+    // Close every claim word before the task's words change (see claimParts).
+    for (let t = 0; t < threads; t++) Atomics.store(ctrl, LINE * (1 + t), ((Atomics.load(ctrl, GEN) & 0xffff) << 16) | CLOSED);
     for (let t = 0; t < parts.length; t++) this.args.set(parts[t], t * MAX_ARGS);
     Atomics.store(ctrl, DONE, 0);
     Atomics.store(ctrl, FN, this.names.indexOf(name));
     Atomics.store(ctrl, NARGS, parts[0].length);
     Atomics.store(ctrl, PARTS, parts.length);
     Atomics.store(ctrl, SCRATCH, withScratch ? 1 : 0);
-    Atomics.store(ctrl, CLAIM, (gen & 0xffff) << 16);
+    // Thread t's run of parts starts at floor(t * parts / threads).
+    for (let t = 0; t < threads; t++) Atomics.store(ctrl, LINE * (1 + t), ((gen & 0xffff) << 16) | Math.floor((t * parts.length) / threads));
     Atomics.store(ctrl, GEN, gen);
     Atomics.notify(ctrl, GEN);
     const failure = claimParts(ctrl, this.args, this.fnList, gen, this.scratch[0]);

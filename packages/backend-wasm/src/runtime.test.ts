@@ -19,7 +19,7 @@ describe('splitInto', () => {
     }
   });
 
-  test('256 columns for two threads: six pieces of 40 or 48, so turns in order give each thread 128', () => {
+  test('256 columns for two threads: six pieces of 40 or 48, so each thread\'s run of three is 128', () => {
     const sizes = splitInto(256, 6, 8).map(([s, e]) => e - s);
     expect(sizes).toEqual([40, 48, 40, 40, 48, 40]);
   });

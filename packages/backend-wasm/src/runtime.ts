@@ -68,7 +68,7 @@ const PARTS_PER_THREAD = 3;
 
 /**
  * Splits [0, total) into ranges whose bounds are multiples of `quantum`: one range on one thread,
- * a few per thread otherwise (the threads claim them in turn). With `among` units of work (samples,
+ * a few per thread otherwise (each thread runs its own few, then helps the others). With `among` units of work (samples,
  * products) each split the same way, the few per thread are shared among them.
  */
 export function splitRange(total: number, threads: number, quantum: number, among = 1): [number, number][] {
@@ -77,8 +77,8 @@ export function splitRange(total: number, threads: number, quantum: number, amon
 
 /**
  * Splits [0, total) into at most `pieces` ranges whose bounds are multiples of `quantum`, as even
- * as the quantum allows: 256 columns in six are 40 or 48 each, which two threads claiming in turn
- * share as 128 each, where five of 48 and one of 16 left one thread 144.
+ * as the quantum allows: 256 columns in six are 40 or 48 each, three of them 128 for each of two
+ * threads, where five of 48 and one of 16 left one thread 144.
  */
 export function splitInto(total: number, pieces: number, quantum: number): [number, number][] {
   const quanta = Math.ceil(total / quantum);
