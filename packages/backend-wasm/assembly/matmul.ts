@@ -11,9 +11,21 @@ const KC = 256;
 const MC = 128;
 const NC = 1024;
 
-/** Scratch bytes one caller needs: a packed A block and a packed B block. */
+// A scratch block starts with a header: whether the thread has packed its own copy of the operand
+// every part reads whole, for the running product, and where (see matmulBlockSum's `own`).
+const OWN_DONE = 0;
+const OWN_AT = 4;
+const HEADER = 16;
+
+/** Scratch bytes one caller needs: the header, a packed A block and a packed B block. */
 export function matmulScratchBytes(): i32 {
-  return (MC * KC + KC * NC + MR * NR) * 4;
+  return HEADER + (MC * KC + KC * NC + MR * NR) * 4;
+}
+
+/** Before a product whose parts pack their own operand: thread scratch block `scratch` packs into `at`. */
+export function matmulOwnPacking(scratch: usize, at: usize): void {
+  store<i32>(scratch + OWN_DONE, 0);
+  store<usize>(scratch + OWN_AT, at);
 }
 
 // Rows r0..r3 of 4 floats, stored transposed: column q at dst + q * stride (bytes).
@@ -118,27 +130,57 @@ function packB(b: usize, n: i32, k: i32, transB: bool, j0: i32, nc: i32, p0: i32
   v128.store(c, v);
 }
 
-// `tile` (MR x NR floats, per caller) takes a partial result past the edge of C.
-function micro(kc: i32, ap: usize, bp: usize, c: usize, ldc: i32, rows: i32, cols: i32, alpha: f32, beta: f32, first: bool, tile: usize): void {
+// `tile` (MR x NR floats, per caller) takes a partial result past the edge of C. op(A) is a packed
+// panel at `ap`, or with `aInPlace` A itself: row r at ap + r * aRow, k steps of 4 bytes (rows past
+// `rows` read the last row; their sums are dropped).
+function micro(kc: i32, ap: usize, aInPlace: bool, aRow: usize, bp: usize, c: usize, ldc: i32, rows: i32, cols: i32, alpha: f32, beta: f32, first: bool, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  for (let p = 0; p < kc; p++) {
-    const b0 = v128.load(bp);
-    const b1 = v128.load(bp, 16);
-    let a = v128.load32_splat(ap);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a, b1));
-    a = v128.load32_splat(ap, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a, b1));
-    ap += 16;
-    bp += 32;
+  if (!aInPlace) {
+    for (let p = 0; p < kc; p++) {
+      const b0 = v128.load(bp);
+      const b1 = v128.load(bp, 16);
+      let a = v128.load32_splat(ap);
+      c00 = f32x4.add(c00, f32x4.mul(a, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a, b1));
+      a = v128.load32_splat(ap, 4);
+      c10 = f32x4.add(c10, f32x4.mul(a, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a, b1));
+      a = v128.load32_splat(ap, 8);
+      c20 = f32x4.add(c20, f32x4.mul(a, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a, b1));
+      a = v128.load32_splat(ap, 12);
+      c30 = f32x4.add(c30, f32x4.mul(a, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a, b1));
+      ap += 16;
+      bp += 32;
+    }
+  } else {
+    let a0 = ap;
+    let a1 = ap + aRow * <usize>min(1, rows - 1);
+    let a2 = ap + aRow * <usize>min(2, rows - 1);
+    let a3 = ap + aRow * <usize>min(3, rows - 1);
+    for (let p = 0; p < kc; p++) {
+      const b0 = v128.load(bp);
+      const b1 = v128.load(bp, 16);
+      let a = v128.load32_splat(a0);
+      c00 = f32x4.add(c00, f32x4.mul(a, b0));
+      c01 = f32x4.add(c01, f32x4.mul(a, b1));
+      a = v128.load32_splat(a1);
+      c10 = f32x4.add(c10, f32x4.mul(a, b0));
+      c11 = f32x4.add(c11, f32x4.mul(a, b1));
+      a = v128.load32_splat(a2);
+      c20 = f32x4.add(c20, f32x4.mul(a, b0));
+      c21 = f32x4.add(c21, f32x4.mul(a, b1));
+      a = v128.load32_splat(a3);
+      c30 = f32x4.add(c30, f32x4.mul(a, b0));
+      c31 = f32x4.add(c31, f32x4.mul(a, b1));
+      a0 += 4;
+      a1 += 4;
+      a2 += 4;
+      a3 += 4;
+      bp += 32;
+    }
   }
   const va = f32x4.splat(alpha), vb = f32x4.splat(beta);
   const bz = beta == 0;
@@ -213,8 +255,8 @@ function matmulBlock(
   a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ldc: i32, transA: bool, transB: bool,
   alpha: f32, beta: f32, i0: i32, i1: i32, j0: i32, j1: i32, preA: usize, preB: usize, scratch: usize,
 ): void {
-  const packedA = scratch;
-  const packedB = scratch + <usize>(MC * KC) * 4;
+  const packedA = scratch + HEADER;
+  const packedB = packedA + <usize>(MC * KC) * 4;
   const tile = packedB + <usize>(KC * NC) * 4;
   if (k == 0) {
     // No products: C = beta C (beta 0 writes zeros).
@@ -235,8 +277,13 @@ function matmulBlock(
       else packB(b, n, k, transB, jc, nc, pc, kc, packedB);
       for (let ic = i0; ic < i1; ic += MC) {
         const mc = min(MC, i1 - ic);
+        // op(A) = A is read in place (its rows are already k-contiguous); op(A) = A^T is packed.
+        const inPlace = !preA && !transA;
+        const aRow = <usize>k * 4;
+        const aPanel = inPlace ? aRow * MR : <usize>(MR * kc) * 4;
         let blockA = packedA;
-        if (preA) blockA = preA + (<usize>roundUp(m, MR) * pc + <usize>ic * kc) * 4;
+        if (inPlace) blockA = a + (<usize>ic * k + pc) * 4;
+        else if (preA) blockA = preA + (<usize>roundUp(m, MR) * pc + <usize>ic * kc) * 4;
         else packA(a, m, k, transA, ic, mc, pc, kc, packedA);
         for (let jr = 0; jr < nc; jr += NR) {
           const cols = min(NR, nc - jr);
@@ -244,7 +291,7 @@ function matmulBlock(
           for (let ir = 0; ir < mc; ir += MR) {
             const rows = min(MR, mc - ir);
             const cp = c + (<usize>(ic + ir) * ldc + jc + jr) * 4;
-            micro(kc, blockA + <usize>(ir * kc) * 4, bp, cp, ldc, rows, cols, alpha, beta, pc == 0, tile);
+            micro(kc, blockA + <usize>(ir / MR) * aPanel, inPlace, aRow, bp, cp, ldc, rows, cols, alpha, beta, pc == 0, tile);
           }
         }
       }
@@ -257,12 +304,26 @@ function matmulBlock(
  * operand s at a + s * strideA and b + s * strideB (bytes), and its whole packing (when given) at
  * preA / preB + s * preStride. Each element's sum runs over s, then k, as `count` calls with beta 1
  * after the first would.
+ * `own` (one product): the thread's first part packs op(A) whole (1) or op(B) whole (2) where
+ * matmulOwnPacking pointed its scratch block, and its later parts read that copy. Each thread then
+ * reads only memory it wrote itself or that nobody writes: a copy packed by all threads together
+ * would be read across cores, which costs more than packing it again (a 256^3 product).
  */
 export function matmulBlockSum(
   a: usize, b: usize, c: usize, m: i32, n: i32, k: i32, ldc: i32, transA: bool, transB: bool,
   alpha: f32, beta: f32, i0: i32, i1: i32, j0: i32, j1: i32,
-  count: i32, strideA: usize, strideB: usize, preA: usize, preB: usize, preStride: usize, scratch: usize,
+  count: i32, strideA: usize, strideB: usize, preA: usize, preB: usize, preStride: usize, own: i32, scratch: usize,
 ): void {
+  if (own != 0) {
+    const at = load<usize>(scratch + OWN_AT);
+    if (load<i32>(scratch + OWN_DONE) == 0) {
+      if (own == 1) packARows(a, m, k, transA, 0, m, at);
+      else packBCols(b, n, k, transB, 0, n, at);
+      store<i32>(scratch + OWN_DONE, 1);
+    }
+    if (own == 1) preA = at;
+    else preB = at;
+  }
   for (let s = 0; s < count; s++) {
     const o = <usize>s;
     matmulBlock(

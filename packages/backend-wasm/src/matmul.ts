@@ -24,13 +24,17 @@ export interface GemmBatch {
 
 const SINGLE: GemmBatch = { count: 1, strideA: 0, strideB: 0, strideC: 0, sum: true };
 
+/** matmulBlockSum's `own`: which operand each thread packs whole for itself. */
+const OWN_NONE = 0, OWN_A = 1, OWN_B = 2;
+
 /**
  * C (rows x ldc floats at `c`) = alpha op(A) op(B) + beta C, for each product of `batch`, in one
  * task whose parts the threads claim. Products with their own C split over samples, then columns;
  * a sum (one C) over rows or columns of C, whichever is longer, each part running every product in
  * order. Each element's sum is the same whatever the split. The operand every part reads whole
- * (op(A) when columns are split, op(B) when rows are) is packed once per product, by all threads,
- * instead of once per part.
+ * (op(A) when columns are split, op(B) when rows are), unless read in place, is packed once per
+ * thread when it is one operand for all the products, each thread packing its own copy (reading
+ * another core's writes costs more than packing again); several (a batch) once by all threads.
  */
 export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: boolean, transB: boolean, alpha: number, beta: number, batch: GemmBatch = SINGLE): void {
   const threads = batch.count * m * n * k >= THREAD_WORK ? rt.threads : 1;
@@ -46,10 +50,14 @@ export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n:
   const whole = byCols ? { name: 'packARows', src: a, len: m, q: 4, stride: batch.strideA, trans: transA, bytes: e.packedABytes(m, k) }
     : { name: 'packBCols', src: b, len: n, q: 8, stride: batch.strideB, trans: transB, bytes: e.packedBBytes(n, k) };
   const copies = whole.stride === 0 ? 1 : batch.count;
-  const share = k > 0 && samples * ranges.length > copies;
-  const block = share ? rt.heap.alloc(whole.bytes * copies, 'matmul packed operand') : null;
+  // Kernels read op(A) = A in place (its rows are k-contiguous already): only A^T and op(B) are packed.
+  const packWhole = k > 0 && (!byCols || transA) && samples * ranges.length > copies;
+  const own = packWhole && copies === 1 ? (byCols ? OWN_A : OWN_B) : OWN_NONE;
+  const block = !packWhole ? null : rt.heap.alloc(whole.bytes * (own ? rt.threads : copies), 'matmul packed operand');
   try {
-    if (block) {
+    if (block && own) {
+      rt.scratch.forEach((s, t) => e.matmulOwnPacking(s, block.ptr + t * whole.bytes));
+    } else if (block) {
       const pieces = splitRange(whole.len, threads, whole.q, copies);
       const packs: number[][] = [];
       for (let s = 0; s < copies; s++) {
@@ -57,7 +65,7 @@ export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n:
       }
       runParts(rt, whole.name, packs);
     }
-    const pre = block ? block.ptr : 0, preStride = copies > 1 ? whole.bytes : 0;
+    const pre = block && !own ? block.ptr : 0, preStride = copies > 1 ? whole.bytes : 0;
     const preA = byCols ? pre : 0, preB = byCols ? 0 : pre;
     const parts: number[][] = [];
     for (let s = 0; s < samples; s++) {
@@ -66,7 +74,7 @@ export function gemm(rt: Runtime, a: number, b: number, c: number, m: number, n:
         parts.push([
           a + s * batch.strideA, b + s * batch.strideB, c + s * batch.strideC, m, n, k, ldc, transA ? 1 : 0, transB ? 1 : 0, alpha, beta,
           byCols ? 0 : r0, byCols ? m : r1, byCols ? r0 : 0, byCols ? r1 : n,
-          separate ? 1 : batch.count, batch.strideA, batch.strideB, preA && preA + s * preStride, preB, separate ? 0 : preStride, 0,
+          separate ? 1 : batch.count, batch.strideA, batch.strideB, preA && preA + s * preStride, preB, separate ? 0 : preStride, own, 0,
         ]);
       }
     }

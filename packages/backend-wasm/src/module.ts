@@ -6,8 +6,9 @@ export interface KernelExports {
   matmulBlockSum(
     a: number, b: number, c: number, m: number, n: number, k: number, ldc: number, transA: number, transB: number,
     alpha: number, beta: number, i0: number, i1: number, j0: number, j1: number,
-    count: number, strideA: number, strideB: number, preA: number, preB: number, preStride: number, scratch: number,
+    count: number, strideA: number, strideB: number, preA: number, preB: number, preStride: number, own: number, scratch: number,
   ): void;
+  matmulOwnPacking(scratch: number, at: number): void;
   packedABytes(m: number, k: number): number;
   packedBBytes(n: number, k: number): number;
   matmulScratchBytes(): number;

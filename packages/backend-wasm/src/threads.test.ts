@@ -66,8 +66,9 @@ async function expectExact(inputs: Float32Array[], outSize: number, initialOut: 
 }
 
 describe('results do not depend on the thread count', () => {
-  // The last two pass the packing blocks (256 deep, 128 rows, 1024 columns), so parts read whole-operand packing at offsets.
-  for (const [m, n, k] of [[67, 301, 129], [301, 67, 129], [128, 1000, 64], [150, 1100, 520], [1100, 37, 300]]) {
+  // [150, 1100, 520] and [1100, 37, 300] pass the packing blocks (256 deep, 128 rows, 1024 columns), so
+  // parts read whole-operand packing at offsets; [203, 700, 1] reads A in place one float deep, with a last panel of 3 rows.
+  for (const [m, n, k] of [[67, 301, 129], [301, 67, 129], [128, 1000, 64], [150, 1100, 520], [1100, 37, 300], [203, 700, 1]]) {
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         test(`matmul ${m}x${n}x${k} transA=${transA} transB=${transB}, alpha 0.5, beta 0.25`, async () => {
