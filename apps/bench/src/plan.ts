@@ -68,7 +68,7 @@ export function benchPlan(quick: boolean): BenchPlan {
       '  storage; timed steps fill 10 s per side (1..5).',
       'scale: 1 timed step per configuration after a warm-up; the 1M full head is extrapolated from 100k blocks',
       '  (fullBudgetSeconds 0), as that bench allows.',
-      'cpu: kernels timed for 3 s per backend (2..10 steps); then the head and backbone benches on the wasm and cpu',
+      'cpu: kernels timed for 3 s per backend (2..200 steps); then the head and backbone benches on the wasm and cpu',
       '  devices (ours against tfjs-backend-wasm and tfjs-backend-cpu); PyTorch beside them when /usr/bin/python3 has',
       '  torch (head: 20 steps after 3 warm-ups; MobileFaceNet, with --insightface: 5 after 2; matmul: 10 after 2).',
     ],
