@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { run as runActivations } from './activations.bench.js';
 import { run as runBackbone } from './backbone.bench.js';
-import { run as runHead } from './head.bench.js';
+import { disagree, HEAD_AGREEMENT, printHeadTables, run as runHead } from './head.bench.js';
 import { profileHeadStep, profileStep } from './kernel-profile.js';
 import { run as runMlp } from './mlp.bench.js';
 import { benchPlan, BENCHES } from './plan.js';
@@ -16,17 +16,19 @@ const silent = () => {};
 const once = { budgetMs: 0, minReps: 0, maxReps: 0, warmupMs: 0 };
 
 describe('loss head bench', () => {
-  it('ours and tfjs agree on the loss and d loss / dx, on the CPU and on WebGPU', async () => {
-    const rows = await runHead({ classes: [300], batch: 8, dim: 32, policy: once, log: silent });
-    expect(rows.map((r) => `${r.device}/${r.loss}`)).toEqual(['webgpu/arcface', 'webgpu/sphereface2', 'cpu/arcface', 'cpu/sphereface2']);
+  it('ours and tfjs agree on the loss and d loss / dx, on the CPU, WebGPU and wasm', async () => {
+    const lines: string[] = [];
+    const rows = await runHead({ devices: ['webgpu', 'cpu', 'wasm'], classes: [300], batch: 8, dim: 32, policy: once, log: (l) => lines.push(l) });
+    expect(rows.map((r) => `${r.device}/${r.loss}`)).toEqual(['webgpu/arcface', 'webgpu/sphereface2', 'cpu/arcface', 'cpu/sphereface2', 'wasm/arcface', 'wasm/sphereface2']);
+    expect(lines.join('\n')).not.toContain('MISMATCH');
     for (const r of rows) {
       expect(r.oursMeasured && r.tfjsMeasured).toBe(true);
       expect(r.oursMs).toBeGreaterThan(0);
       expect(r.tfjsMs).toBeGreaterThan(0);
       expect(r.ratio).toBeCloseTo(r.tfjsMs / r.oursMs, 6);
       expect(Number.isFinite(r.oursLoss)).toBe(true);
-      expect(r.lossRelDiff).toBeLessThan(1e-3);
-      expect(r.gradXRelError).toBeLessThan(1e-2);
+      expect(r.lossRelDiff).toBeLessThan(HEAD_AGREEMENT.loss);
+      expect(r.gradXRelError).toBeLessThan(HEAD_AGREEMENT.gradX);
       // Four matmul-sized passes at least; the fused head stays within a small multiple of the minimum.
       expect(r.minimumBytes).toBe(4 * (8 * 300 + 300 * 32 + 8 * 32));
       expect(r.ours.uncounted).toEqual([]);
@@ -34,6 +36,16 @@ describe('loss head bench', () => {
       expect(r.tfjs.kernels).toBeGreaterThan(r.ours.kernels);
       expect(r.oursHostBytes).toBe(8 * 4 + 4); // labels up, loss down
     }
+  });
+
+  it('marks a row whose two sides disagree', async () => {
+    const [row] = await runHead({ devices: ['cpu'], losses: ['arcface'], classes: [100], batch: 4, dim: 8, policy: once, log: silent });
+    expect(disagree(row)).toBe(false);
+    const wrong = { ...row, tfjsLoss: 1.8e-44, lossRelDiff: 1 };
+    expect(disagree(wrong)).toBe(true);
+    const lines: string[] = [];
+    printHeadTables([row, wrong], (l) => lines.push(l));
+    expect(lines.filter((l) => l.includes('MISMATCH'))).toHaveLength(1);
   });
 
   it('extrapolates a side predicted over the cap instead of running it', async () => {
