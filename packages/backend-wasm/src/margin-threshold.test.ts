@@ -54,6 +54,8 @@ interface Case {
   /** A global log-sum-exp per row, at least every logit of the row (s (c (t + c)) reaches 64 * 2.2 here). */
   global?: boolean;
   half?: boolean;
+  /** No row context buffer: the context is 0. */
+  noContext?: boolean;
   /** Scores of row r (default: uniform in [-1.1, 1.1]). */
   scores?: (r: number, cols: number, rng: ReturnType<typeof createRng>) => number[];
   labels?: (r: number) => number;
@@ -78,7 +80,7 @@ async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promi
     logits: upload(z, c.half ? 'float16' : 'float32'), labels: upload(labels, 'int32'),
     grad: upload(new Float32Array(rows * cols).fill(NaN), c.half ? 'float16' : 'float32'),
     rowLoss: upload(new Float32Array(rows), 'float32'), rowLogitGrad: upload(new Float32Array(rows), 'float32'),
-    rowContext: upload(context, 'float32'),
+    rowContext: c.noContext ? null : upload(context, 'float32'),
     bias: c.bias === undefined ? null : upload(Float32Array.of(c.bias), 'float32'),
     rowLogSumExp: c.withLse ? upload(new Float32Array(rows), 'float32') : null,
     globalLogSumExp: c.global ? upload(Float32Array.from({ length: rows }, () => 150 + 10 * rng.uniform()), 'float32') : null,
@@ -92,7 +94,7 @@ async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promi
   const parts = await Promise.all(outs.map(([o, n]) => b.read(o, 'float32', n)));
   const zRead = await b.read(bufs.logits, 'float32', rows * cols);
   for (const x of Object.values(bufs)) if (x) b.free(x);
-  return { outs: parts as Float32Array[], z: zRead as Float32Array, labels, context };
+  return { outs: parts as Float32Array[], z: zRead as Float32Array, labels, context: c.noContext ? new Float32Array(rows) : context };
 }
 
 /** How many non-target scores are above their row's threshold, and how many at or below it (the float64 comparison). */
@@ -124,6 +126,7 @@ const CASES: [string, Case][] = [
   ['7x1031 with bias and row log-sum-exp', { rows: 7, cols: 1031, bias: -3, withLse: true }],
   ['64x2051 shard at class 100 with a global log-sum-exp (rows without their target: no hard scores)', { rows: 64, cols: 2051, classOffset: 100, global: true }],
   ['5x3 and a single column', { rows: 5, cols: 3 }],
+  ['33x517 without a row context (t = 0)', { rows: 33, cols: 517, noContext: true }],
   ['9x1', { rows: 9, cols: 1 }],
 ];
 
