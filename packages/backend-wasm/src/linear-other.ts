@@ -15,7 +15,7 @@ export function linearOtherSlope(f: { lo: number; hi: number; slope: number; slo
 
 const PROBE_ROWS: RowContext[] = [{ target: 0.3, context: 0 }, { target: -0.8, context: 2.5 }, { target: Number.NaN, context: -1 }];
 
-function sameNumber(a: number, b: number): boolean {
+export function sameNumber(a: number, b: number): boolean {
   return a === b || Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
 }
 
@@ -47,7 +47,7 @@ export function checkPowerOther(t: MarginTransform, f: PowerOther): void {
   probeOther(t, f, fail, (z) => powerOtherValue(f, z), (z) => linearOtherSlope(f, z), magnitude);
 }
 
-function failure(t: MarginTransform, name: string, f: object): (what: string) => never {
+export function failure(t: MarginTransform, name: string, f: object): (what: string) => never {
   return (what) => {
     throw new BackendError(`wasm backend: transform ${t.key}: ${name} ${JSON.stringify(f)} ${what}`);
   };
@@ -85,7 +85,7 @@ export function float32Bounds(lo: number, hi: number): [number, number] {
   return [lo32, hi32];
 }
 
-function nextUp(x: number): number {
+export function nextUp(x: number): number {
   const b = new Float32Array([x]), i = new Int32Array(b.buffer);
   if (x === 0) return 1.4e-45;
   i[0] += x > 0 ? 1 : -1;

@@ -1,14 +1,16 @@
 /**
  * The fused margin loss on the kernel module: for a transform that declares its non-target half in
  * closed form (`otherLinear` for softmax cross-entropy; `otherLinear` or `otherPower` for the
- * one-vs-all sigmoid), the transform's own functions run for the B target scores here, and the
- * C-wide passes run as SIMD over rows split among the threads (assembly/margin.ts,
- * assembly/margin-sigmoid.ts), the row context's gradient included. Float16 logits or gradient
+ * one-vs-all sigmoid; `otherThreshold` for softmax cross-entropy, its per-row threshold evaluated
+ * here too), the transform's own functions run for the B target scores here, and the C-wide passes
+ * run as SIMD over rows split among the threads (assembly/margin.ts, assembly/margin-sigmoid.ts,
+ * assembly/margin-threshold.ts), the row context's gradient included. Float16 logits or gradient
  * are converted there, a row at a time. Transforms without a declaration for the reducer run the
  * reference.
  */
-import { BackendError, float16BitsToFloat32, type KernelTable, type MarginLossParams, type MarginTransform } from '@fr/core';
+import { BackendError, float16BitsToFloat32, type KernelTable, type MarginLossParams, type MarginTransform, type ThresholdOther } from '@fr/core';
 import { checkLinearOther, checkPowerOther, float32Bounds } from './linear-other.js';
+import { checkThresholdOther, float32AtOrBelow } from './threshold-other.js';
 import { requireFloat32, runParts, splitRange, view, type Runtime, type WasmBuffer } from './runtime.js';
 
 /** Below this many scores the work stays on one thread. */
@@ -21,16 +23,20 @@ export function marginKernels(rt: Runtime, reference: KernelTable<WasmBuffer>['m
   return {
     marginLoss(p) {
       const t = p.transform;
-      const declared = p.reducer === 'softmax-ce' ? t.otherLinear : t.otherLinear ?? t.otherPower;
+      const declared = p.reducer === 'softmax-ce' ? t.otherLinear ?? t.otherThreshold : t.otherLinear ?? t.otherPower;
       if (!declared) return reference(p);
       // A context gradient needs the context and the transform's context slopes; the reference names what is missing.
       if (p.rowContextGrad && !(p.rowContext && t.contextGradient && t.targetContextGrad && t.otherContextGrad)) return reference(p);
       if (!checked.has(t)) {
         if (t.otherLinear) checkLinearOther(t, t.otherLinear);
         if (t.otherPower) checkPowerOther(t, t.otherPower);
+        if (t.otherThreshold) checkThresholdOther(t, t.otherThreshold);
         checked.add(t);
       }
-      if (p.reducer === 'softmax-ce') marginSoftmax(rt, p);
+      if (p.reducer === 'softmax-ce') {
+        if (t.otherLinear) marginSoftmax(rt, p);
+        else marginThresholdSoftmax(rt, p);
+      }
       else marginSigmoid(rt, p);
     },
     scaleBy(a, scalar, out, n) {
@@ -41,21 +47,28 @@ export function marginKernels(rt: Runtime, reference: KernelTable<WasmBuffer>['m
   };
 }
 
-/** Pointers of the per-row target block: logit, slope and context slope (float64), column (int32, -1: none here). */
-interface Targets { logit: number; slope: number; ctxSlope: number; column: number; bias: number }
+/**
+ * Pointers of the per-row target block: logit, slope and context slope (float64), column (int32, -1: none here),
+ * and the row's threshold as a float32 bound (when `withTargets` is given a threshold).
+ */
+interface Targets { logit: number; slope: number; ctxSlope: number; column: number; bound: number; bias: number }
 
-/** Computes the B target logits (bias included) and slopes with the transform's own functions, into a heap block for `run`. */
-function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets: Targets) => void): void {
+/**
+ * Computes the B target logits (bias included) and slopes with the transform's own functions, into a heap block for `run`;
+ * with `threshold`, each row's too (row.target NaN where the target is in another shard), rounded down to a float32.
+ */
+function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets: Targets) => void, threshold?: ThresholdOther['threshold']): void {
   const { rows, cols, transform: t } = p;
   for (const b of [p.rowLoss, p.rowLogitGrad, p.rowContextGrad]) if (b) requireFloat32(b, 'marginLoss');
   requireDType(p.logits, p.halfLogits ? 'float16' : 'float32', 'halfLogits');
   requireDType(p.grad, p.halfGrad ? 'float16' : 'float32', 'halfGrad');
-  const block = rt.heap.alloc(rows * 28, 'marginLoss targets');
+  const block = rt.heap.alloc(rows * 32, 'marginLoss targets');
   try {
     const buf = rt.memory.buffer;
-    const at = { logit: block.ptr, slope: block.ptr + rows * 8, ctxSlope: block.ptr + rows * 16, column: block.ptr + rows * 24 };
+    const at = { logit: block.ptr, slope: block.ptr + rows * 8, ctxSlope: block.ptr + rows * 16, column: block.ptr + rows * 24, bound: block.ptr + rows * 28 };
     const logit = new Float64Array(buf, at.logit, rows), slope = new Float64Array(buf, at.slope, rows);
     const ctxSlope = new Float64Array(buf, at.ctxSlope, rows), target = new Int32Array(buf, at.column, rows);
+    const bound = new Float32Array(buf, at.bound, rows);
     const targetContextGrad = p.rowContextGrad ? t.targetContextGrad! : null;
     const z = view(rt, p.logits).data, labels = view(rt, p.labels).data as Int32Array;
     const score = p.halfLogits ? (i: number) => float16BitsToFloat32(z[i]) : (i: number) => z[i];
@@ -65,6 +78,7 @@ function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets
       const y = labels[r] - p.classOffset;
       if (y < 0 || y >= cols) {
         target[r] = -1;
+        if (threshold) bound[r] = float32AtOrBelow(threshold(t.uniforms, { target: Number.NaN, context: ctx ? ctx[r] : 0 }));
         continue;
       }
       const zy = score(r * cols + y);
@@ -73,6 +87,7 @@ function withTargets(rt: Runtime, p: MarginLossParams<WasmBuffer>, run: (targets
       logit[r] = t.target(zy, t.uniforms, row) + bias;
       slope[r] = t.targetGrad(zy, t.uniforms, row);
       if (targetContextGrad) ctxSlope[r] = targetContextGrad(zy, t.uniforms, row);
+      if (threshold) bound[r] = float32AtOrBelow(threshold(t.uniforms, row));
     }
     run({ ...at, bias });
   } finally {
@@ -131,4 +146,15 @@ function marginSigmoid(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
     f.slope, f.slopeOutside, at.bias, p.scale, p.positiveWeight, p.negativeWeight,
     p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowContextGrad?.ptr ?? 0,
   ]));
+}
+
+function marginThresholdSoftmax(rt: Runtime, p: MarginLossParams<WasmBuffer>): void {
+  const f = p.transform.otherThreshold!;
+  if (p.rowContext) requireFloat32(p.rowContext, 'marginLoss');
+  const [lo, hi] = float32Bounds(f.lo, f.hi);
+  withTargets(rt, p, (at) => runRows(rt, p, 'marginThresholdSoftmaxRows', [
+    p.logits.ptr, p.grad.ptr, p.cols, at.column, at.logit, at.slope, at.bound, p.rowContext?.ptr ?? 0,
+    f.scale, lo, hi, f.slope, f.slopeOutside, at.bias, p.scale,
+    p.rowLoss.ptr, p.rowLogitGrad.ptr, p.rowLogSumExp?.ptr ?? 0, p.globalLogSumExp?.ptr ?? 0,
+  ]), f.threshold);
 }

@@ -44,6 +44,25 @@ export interface PowerOther {
 }
 
 /**
+ * Non-target logits that are linear below a per-row threshold and quadratic above it: with
+ * c = min(max(z, lo), hi) and thr = `threshold(u, row)`,
+ * `other(z) = scale * c` where c <= thr (or thr is NaN) and `scale * c * (row.context + c)` where c > thr;
+ * `otherGrad(z)` = `slopeOutside` outside [lo, hi], else `slope` below the threshold and the exact
+ * `scale * (row.context + 2 c)` above it (the mask itself is not differentiated). `row.context` is a
+ * constant for the gradient here, so `contextGradient` cannot go with it. The threshold is TypeScript,
+ * evaluated once per row by a backend (CurricularFace's hard negatives: above cos(theta_y + m),
+ * with the running mean t as the context); the C scores of a row then run in closed form.
+ */
+export interface ThresholdOther<U extends Uniforms = Uniforms> {
+  scale: number;
+  lo: number;
+  hi: number;
+  slope: number;
+  slopeOutside: number;
+  threshold(u: U, row: RowContext): number;
+}
+
+/**
  * Target and non-target transforms with their derivatives. The derivative is what the gradient
  * rule says it is: for a margin applied under no_grad ("detached") it is the slope of the
  * non-margin logit (s), not the derivative of the margin logit.
@@ -71,6 +90,8 @@ export interface MarginTransform<U extends Uniforms = Uniforms> {
   otherLinear?: LinearOther;
   /** Optional: `other`/`otherGrad` as a power of the clamped score (see `PowerOther`), for transforms that are not linear. */
   otherPower?: PowerOther;
+  /** Optional: `other`/`otherGrad` linear below a per-row threshold, quadratic above it (see `ThresholdOther`). */
+  otherThreshold?: ThresholdOther<U>;
   /**
    * WGSL defining `fn fr_target(z: f32, row: FrRow) -> f32`, `fn fr_target_grad(...)`,
    * `fn fr_other(...)` and `fn fr_other_grad(...)`. The prelude declares
@@ -100,6 +121,9 @@ export function defineTransform<U extends Uniforms>(t: MarginTransform<U>): Marg
         throw new ConfigError(`transform ${t.key}: contextGradient needs \`fn ${fn}\` in its WGSL`);
       }
     }
+  }
+  if (t.otherThreshold && t.contextGradient) {
+    throw new ConfigError(`transform ${t.key}: otherThreshold treats row.context as a constant, so it cannot go with contextGradient`);
   }
   return t;
 }

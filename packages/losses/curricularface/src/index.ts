@@ -45,7 +45,8 @@ export type CurricularFaceParams = z.infer<typeof curricularfaceParams>;
  */
 export function curricularTransform(s: number, m: number): MarginTransform {
   // A non-target cosine above the target's margin cosine is hard.
-  const hard = (z: number, u: Uniforms, row: RowContext) => clampUnit(z) > cosPlus(clampUnit(row.target), u.cos_m, u.sin_m);
+  const threshold = (u: Uniforms, row: RowContext) => cosPlus(clampUnit(row.target), u.cos_m, u.sin_m);
+  const hard = (z: number, u: Uniforms, row: RowContext) => clampUnit(z) > threshold(u, row);
   return defineTransform({
     key: 'curricularface',
     uniforms: { s, ...thMmUniforms(m) },
@@ -56,6 +57,8 @@ export function curricularTransform(s: number, m: number): MarginTransform {
       return u.s * (hard(z, u, row) ? c * (row.context + c) : c);
     },
     otherGrad: (z, u, row) => (Math.abs(z) > 1 ? 0 : u.s * (hard(z, u, row) ? row.context + 2 * z : 1)),
+    // The same in closed form for backends that cannot call TypeScript per score (wasm SIMD).
+    otherThreshold: { scale: s, lo: -1, hi: 1, slope: s, slopeOutside: 0, threshold },
     wgsl: ANGULAR_WGSL + /* wgsl */ `
 fn fr_target(z: f32, row: FrRow) -> f32 { return u.s * fr_th_mm(z, u.cos_m, u.sin_m, u.th, u.mm); }
 fn fr_target_grad(z: f32, row: FrRow) -> f32 {
