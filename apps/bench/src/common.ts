@@ -47,9 +47,12 @@ export function repsFor(warmupMs: number, p: RepPolicy): number {
  * Default warm-up: steps until this much time has passed (at most WARMUP_STEPS). Short steps need many:
  * the engine compiles hot code again, optimised, after some calls (V8 does so for JS and for
  * WebAssembly, in each worker thread apart), and one call of a 1 ms kernel leaves it half done.
+ * The step cap is high enough that a sub-millisecond kernel gets the whole time too: at 30 steps a
+ * 256^3 product on two threads was warmed up for 25 ms, and the first row of the CPU bench gave
+ * 1.49-1.74x where the same product later in the same process gave 1.71-1.99x.
  */
 const WARMUP_MS = 300;
-const WARMUP_STEPS = 30;
+const WARMUP_STEPS = 1000;
 
 /** Warm-up steps (see WARMUP_MS): the first step's duration and the last one's. */
 async function warmUp(step: () => Promise<void>, policy: RepPolicy): Promise<{ firstMs: number; lastMs: number }> {
