@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { splitInto } from './runtime.js';
+import { splitInto, splitRange } from './runtime.js';
 
 describe('splitInto', () => {
   test('covers [0, total) in order, on multiples of the quantum, pieces within one quantum of each other', () => {
@@ -19,12 +19,42 @@ describe('splitInto', () => {
     }
   });
 
-  test('256 columns for two threads: six pieces of 40 or 48, so each thread\'s run of three is 128', () => {
-    const sizes = splitInto(256, 6, 8).map(([s, e]) => e - s);
-    expect(sizes).toEqual([40, 48, 40, 40, 48, 40]);
-  });
-
   test('nothing to split is one empty range', () => {
     expect(splitInto(0, 6, 8)).toEqual([[0, 0]]);
+  });
+});
+
+describe('splitRange', () => {
+  test('256 columns for two threads: a share of 128 each, in a half and two quarters', () => {
+    expect(splitRange(256, 2, 8).map(([s, e]) => e - s)).toEqual([64, 32, 32, 64, 32, 32]);
+  });
+
+  test('one run of parts per thread, the runs within one quantum of each other, each in parts that do not grow', () => {
+    for (const [total, threads, quantum] of [[256, 2, 8], [10000, 2, 8], [49, 2, 8], [300, 3, 1], [64, 3, 8], [1100, 3, 4], [517, 4, 4]]) {
+      const ranges = splitRange(total, threads, quantum);
+      expect(ranges[0][0]).toBe(0);
+      expect(ranges.at(-1)![1]).toBe(total);
+      ranges.forEach(([s, e], i) => {
+        expect(e).toBeGreaterThan(s);
+        if (i > 0) expect(s).toBe(ranges[i - 1][1]);
+        if (e < total) expect(e % quantum).toBe(0);
+      });
+      // The pool gives thread t parts [t * parts / threads, (t + 1) * parts / threads).
+      expect(ranges.length % threads).toBe(0);
+      const per = ranges.length / threads;
+      const runs = Array.from({ length: threads }, (_, t) => ranges.slice(t * per, (t + 1) * per));
+      // In quanta (a last share cut short by the total counts its partial quantum whole).
+      const shares = runs.map((run) => Math.ceil(run.reduce((sum, [s, e]) => sum + e - s, 0) / quantum));
+      expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+      for (const run of runs) {
+        const sizes = run.map(([s, e]) => Math.ceil((e - s) / quantum));
+        sizes.forEach((q, i) => i > 0 && expect(q).toBeLessThanOrEqual(sizes[i - 1]));
+      }
+    }
+  });
+
+  test('one thread: one range; several units of work: even pieces among them', () => {
+    expect(splitRange(256, 1, 8)).toEqual([[0, 256]]);
+    expect(splitRange(256, 2, 8, 3).map(([s, e]) => e - s)).toEqual([128, 128]);
   });
 });
