@@ -7,8 +7,9 @@
 // run the C-wide passes, one row at a time, rows [r0, r1) per thread, so a row's result never
 // depends on the split. Float32 lanes; row sums in float64.
 
-import { gradRow, narrowHalfRow, scoresRow } from './shared/half';
+import { gradRow, scoresRow } from './shared/half';
 import { exp4 } from './shared/math';
+import { finishRow, rowK, rowProbabilities } from './shared/softmax-row';
 
 @inline function other4(z: v128, s: v128, lo: v128, hi: v128, thr: v128, t: v128): v128 {
   const c = f32x4.min(f32x4.max(z, lo), hi);
@@ -91,16 +92,8 @@ export function marginThresholdSoftmaxRows(
     const shift = <f32>(m - <f64>bias);
     let sumOther = expOther(zr, gr, 0, a0, s, lo, hi, thr, t, shift);
     if (has) sumOther += expOther(zr, gr, y + 1, cols, s, lo, hi, thr, t, shift);
-    // exp(logit_j - m) = e_j * exp(shift - (m - bias)), the second factor rounding only.
-    sumOther *= Math.exp(<f64>shift + <f64>bias - m);
-    const tExp = has ? Math.exp(tLogit - m) : 0;
-    const localLse = m + Math.log(sumOther + tExp);
-    if (rowLse != 0) store<f32>(rowLse + <usize>r * 4, <f32>localLse);
-    const lse = globalLse != 0 ? <f64>load<f32>(globalLse + <usize>r * 4) : localLse;
-    // p_j = exp(logit_j - lse) = e_j * k
-    const k = Math.exp(<f64>shift + <f64>bias - lse);
-    const pOther = sumOther * Math.exp(m - lse);
-    const pTarget = has ? Math.exp(tLogit - lse) : 0;
+    rowProbabilities(sumOther, m, shift, bias, tLogit, has, r, rowLse, globalLse);
+    const k = rowK;
     const below = <f32>(lossScale * <f64>slope * k), outside = <f32>(lossScale * <f64>slopeOutside * k), above = <f32>(lossScale * <f64>s * k);
     const vbelow = f32x4.splat(below), voutside = f32x4.splat(outside), vabove = f32x4.splat(above);
     const vthr = f32x4.splat(thr), vt = f32x4.splat(t);
@@ -113,10 +106,6 @@ export function marginThresholdSoftmaxRows(
       const f = f32x4.extract_lane(factor4(f32x4.splat(load<f32>(zr + <usize>j * 4)), vlo, vhi, vthr, vt, vbelow, voutside, vabove), 0);
       store<f32>(gr + <usize>j * 4, load<f32>(gr + <usize>j * 4) * f);
     }
-    if (has) store<f32>(gr + <usize>y * 4, <f32>(lossScale * (pTarget - 1) * load<f64>(targetSlope + <usize>r * 8)));
-    const loss = has ? lse - tLogit : globalLse != 0 ? 0 : lse;
-    store<f32>(rowLoss + <usize>r * 4, <f32>(lossScale * loss));
-    store<f32>(rowLogitGrad + <usize>r * 4, <f32>(lossScale * (pOther + pTarget - (has ? 1 : 0))));
-    if (halfGrad != 0) narrowHalfRow(gr, halfGrad + <usize>r * <usize>cols * 2, cols);
+    finishRow(gr, y, has, tLogit, lossScale, targetSlope, r, rowLoss, rowLogitGrad, globalLse, halfGrad, cols);
   }
 }

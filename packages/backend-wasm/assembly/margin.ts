@@ -8,6 +8,7 @@ import { gradRow, narrowHalfRow, scoresRow, widenHalfRow } from './shared/half';
 // Exported for their exhaustive test (src/half-rows.test.ts).
 export { narrowHalfRow, widenHalfRow };
 import { exp4 } from './shared/math';
+import { finishRow, rowK, rowPTarget, rowProbabilities } from './shared/softmax-row';
 
 @inline function exp1(x: f32): f32 {
   return f32x4.extract_lane(exp4(f32x4.splat(x)), 0);
@@ -82,16 +83,8 @@ export function marginSoftmaxRows(
     const shift = <f32>(m - <f64>bias);
     let sumOther = expOther(zr, gr, 0, a0, s, lo, hi, shift);
     if (has) sumOther += expOther(zr, gr, y + 1, cols, s, lo, hi, shift);
-    // exp(logit_j - m) = e_j * exp(shift - (m - bias)), the second factor rounding only.
-    sumOther *= Math.exp(<f64>shift + <f64>bias - m);
-    const tExp = has ? Math.exp(tLogit - m) : 0;
-    const localLse = m + Math.log(sumOther + tExp);
-    if (rowLse != 0) store<f32>(rowLse + <usize>r * 4, <f32>localLse);
-    const lse = globalLse != 0 ? <f64>load<f32>(globalLse + <usize>r * 4) : localLse;
-    // p_j = exp(logit_j - lse) = e_j * k
-    const k = Math.exp(<f64>shift + <f64>bias - lse);
-    const pOther = sumOther * Math.exp(m - lse);
-    const pTarget = has ? Math.exp(tLogit - lse) : 0;
+    rowProbabilities(sumOther, m, shift, bias, tLogit, has, r, rowLse, globalLse);
+    const k = rowK;
     const factor = <f32>(lossScale * <f64>slope * k);
     const vf = f32x4.splat(factor);
     const factorOut = <f32>(lossScale * <f64>slopeOutside * k);
@@ -113,13 +106,9 @@ export function marginSoftmaxRows(
       const f = zj >= lo && zj <= hi ? factor : factorOut;
       store<f32>(gr + <usize>j * 4, load<f32>(gr + <usize>j * 4) * f);
     }
-    if (has) store<f32>(gr + <usize>y * 4, <f32>(lossScale * (pTarget - 1) * load<f64>(targetSlope + <usize>r * 8)));
-    const loss = has ? lse - tLogit : globalLse != 0 ? 0 : lse;
-    store<f32>(rowLoss + <usize>r * 4, <f32>(lossScale * loss));
-    store<f32>(rowLogitGrad + <usize>r * 4, <f32>(lossScale * (pOther + pTarget - (has ? 1 : 0))));
-    if (halfGrad != 0) narrowHalfRow(gr, halfGrad + <usize>r * <usize>cols * 2, cols);
+    finishRow(gr, y, has, tLogit, lossScale, targetSlope, r, rowLoss, rowLogitGrad, globalLse, halfGrad, cols);
     if (rowCtxGrad != 0) {
-      const ctxGrad = has ? lossScale * ((pTarget - 1) * load<f64>(targetCtxSlope + <usize>r * 8)) : 0;
+      const ctxGrad = has ? lossScale * ((rowPTarget - 1) * load<f64>(targetCtxSlope + <usize>r * 8)) : 0;
       store<f32>(rowCtxGrad + <usize>r * 4, <f32>ctxGrad);
     }
   }

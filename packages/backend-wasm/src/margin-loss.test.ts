@@ -1,20 +1,10 @@
-import { createCpuBackend } from '@fr/backend-cpu';
-import { arcMarginTransform, createRng, defineTransform, identityTransform, scaledTransform, type Backend, type MarginLossParams, type MarginTransform, type Reducer } from '@fr/core';
+import { arcMarginTransform, createRng, defineTransform, identityTransform, scaledTransform, type Backend, type MarginTransform, type Reducer } from '@fr/core';
 import { expectClose } from '@fr/core/testing';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createWasmBackend } from './index.js';
+import { describe, expect, test } from 'vitest';
 import { float32Bounds } from './linear-other.js';
+import { runMarginLoss, suiteBackends } from '../test/margin-loss-kit.js';
 
-let one: Backend;
-let two: Backend;
-let three: Backend;
-const reference = createCpuBackend();
-beforeAll(async () => {
-  [one, two, three] = await Promise.all([1, 2, 3].map((threads) => createWasmBackend({ threads })));
-});
-afterAll(() => {
-  for (const b of [one, two, three, reference]) b.dispose();
-});
+const backends = suiteBackends();
 
 // A margin whose target reads the row context, and whose non-target slope is 0 outside [lo, hi]
 // (AdaFace's and MultiFace's exact clamp): the declaration's slopeOutside.
@@ -78,31 +68,13 @@ async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promi
   const z = Float32Array.from({ length: rows * cols }, () => 2.2 * rng.uniform() - 1.1);
   // Labels at the row edges and outside this buffer's classes too.
   const labels = Int32Array.from({ length: rows }, (_, r) => (r % 4 === 0 ? 0 : r % 4 === 1 ? cols - 1 : r % 4 === 2 ? cols + 5 : rng.int(cols)) + (c.classOffset ?? 0));
-  const upload = (x: Float32Array | Int32Array, dtype: 'float32' | 'int32' | 'float16') => {
-    const buf = b.alloc(x.length, dtype);
-    b.write(buf, x);
-    return buf;
-  };
-  const bufs = {
-    logits: upload(z, c.half ? 'float16' : 'float32'), labels: upload(labels, 'int32'),
-    grad: upload(new Float32Array(rows * cols).fill(NaN), c.half ? 'float16' : 'float32'),
-    rowLoss: upload(new Float32Array(rows), 'float32'), rowLogitGrad: upload(new Float32Array(rows), 'float32'),
-    rowContext: upload(Float32Array.from({ length: rows }, () => rng.normal()), 'float32'),
-    bias: c.bias === undefined ? null : upload(Float32Array.of(c.bias), 'float32'),
-    rowLogSumExp: c.withLse ? upload(new Float32Array(rows), 'float32') : null,
-    globalLogSumExp: c.global ? upload(Float32Array.from({ length: rows }, () => 40 + 10 * rng.uniform()), 'float32') : null,
-    rowContextGrad: c.contextGrad ? upload(new Float32Array(rows).fill(NaN), 'float32') : null,
-  };
-  const p: MarginLossParams<unknown> = {
-    ...bufs, rows, cols, classOffset: c.classOffset ?? 0, transform: t, reducer: c.reducer ?? 'softmax-ce', positiveWeight: 0.7, negativeWeight: 0.3, scale: 1 / rows,
-    halfLogits: c.half, halfGrad: c.half,
-  };
-  b.kernels.marginLoss(p);
-  const outs: [unknown, number][] = [[bufs.grad, rows * cols], [bufs.rowLoss, rows], [bufs.rowLogitGrad, rows], ...(bufs.rowLogSumExp ? [[bufs.rowLogSumExp, rows] as [unknown, number]] : []),
-    ...(bufs.rowContextGrad ? [[bufs.rowContextGrad, rows] as [unknown, number]] : [])];
-  const parts = await Promise.all(outs.map(([o, n]) => b.read(o, 'float32', n)));
-  for (const x of Object.values(bufs)) if (x) b.free(x);
-  return parts as Float32Array[];
+  const context = Float32Array.from({ length: rows }, () => rng.normal());
+  const globalLse = c.global ? Float32Array.from({ length: rows }, () => 40 + 10 * rng.uniform()) : null;
+  const { outs } = await runMarginLoss(b, t, {
+    rows, cols, classOffset: c.classOffset ?? 0, z, labels, context, bias: c.bias ?? null, globalLse, withLse: !!c.withLse,
+    contextGrad: !!c.contextGrad, half: !!c.half, reducer: c.reducer ?? 'softmax-ce', positiveWeight: 0.7, negativeWeight: 0.3,
+  });
+  return outs;
 }
 
 const CASES: [string, Case][] = [
@@ -122,7 +94,7 @@ describe('marginLoss (softmax-ce over otherLinear) on SIMD', () => {
   for (const t of TRANSFORMS) {
     for (const [name, c] of t.contextGradient ? [...CASES, ...CONTEXT_CASES] : CASES) {
       test(`${t.key}: ${name}: same bits at 1, 2 and 3 threads, close to the TypeScript reference`, async () => {
-        const [a, b2, b3, want] = await Promise.all([one, two, three, reference].map((b) => run(b, t, c, 11)));
+        const [a, b2, b3, want] = await Promise.all([backends.one, backends.two, backends.three, backends.reference].map((b) => run(b, t, c, 11)));
         const names = ['grad', 'rowLoss', 'rowLogitGrad', ...(c.withLse ? ['rowLogSumExp'] : []), 'rowContextGrad'];
         a.forEach((got, i) => {
           expect(Buffer.from(b2[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);
@@ -136,16 +108,16 @@ describe('marginLoss (softmax-ce over otherLinear) on SIMD', () => {
 
   test('a declaration that disagrees with other/otherGrad is refused, naming the transform and the score', async () => {
     const lying = defineTransform({ ...scaledTransform(30), key: 'lying', otherLinear: { scale: 30, lo: -1, hi: 1, slope: 30, slopeOutside: 30 } });
-    await expect(run(one, lying, { rows: 2, cols: 8 }, 3)).rejects.toThrow(/transform lying: otherLinear .* disagrees with other\/otherGrad at z = -2 .*they give -60 .* the declaration -30/);
+    await expect(run(backends.one, lying, { rows: 2, cols: 8 }, 3)).rejects.toThrow(/transform lying: otherLinear .* disagrees with other\/otherGrad at z = -2 .*they give -60 .* the declaration -30/);
   });
 
   test('a declaration with a context-dependent otherContextGrad is refused: the declared logits do not depend on the context', async () => {
     const dependent = defineTransform({ ...contextGradMargin, key: 'context-dependent', otherContextGrad: (z) => 0.5 * z });
-    await expect(run(one, dependent, { rows: 2, cols: 8, contextGrad: true }, 3)).rejects.toThrow(/transform context-dependent: otherLinear .* independent of the row context, but otherContextGrad gives -1 at z = -2/);
+    await expect(run(backends.one, dependent, { rows: 2, cols: 8, contextGrad: true }, 3)).rejects.toThrow(/transform context-dependent: otherLinear .* independent of the row context, but otherContextGrad gives -1 at z = -2/);
   });
 
   test('a context gradient without the transform\'s context slopes is refused as the reference refuses it', async () => {
-    await expect(run(one, contextMargin, { rows: 2, cols: 8, contextGrad: true }, 3)).rejects.toThrow(/rowContextGrad needs a row context and a transform with contextGradient \(test-context-margin has none\)/);
+    await expect(run(backends.one, contextMargin, { rows: 2, cols: 8, contextGrad: true }, 3)).rejects.toThrow(/rowContextGrad needs a row context and a transform with contextGradient \(test-context-margin has none\)/);
   });
 
   test('float32 bounds keep the reference comparisons of float32 scores', () => {
@@ -197,7 +169,7 @@ describe('marginLoss (sigmoid-ova over otherLinear or otherPower) on SIMD', () =
     const cases = SIGMOID_CASES.map(([name, c]): [string, Case] => [name, { ...c, reducer: 'sigmoid-ova', contextGrad: t.contextGradient }]);
     for (const [name, c] of cases) {
       test(`${t.key}: ${name}: same bits at 1, 2 and 3 threads, close to the TypeScript reference`, async () => {
-        const [a, b2, b3, want] = await Promise.all([one, two, three, reference].map((b) => run(b, t, c, 12)));
+        const [a, b2, b3, want] = await Promise.all([backends.one, backends.two, backends.three, backends.reference].map((b) => run(b, t, c, 12)));
         const names = ['grad', 'rowLoss', 'rowLogitGrad', 'rowContextGrad'];
         a.forEach((got, i) => {
           expect(Buffer.from(b2[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);
@@ -210,12 +182,12 @@ describe('marginLoss (sigmoid-ova over otherLinear or otherPower) on SIMD', () =
 
   test('a power declaration that disagrees with other is refused, naming the transform and the score', async () => {
     const lying = defineTransform({ ...powerMargin(3, -1, 1), key: 'lying-power', otherPower: { ...powerMargin(3, -1, 1).otherPower!, power: 2 } });
-    await expect(run(one, lying, { rows: 2, cols: 8, reducer: 'sigmoid-ova' }, 3)).rejects.toThrow(/transform lying-power: otherPower .* disagrees with other\/otherGrad at z = -0.99999 \(row target 0.3, context 0\): they give -20.99999999999999\d* and 30, the declaration -20.9999999985 and 30/);
+    await expect(run(backends.one, lying, { rows: 2, cols: 8, reducer: 'sigmoid-ova' }, 3)).rejects.toThrow(/transform lying-power: otherPower .* disagrees with other\/otherGrad at z = -0.99999 \(row target 0.3, context 0\): they give -20.99999999999999\d* and 30, the declaration -20.9999999985 and 30/);
   });
 
   test('softmax-ce does not take a power declaration: the reference runs it, with the same result', async () => {
     const t = powerMargin(3, -1, 1);
-    const [got, want] = await Promise.all([one, reference].map((b) => run(b, t, { rows: 4, cols: 33 }, 5)));
+    const [got, want] = await Promise.all([backends.one, backends.reference].map((b) => run(b, t, { rows: 4, cols: 33 }, 5)));
     got.forEach((x, i) => expect(Buffer.from(x.buffer).equals(Buffer.from(want[i].buffer))).toBe(true));
   });
 });
@@ -230,7 +202,7 @@ describe('marginLoss with float16 logits and gradient on SIMD (converted a row a
   ];
   for (const [t, name, c] of cases) {
     test(`${t.key}: ${name}: same bits at 1, 2 and 3 threads, close to the TypeScript reference`, async () => {
-      const [a, b2, b3, want] = await Promise.all([one, two, three, reference].map((b) => run(b, t, c, 13)));
+      const [a, b2, b3, want] = await Promise.all([backends.one, backends.two, backends.three, backends.reference].map((b) => run(b, t, c, 13)));
       const names = ['grad', 'rowLoss', 'rowLogitGrad', ...(c.withLse ? ['rowLogSumExp'] : []), 'rowContextGrad'];
       a.forEach((got, i) => {
         expect(Buffer.from(b2[i].buffer).equals(Buffer.from(got.buffer))).toBe(true);

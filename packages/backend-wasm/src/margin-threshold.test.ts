@@ -1,22 +1,12 @@
-import { createCpuBackend } from '@fr/backend-cpu';
 import {
-  clampUnit, cosPlus, createRng, defineTransform, thMm, thMmSlope, thMmUniforms, type Backend, type MarginLossParams, type MarginTransform, type RowContext, type Uniforms,
+  clampUnit, cosPlus, createRng, defineTransform, thMm, thMmSlope, thMmUniforms, type Backend, type MarginTransform, type RowContext, type Uniforms,
 } from '@fr/core';
 import { expectClose } from '@fr/core/testing';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createWasmBackend } from './index.js';
+import { describe, expect, test } from 'vitest';
+import { runMarginLoss, suiteBackends } from '../test/margin-loss-kit.js';
 import { float32AtOrBelow } from './threshold-other.js';
 
-let one: Backend;
-let two: Backend;
-let three: Backend;
-const reference = createCpuBackend();
-beforeAll(async () => {
-  [one, two, three] = await Promise.all([1, 2, 3].map((threads) => createWasmBackend({ threads })));
-});
-afterAll(() => {
-  for (const b of [one, two, three, reference]) b.dispose();
-});
+const backends = suiteBackends();
 
 /** Non-target logits of the threshold form with `threshold` and `>` (or `>=`, the wrong mask), the declaration as given. */
 function thresholdMargin(key: string, s: number, threshold: (u: Uniforms, row: RowContext) => number, declared = threshold, inclusive = false): MarginTransform {
@@ -71,30 +61,12 @@ async function run(b: Backend, t: MarginTransform, c: Case, seed: number): Promi
   const labels = Int32Array.from({ length: rows }, (_, r) => (c.labels ? c.labels(r) : r % 4 === 0 ? 0 : r % 4 === 1 ? cols - 1 : r % 4 === 2 ? cols + 5 : rng.int(cols)) + (c.classOffset ?? 0));
   // t as CurricularFace's running mean would be, and some beyond.
   const context = Float32Array.from({ length: rows }, () => 1.6 * rng.uniform() - 0.4);
-  const upload = (x: Float32Array | Int32Array, dtype: 'float32' | 'int32' | 'float16') => {
-    const buf = b.alloc(x.length, dtype);
-    b.write(buf, x);
-    return buf;
-  };
-  const bufs = {
-    logits: upload(z, c.half ? 'float16' : 'float32'), labels: upload(labels, 'int32'),
-    grad: upload(new Float32Array(rows * cols).fill(NaN), c.half ? 'float16' : 'float32'),
-    rowLoss: upload(new Float32Array(rows), 'float32'), rowLogitGrad: upload(new Float32Array(rows), 'float32'),
-    rowContext: c.noContext ? null : upload(context, 'float32'),
-    bias: c.bias === undefined ? null : upload(Float32Array.of(c.bias), 'float32'),
-    rowLogSumExp: c.withLse ? upload(new Float32Array(rows), 'float32') : null,
-    globalLogSumExp: c.global ? upload(Float32Array.from({ length: rows }, () => 150 + 10 * rng.uniform()), 'float32') : null,
-  };
-  const p: MarginLossParams<unknown> = {
-    ...bufs, rows, cols, classOffset: c.classOffset ?? 0, transform: t, reducer: 'softmax-ce', positiveWeight: 1, negativeWeight: 1, scale: 1 / rows,
-    halfLogits: c.half, halfGrad: c.half,
-  };
-  b.kernels.marginLoss(p);
-  const outs: [unknown, number][] = [[bufs.grad, rows * cols], [bufs.rowLoss, rows], [bufs.rowLogitGrad, rows], ...(bufs.rowLogSumExp ? [[bufs.rowLogSumExp, rows] as [unknown, number]] : [])];
-  const parts = await Promise.all(outs.map(([o, n]) => b.read(o, 'float32', n)));
-  const zRead = await b.read(bufs.logits, 'float32', rows * cols);
-  for (const x of Object.values(bufs)) if (x) b.free(x);
-  return { outs: parts as Float32Array[], z: zRead as Float32Array, labels, context: c.noContext ? new Float32Array(rows) : context };
+  const globalLse = c.global ? Float32Array.from({ length: rows }, () => 150 + 10 * rng.uniform()) : null;
+  const { outs, z: read } = await runMarginLoss(b, t, {
+    rows, cols, classOffset: c.classOffset ?? 0, z, labels, context: c.noContext ? null : context, bias: c.bias ?? null, globalLse,
+    withLse: !!c.withLse, contextGrad: false, half: !!c.half, reducer: 'softmax-ce', positiveWeight: 1, negativeWeight: 1,
+  });
+  return { outs, z: read, labels, context: c.noContext ? new Float32Array(rows) : context };
 }
 
 /** How many non-target scores are above their row's threshold, and how many at or below it (the float64 comparison). */
@@ -111,7 +83,7 @@ function maskCounts(t: MarginTransform, c: Case, r: { z: Float32Array; labels: I
 
 /** Same bits at 1, 2 and 3 threads, and close to the TypeScript reference (values and gradients). */
 async function expectSimdMatches(t: MarginTransform, c: Case, seed: number, gradTol = { rtol: 1e-5, atol: 1e-7 }) {
-  const [a, b2, b3, want] = await Promise.all([one, two, three, reference].map((b) => run(b, t, c, seed)));
+  const [a, b2, b3, want] = await Promise.all([backends.one, backends.two, backends.three, backends.reference].map((b) => run(b, t, c, seed)));
   const names = ['grad', 'rowLoss', 'rowLogitGrad', 'rowLogSumExp'];
   a.outs.forEach((got, i) => {
     expect(Buffer.from(b2.outs[i].buffer).equals(Buffer.from(got.buffer)), `${names[i]} at 2 threads`).toBe(true);
@@ -176,12 +148,12 @@ describe('marginLoss (softmax-ce over otherThreshold) on SIMD', () => {
 
   test('a declaration that disagrees with other/otherGrad is refused, naming the transform and the score', async () => {
     const lying = thresholdMargin('lying-threshold', 64, (u, row) => cosPlus(clampUnit(row.target), u.cos_m, u.sin_m), (u, row) => cosPlus(clampUnit(row.target), u.cos_m, u.sin_m) + 0.01);
-    await expect(run(one, lying, { rows: 2, cols: 8 }, 3)).rejects.toThrow(/transform lying-threshold: otherThreshold .* disagrees with other\/otherGrad at z = .* \(row target 0\.3, context 0, threshold .*\): they give .* the declaration /);
+    await expect(run(backends.one, lying, { rows: 2, cols: 8 }, 3)).rejects.toThrow(/transform lying-threshold: otherThreshold .* disagrees with other\/otherGrad at z = .* \(row target 0\.3, context 0, threshold .*\): they give .* the declaration /);
   });
 
   test('a transform whose mask takes in the threshold itself (>=) is refused at the threshold', async () => {
     const inclusive = thresholdMargin('inclusive-threshold', 16, (_u, row) => row.target, undefined, true);
-    await expect(run(one, inclusive, { rows: 2, cols: 8 }, 3)).rejects.toThrow(/transform inclusive-threshold: otherThreshold .* disagrees with other\/otherGrad at z = 0\.3 \(row target 0\.3, context 0, threshold 0\.3\): they give 1\.4\d* and 9\.6\d*, the declaration 4\.8\d* and 16/);
+    await expect(run(backends.one, inclusive, { rows: 2, cols: 8 }, 3)).rejects.toThrow(/transform inclusive-threshold: otherThreshold .* disagrees with other\/otherGrad at z = 0\.3 \(row target 0\.3, context 0, threshold 0\.3\): they give 1\.4\d* and 9\.6\d*, the declaration 4\.8\d* and 16/);
   });
 
   test('float32AtOrBelow: the largest float32 at or below, NaN none', () => {
