@@ -1,18 +1,23 @@
 import { describe, expect, test } from 'vitest';
 import { splitInto, splitRange } from './runtime.js';
 
+/** The ranges cover [0, total) in order, none empty, on multiples of the quantum (but for the end). */
+function expectCovers(ranges: [number, number][], total: number, quantum: number): void {
+  expect(ranges[0][0]).toBe(0);
+  expect(ranges.at(-1)![1]).toBe(total);
+  ranges.forEach(([s, e], i) => {
+    expect(e).toBeGreaterThan(s);
+    if (i > 0) expect(s).toBe(ranges[i - 1][1]);
+    if (e < total) expect(e % quantum).toBe(0);
+  });
+}
+
 describe('splitInto', () => {
   test('covers [0, total) in order, on multiples of the quantum, pieces within one quantum of each other', () => {
     for (const [total, pieces, quantum] of [[256, 6, 8], [512, 6, 8], [10000, 6, 8], [49, 6, 8], [5, 6, 4], [300, 2, 1], [7, 1, 1], [1, 9, 4]]) {
       const ranges = splitInto(total, pieces, quantum);
       expect(ranges.length).toBeLessThanOrEqual(pieces);
-      expect(ranges[0][0]).toBe(0);
-      expect(ranges.at(-1)![1]).toBe(total);
-      ranges.forEach(([s, e], i) => {
-        expect(e).toBeGreaterThan(s);
-        if (i > 0) expect(s).toBe(ranges[i - 1][1]);
-        if (e < total) expect(e % quantum).toBe(0);
-      });
+      expectCovers(ranges, total, quantum);
       // All but a last piece cut short by the total differ by at most one quantum.
       const sizes = ranges.map(([s, e]) => Math.ceil((e - s) / quantum));
       expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
@@ -32,13 +37,7 @@ describe('splitRange', () => {
   test('one run of parts per thread, the runs within one quantum of each other, each in parts that do not grow', () => {
     for (const [total, threads, quantum] of [[256, 2, 8], [10000, 2, 8], [49, 2, 8], [300, 3, 1], [64, 3, 8], [1100, 3, 4], [517, 4, 4]]) {
       const ranges = splitRange(total, threads, quantum);
-      expect(ranges[0][0]).toBe(0);
-      expect(ranges.at(-1)![1]).toBe(total);
-      ranges.forEach(([s, e], i) => {
-        expect(e).toBeGreaterThan(s);
-        if (i > 0) expect(s).toBe(ranges[i - 1][1]);
-        if (e < total) expect(e % quantum).toBe(0);
-      });
+      expectCovers(ranges, total, quantum);
       // The pool gives thread t parts [t * parts / threads, (t + 1) * parts / threads).
       expect(ranges.length % threads).toBe(0);
       const per = ranges.length / threads;
