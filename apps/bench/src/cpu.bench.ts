@@ -55,26 +55,39 @@ function upload(b: Backend, data: Float32Array): unknown {
   return buf;
 }
 
-/** Median ms of `call` on each backend, the backends taking turns step by step (timeStepsInTurn). */
-async function timeOurs(backends: Backend[], sizes: number[], outSize: number, call: (b: Backend, bufs: unknown[], out: unknown) => void, policy: RepPolicy): Promise<number[]> {
+/** A peer's step over its own copies of the inputs, and how to free them. */
+interface PeerStep {
+  step: () => Promise<void>;
+  dispose: () => void;
+}
+
+/**
+ * Median ms of `call` on each backend and of the peer's step, all taking turns step by step
+ * (timeStepsInTurn): the ratios against the peer hold while the machine's speed drifts too.
+ */
+async function timeInTurn(backends: Backend[], sizes: number[], outSize: number, call: (b: Backend, bufs: unknown[], out: unknown) => void, peer: PeerStep | null, policy: RepPolicy): Promise<number[]> {
   const sides = backends.map((b) => ({ b, bufs: sizes.map((n, i) => upload(b, random(n, i + 1))), out: b.alloc(outSize, 'float32') }));
-  const t = await timeStepsInTurn(sides.map((s) => async () => {
+  const steps = sides.map((s) => async () => {
     call(s.b, s.bufs, s.out);
     await s.b.sync();
-  }), policy);
+  });
+  const t = await timeStepsInTurn(peer ? [...steps, peer.step] : steps, policy);
   for (const s of sides) for (const x of [...s.bufs, s.out]) s.b.free(x);
+  peer?.dispose();
   return t.map((x) => x.ms);
 }
 
-async function timeTfjs(tf: Tf, shapes: number[][], op: (xs: ReturnType<Tf['tensor']>[]) => ReturnType<Tf['tensor']>, policy: RepPolicy): Promise<number> {
+/** tfjs running `op` on inputs of `shapes` (the same random values as ours). */
+function tfjsStep(tf: Tf, shapes: number[][], op: (xs: ReturnType<Tf['tensor']>[]) => ReturnType<Tf['tensor']>): PeerStep {
   const xs = shapes.map((s, i) => tf.tensor(random(s.reduce((a, b) => a * b, 1), i + 1), s));
-  const t = await timeSteps(async () => {
-    const y = op(xs);
-    await y.data();
-    y.dispose();
-  }, policy);
-  xs.forEach((x) => x.dispose());
-  return t.ms;
+  return {
+    async step() {
+      const y = op(xs);
+      await y.data();
+      y.dispose();
+    },
+    dispose: () => xs.forEach((x) => x.dispose()),
+  };
 }
 
 export async function run(o: CpuBenchOptions = {}): Promise<void> {
@@ -96,9 +109,9 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const [name, m, n, k, transB] of matmuls) {
     const p = { m, n, k, transA: false, transB, alpha: 1, beta: 0 };
-    const mm = (bs: Backend[]) => timeOurs(bs, [m * k, k * n], m * n, (b, [a, bb], out) => b.kernels.matmul(a, bb, out, p), policy);
-    const [[o1, oN], [oTs]] = [await mm([one, all]), await mm([ts])];
-    const tfMs = await timeTfjs(tf, [[m, k], transB ? [n, k] : [k, n]], ([a, b]) => tf.matMul(a, b, false, transB), policy);
+    const mm = (bs: Backend[], peer: PeerStep | null) => timeInTurn(bs, [m * k, k * n], m * n, (b, [a, bb], out) => b.kernels.matmul(a, bb, out, p), peer, policy);
+    const [o1, oN, tfMs] = await mm([one, all], tfjsStep(tf, [[m, k], transB ? [n, k] : [k, n]], ([a, b]) => tf.matMul(a, b, false, transB)));
+    const [oTs] = await mm([ts], null);
     const flops = 2 * m * n * k;
     const pt = torchMm?.rows.find((r) => r.name === name);
     rows.push([`matmul ${name}`, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)),
@@ -109,17 +122,18 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
     const xs = p.batch * p.inChannels * p.inHeight * p.inWidth;
     const ws = p.outChannels * (p.inChannels / p.groups) * 9;
     const os = p.batch * p.outChannels * p.outHeight * p.outWidth;
-    const cv = (bs: Backend[]) => timeOurs(bs, [xs, ws], os, (b, [x, w], out) => b.kernels.conv2d(x, w, out, p), policy);
-    const [[o1, oN], [oTs]] = [await cv([one, all]), await cv([ts])];
+    const cv = (bs: Backend[], peer: PeerStep | null) => timeInTurn(bs, [xs, ws], os, (b, [x, w], out) => b.kernels.conv2d(x, w, out, p), peer, policy);
     const nhwc = [p.batch, p.inHeight, p.inWidth, p.inChannels];
-    const tfMs = p.groups === 1
-      ? await timeTfjs(tf, [nhwc, [3, 3, p.inChannels, p.outChannels]], ([x, w]) => tf.conv2d(x as never, w as never, 1, 'same'), policy)
-      : await timeTfjs(tf, [nhwc, [3, 3, p.inChannels, 1]], ([x, w]) => tf.depthwiseConv2d(x as never, w as never, 1, 'same'), policy);
+    const tfPeer = p.groups === 1
+      ? tfjsStep(tf, [nhwc, [3, 3, p.inChannels, p.outChannels]], ([x, w]) => tf.conv2d(x as never, w as never, 1, 'same'))
+      : tfjsStep(tf, [nhwc, [3, 3, p.inChannels, 1]], ([x, w]) => tf.depthwiseConv2d(x as never, w as never, 1, 'same'));
+    const [o1, oN, tfMs] = await cv([one, all], tfPeer);
+    const [oTs] = await cv([ts], null);
     const flops = 2 * os * (p.inChannels / p.groups) * 9;
     rows.push([name, fmt(gf(flops, o1)), fmt(gf(flops, oN)), fmt(gf(flops, oTs)), fmt(gf(flops, tfMs)), '-', '-', fmt(tfMs / o1, 2), fmt(o1 / oN, 2), fmt(gf(flops, o1) / peak, 2)]);
     log(`  ${rows.at(-1)!.join('  ')}`);
   }
-  log(`Kernels, GFLOP/s (median step; wasm at 1 and ${threads} threads timed in turns, step by step; forward only for convolutions; tfjs convolutions in NHWC, its layout):`);
+  log(`Kernels, GFLOP/s (median step; wasm at 1 and ${threads} threads and tfjs-wasm timed in turns, step by step; forward only for convolutions; tfjs convolutions in NHWC, its layout):`);
   printTable(log, ['kernel', 'wasm 1 thread', `wasm ${threads} threads`, 'cpu (TS)', 'tfjs-wasm', 'PyTorch 1 thread', `PyTorch ${peer.threads} threads`, 'tfjs-wasm ms / wasm 1 thread ms', `wasm ${threads} threads speed-up`, 'wasm 1 thread / SIMD peak'], rows);
   one.dispose();
   if (o.steps === null) return;
