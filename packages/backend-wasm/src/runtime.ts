@@ -70,9 +70,9 @@ const PARTS_PER_THREAD = 3;
  * Splits [0, total) into ranges whose bounds are multiples of `quantum`: one range on one thread,
  * otherwise one share per thread (the pool's thread t owns run t of the parts), each share in
  * PARTS_PER_THREAD parts of decreasing size, a half and two quarters. A thread that finishes its
- * share takes the next parts of a slower thread's, and those are the small ones: with one core at
- * 25 GFLOP/s and the other at 39, equal thirds leave the fast one 9% above a perfect split, a half
- * and two quarters 2.5%. With `among` units of work (samples, products) each split the same way,
+ * share takes the next parts of a slower thread's, and those are the small ones: worked out for one
+ * core at 25 GFLOP/s and the other at 39, equal thirds end 9% after a perfect split, a half and two
+ * quarters 2.5%. With `among` units of work (samples, products) each split the same way,
  * the few parts per thread are shared among them, in even pieces.
  */
 export function splitRange(total: number, threads: number, quantum: number, among = 1): [number, number][] {
@@ -88,7 +88,7 @@ export function splitRange(total: number, threads: number, quantum: number, amon
 /** [s, e) in `parts` pieces on multiples of `quantum` from s: a half and two quarters when three fit, else even. */
 function decreasing(s: number, e: number, parts: number, quantum: number): [number, number][] {
   const quanta = Math.ceil((e - s) / quantum);
-  if (parts < PARTS_PER_THREAD || quanta < 4) return splitInto(e - s, parts, quantum).map(([a, b]) => [s + a, Math.min(e, s + b)]);
+  if (parts < PARTS_PER_THREAD || quanta < 4) return splitInto(e - s, parts, quantum).map(([a, b]) => [s + a, s + b]);
   const quarter = Math.floor(quanta / 4);
   const cuts = [s, s + (quanta - 2 * quarter) * quantum, s + (quanta - quarter) * quantum, e];
   return [[cuts[0], cuts[1]], [cuts[1], cuts[2]], [cuts[2], cuts[3]]];
