@@ -23,15 +23,15 @@ const MAX_ARGS = 32;
 const SPIN_MS = 2;
 /**
  * Polls between two reads of the clock. performance.now() returns a boxed number, so a loop reading
- * it every time allocated about 200 MB/s: a worker waiting for tasks ran a scavenge every 10 ms,
- * and one that fell as a task came delayed the worker's parts by 0.1-0.2 ms (a 256^3 product on
- * two threads takes 0.45 ms).
+ * it every time allocated continuously: a worker waiting for tasks ran a scavenge every 25-30 ms
+ * (129 in three 256^3 measurements, 11-12 now), and one that fell as a task came delayed the
+ * worker's parts by the scavenge, 0.1-0.2 ms (a 256^3 product on two threads takes 0.45 ms).
  */
 const CLOCK_EVERY = 1024;
 // Control words: generation, parts done, function index, argument count, failure flag, stop flag,
-// parts, whether the last argument is the running thread's scratch block, threads; then one claim
-// word per thread ((generation & 0xffff) << 16 | its next part), each on its own cache line.
-const GEN = 0, DONE = 1, FN = 2, NARGS = 3, FAILED = 4, STOP = 5, PARTS = 6, SCRATCH = 7, THREADS = 8;
+// parts, whether the last argument is the running thread's scratch block; then one claim word per
+// thread ((generation & 0xffff) << 16 | its next part), each on its own cache line.
+const GEN = 0, DONE = 1, FN = 2, NARGS = 3, FAILED = 4, STOP = 5, PARTS = 6, SCRATCH = 7;
 /** Int32 words per cache line: a thread claiming its own parts does not take the line from the others. */
 const LINE = 16;
 const CLOSED = 0xffff;
@@ -44,9 +44,8 @@ const CLOSED = 0xffff;
  * reads its own task's words.
  */
 const claimSource = `
-function claimParts(ctrl, a, fns, gen, self, scratch) {
+function claimParts(ctrl, a, fns, gen, self, threads, scratch) {
   const tag = gen & 0xffff;
-  const threads = Atomics.load(ctrl, ${THREADS});
   let failure = null;
   for (let k = 0; k < threads; k++) {
     const owner = (self + k) % threads, word = ${LINE} * (1 + owner);
@@ -73,7 +72,7 @@ function claimParts(ctrl, a, fns, gen, self, scratch) {
 /** The worker's whole program (no imports, so it runs from a string in Node and from a Blob in browsers). */
 const workerSource = `${claimSource}
 function serve(data, post) {
-  const { memory, module, control, args, names, scratch, index } = data;
+  const { memory, module, control, args, names, scratch, index, threads } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory, abort(m, f, l, c) { throw new Error('kernel aborted at ' + l + ':' + c); } } });
   const ctrl = new Int32Array(control), a = new Float64Array(args);
   const fns = names.map((n) => instance.exports[n]);
@@ -86,15 +85,14 @@ function serve(data, post) {
     Atomics.wait(ctrl, ${GEN}, gen);
     gen = Atomics.load(ctrl, ${GEN});
     if (Atomics.load(ctrl, ${STOP}) === 1) break;
-    claimParts(ctrl, a, fns, gen, index, scratch);
+    claimParts(ctrl, a, fns, gen, index, threads, scratch);
   }
 }
 `;
 
 /** claimSource for the calling thread, thread 0 (pages may forbid eval, so it is written out twice). */
-function claimParts(ctrl: Int32Array, a: Float64Array, fns: ((...x: number[]) => unknown)[], gen: number, scratch: number): unknown {
+function claimParts(ctrl: Int32Array, a: Float64Array, fns: ((...x: number[]) => unknown)[], gen: number, threads: number, scratch: number): unknown {
   const tag = gen & 0xffff;
-  const threads = Atomics.load(ctrl, THREADS);
   let failure: unknown = null;
   for (let owner = 0; owner < threads; owner++) {
     const word = LINE * (1 + owner);
@@ -135,7 +133,6 @@ export class ThreadPool {
 
   private constructor(readonly threads: number, private readonly fns: Record<string, (...a: number[]) => unknown>, private readonly names: string[], private readonly scratch: number[]) {
     this.ctrl = new Int32Array(new SharedArrayBuffer(LINE * (1 + threads) * 4));
-    Atomics.store(this.ctrl, THREADS, threads);
     this.args = new Float64Array(new SharedArrayBuffer(MAX_PARTS * MAX_ARGS * 8));
     this.fnList = names.map((n) => fns[n]);
   }
@@ -146,7 +143,7 @@ export class ThreadPool {
     const pool = new ThreadPool(threads, exports as Record<string, (...a: number[]) => unknown>, names, scratch);
     const ready: Promise<void>[] = [];
     for (let index = 1; index < threads; index++) {
-      const data = { memory, module, control: pool.ctrl.buffer, args: pool.args.buffer, names, scratch: scratch[index], index };
+      const data = { memory, module, control: pool.ctrl.buffer, args: pool.args.buffer, names, scratch: scratch[index], index, threads };
       ready.push(pool.spawn(data));
     }
     await Promise.all(ready);
@@ -205,7 +202,7 @@ export class ThreadPool {
     for (let t = 0; t < threads; t++) Atomics.store(ctrl, LINE * (1 + t), ((gen & 0xffff) << 16) | Math.floor((t * parts.length) / threads));
     Atomics.store(ctrl, GEN, gen);
     Atomics.notify(ctrl, GEN);
-    const failure = claimParts(ctrl, this.args, this.fnList, gen, this.scratch[0]);
+    const failure = claimParts(ctrl, this.args, this.fnList, gen, threads, this.scratch[0]);
     const total = parts.length;
     for (let spin = 0, until = performance.now() + SPIN_MS; Atomics.load(ctrl, DONE) < total; spin++) {
       if ((spin & (CLOCK_EVERY - 1)) === 0 && performance.now() >= until) break;
