@@ -16,6 +16,8 @@ const NC = 1024;
 const OWN_DONE = 0;
 const OWN_AT = 4;
 const HEADER = 16;
+// matmulBlockSum's `own` for op(A) (src/matmul.ts's OWN_A; OWN_B, 2, is op(B)).
+const OWN_A = 1;
 
 /** Scratch bytes one caller needs: the header, a packed A block and a packed B block. */
 export function matmulScratchBytes(): i32 {
@@ -268,6 +270,9 @@ function matmulBlock(
     }
     return;
   }
+  // op(A) = A is read in place (its rows are already k-contiguous); op(A) = A^T is packed.
+  const inPlace = !preA && !transA;
+  const aRow = <usize>k * 4;
   for (let jc = j0; jc < j1; jc += NC) {
     const nc = min(NC, j1 - jc);
     for (let pc = 0; pc < k; pc += KC) {
@@ -275,12 +280,9 @@ function matmulBlock(
       let blockB = packedB;
       if (preB) blockB = preB + (<usize>roundUp(n, NR) * pc + <usize>jc * kc) * 4;
       else packB(b, n, k, transB, jc, nc, pc, kc, packedB);
+      const aPanel = inPlace ? aRow * MR : <usize>(MR * kc) * 4;
       for (let ic = i0; ic < i1; ic += MC) {
         const mc = min(MC, i1 - ic);
-        // op(A) = A is read in place (its rows are already k-contiguous); op(A) = A^T is packed.
-        const inPlace = !preA && !transA;
-        const aRow = <usize>k * 4;
-        const aPanel = inPlace ? aRow * MR : <usize>(MR * kc) * 4;
         let blockA = packedA;
         if (inPlace) blockA = a + (<usize>ic * k + pc) * 4;
         else if (preA) blockA = preA + (<usize>roundUp(m, MR) * pc + <usize>ic * kc) * 4;
@@ -304,7 +306,7 @@ function matmulBlock(
  * operand s at a + s * strideA and b + s * strideB (bytes), and its whole packing (when given) at
  * preA / preB + s * preStride. Each element's sum runs over s, then k, as `count` calls with beta 1
  * after the first would.
- * `own` (one product): the thread's first part packs op(A) whole (1) or op(B) whole (2) where
+ * `own` (one product): the thread's first part packs op(A) whole (OWN_A) or op(B) whole (2) where
  * matmulOwnPacking pointed its scratch block, and its later parts read that copy. Each thread then
  * reads only memory it wrote itself or that nobody writes: a copy packed by all threads together
  * would be read across cores, which costs more than packing it again (a 256^3 product).
@@ -317,11 +319,11 @@ export function matmulBlockSum(
   if (own != 0) {
     const at = load<usize>(scratch + OWN_AT);
     if (load<i32>(scratch + OWN_DONE) == 0) {
-      if (own == 1) packARows(a, m, k, transA, 0, m, at);
+      if (own == OWN_A) packARows(a, m, k, transA, 0, m, at);
       else packBCols(b, n, k, transB, 0, n, at);
       store<i32>(scratch + OWN_DONE, 1);
     }
-    if (own == 1) preA = at;
+    if (own == OWN_A) preA = at;
     else preB = at;
   }
   for (let s = 0; s < count; s++) {
