@@ -109,7 +109,7 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const [name, m, n, k, transB] of matmuls) {
     const p = { m, n, k, transA: false, transB, alpha: 1, beta: 0 };
-    const mm = (bs: Backend[], peer: PeerStep | null) => timeInTurn(bs, [m * k, k * n], m * n, (b, [a, bb], out) => b.kernels.matmul(a, bb, out, p), peer, policy);
+    const mm = (bs: Backend[], tfPeer: PeerStep | null) => timeInTurn(bs, [m * k, k * n], m * n, (b, [a, bb], out) => b.kernels.matmul(a, bb, out, p), tfPeer, policy);
     const [o1, oN, tfMs] = await mm([one, all], tfjsStep(tf, [[m, k], transB ? [n, k] : [k, n]], ([a, b]) => tf.matMul(a, b, false, transB)));
     const [oTs] = await mm([ts], null);
     const flops = 2 * m * n * k;
@@ -122,7 +122,7 @@ export async function run(o: CpuBenchOptions = {}): Promise<void> {
     const xs = p.batch * p.inChannels * p.inHeight * p.inWidth;
     const ws = p.outChannels * (p.inChannels / p.groups) * 9;
     const os = p.batch * p.outChannels * p.outHeight * p.outWidth;
-    const cv = (bs: Backend[], peer: PeerStep | null) => timeInTurn(bs, [xs, ws], os, (b, [x, w], out) => b.kernels.conv2d(x, w, out, p), peer, policy);
+    const cv = (bs: Backend[], tfPeer: PeerStep | null) => timeInTurn(bs, [xs, ws], os, (b, [x, w], out) => b.kernels.conv2d(x, w, out, p), tfPeer, policy);
     const nhwc = [p.batch, p.inHeight, p.inWidth, p.inChannels];
     const tfPeer = p.groups === 1
       ? tfjsStep(tf, [nhwc, [3, 3, p.inChannels, p.outChannels]], ([x, w]) => tf.conv2d(x as never, w as never, 1, 'same'))
