@@ -2,7 +2,7 @@ import { arcMarginTransform, createRng, defineTransform, identityTransform, scal
 import { expectClose } from '@fr/core/testing';
 import { describe, expect, test } from 'vitest';
 import { float32Bounds } from './linear-other.js';
-import { runMarginLoss, suiteBackends } from '../test/margin-loss-kit.js';
+import { runMarginLoss, suiteBackends, type MarginCase } from '../test/margin-loss-kit.js';
 
 const backends = suiteBackends();
 
@@ -47,18 +47,10 @@ const TRANSFORMS: MarginTransform[] = [
   arcMarginTransform(64, 0.5, 'detached'), arcMarginTransform(64, 0.5, 'exact'), scaledTransform(30), identityTransform, contextMargin, contextGradMargin,
 ];
 
-interface Case {
-  rows: number;
-  cols: number;
-  classOffset?: number;
-  bias?: number;
-  withLse?: boolean;
-  global?: boolean;
+interface Case extends MarginCase {
   /** Ask for the row context's gradient (transforms with contextGradient). */
   contextGrad?: boolean;
   reducer?: Reducer;
-  /** Float16 logits and gradient. */
-  half?: boolean;
 }
 
 /** Runs marginLoss on `b`; returns grad, rowLoss, rowLogitGrad (then rowLogSumExp, rowContextGrad when asked for). */

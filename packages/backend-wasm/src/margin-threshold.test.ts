@@ -3,7 +3,7 @@ import {
 } from '@fr/core';
 import { expectClose } from '@fr/core/testing';
 import { describe, expect, test } from 'vitest';
-import { runMarginLoss, suiteBackends } from '../test/margin-loss-kit.js';
+import { runMarginLoss, suiteBackends, type MarginCase } from '../test/margin-loss-kit.js';
 import { float32AtOrBelow } from './threshold-other.js';
 
 const backends = suiteBackends();
@@ -35,15 +35,9 @@ function step(x: number, d: 1 | -1): number {
   return f[0];
 }
 
-interface Case {
-  rows: number;
-  cols: number;
-  classOffset?: number;
-  bias?: number;
-  withLse?: boolean;
+interface Case extends MarginCase {
   /** A global log-sum-exp per row, at least every logit of the row (s (c (t + c)) reaches 64 * 2.2 here). */
   global?: boolean;
-  half?: boolean;
   /** No row context buffer: the context is 0. */
   noContext?: boolean;
   /** Scores of row r (default: uniform in [-1.1, 1.1]). */

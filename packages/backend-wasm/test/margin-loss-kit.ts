@@ -20,6 +20,21 @@ export function suiteBackends(): { one: Backend; two: Backend; three: Backend; r
   return b;
 }
 
+/** What a suite's case states; each suite adds its own fields and draws the data from them. */
+export interface MarginCase {
+  rows: number;
+  cols: number;
+  /** Where this buffer's classes start (a shard). */
+  classOffset?: number;
+  bias?: number;
+  /** Ask for the row's log-sum-exp. */
+  withLse?: boolean;
+  /** A global log-sum-exp per row (a sharded head). */
+  global?: boolean;
+  /** Float16 logits and gradient. */
+  half?: boolean;
+}
+
 export interface MarginInputs {
   rows: number;
   cols: number;
