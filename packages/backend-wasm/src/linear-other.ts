@@ -19,14 +19,26 @@ export function sameNumber(a: number, b: number): boolean {
   return a === b || Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
 }
 
-/** Throws where `t.otherLinear` disagrees with `t.other` / `t.otherGrad` (or is malformed). */
-export function checkLinearOther(t: MarginTransform, f: LinearOther): void {
-  const fail = failure(t, 'otherLinear', f);
+/** Scores a declaration is compared with its transform at: across [-2, 2], at the clamp and just outside it. */
+export function probeScores(f: { lo: number; hi: number }): number[] {
+  const probes = [-2, -1.5, -1, -1 + 1e-5, -0.7, -0.31, 0, 1e-3, 0.42, 0.9, 1 - 1e-5, 1, 1.5, 2, f.lo, f.hi, f.lo - 1e-6, f.hi + 1e-6];
+  for (let i = 0; i < 16; i++) probes.push(1.2 * Math.sin(12.9898 * i));
+  return probes;
+}
+
+/** A declaration's clamp and slopes: numbers, finite scale and slopes, lo not above hi. */
+export function checkClampedLinear(f: LinearOther, fail: (what: string) => never): void {
   for (const key of ['scale', 'lo', 'hi', 'slope', 'slopeOutside'] as const) {
     if (typeof f[key] !== 'number' || Number.isNaN(f[key])) fail(`: ${key} must be a number, got ${String(f[key])}`);
   }
   for (const key of ['scale', 'slope', 'slopeOutside'] as const) if (!Number.isFinite(f[key])) fail(`: ${key} must be finite, got ${f[key]}`);
   if (!(f.lo <= f.hi)) fail(`: lo (${f.lo}) is above hi (${f.hi})`);
+}
+
+/** Throws where `t.otherLinear` disagrees with `t.other` / `t.otherGrad` (or is malformed). */
+export function checkLinearOther(t: MarginTransform, f: LinearOther): void {
+  const fail = failure(t, 'otherLinear', f);
+  checkClampedLinear(f, fail);
   probeOther(t, f, fail, (z) => linearOtherValue(f, z), (z) => linearOtherSlope(f, z), () => 0);
 }
 
@@ -58,8 +70,7 @@ function probeOther(
   t: MarginTransform, f: { lo: number; hi: number }, fail: (what: string) => never,
   value: (z: number) => number, slopeAt: (z: number) => number, magnitude: (z: number) => number,
 ): void {
-  const probes = [-2, -1.5, -1, -1 + 1e-5, -0.7, -0.31, 0, 1e-3, 0.42, 0.9, 1 - 1e-5, 1, 1.5, 2, f.lo, f.hi, f.lo - 1e-6, f.hi + 1e-6];
-  for (let i = 0; i < 16; i++) probes.push(1.2 * Math.sin(12.9898 * i));
+  const probes = probeScores(f);
   for (const row of PROBE_ROWS) {
     for (const z of probes.filter(Number.isFinite)) {
       const got = t.other(z, t.uniforms, row), slope = t.otherGrad(z, t.uniforms, row);

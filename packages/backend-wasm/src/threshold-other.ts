@@ -5,7 +5,7 @@
  * threshold and its float64 neighbours, where the mask flips.
  */
 import { type MarginTransform, type RowContext, type ThresholdOther } from '@fr/core';
-import { failure, float32Bounds, linearOtherSlope, sameNumber } from './linear-other.js';
+import { checkClampedLinear, failure, float32Bounds, linearOtherSlope, probeScores, sameNumber } from './linear-other.js';
 
 export function thresholdOtherValue(f: ThresholdOther, z: number, thr: number, context: number): number {
   const c = Math.min(Math.max(z, f.lo), f.hi);
@@ -34,15 +34,10 @@ const PROBE_ROWS: RowContext[] = [
 /** Throws where `t.otherThreshold` disagrees with `t.other` / `t.otherGrad` (or is malformed). */
 export function checkThresholdOther(t: MarginTransform, f: ThresholdOther): void {
   const fail = failure(t, 'otherThreshold', f);
-  for (const key of ['scale', 'lo', 'hi', 'slope', 'slopeOutside'] as const) {
-    if (typeof f[key] !== 'number' || Number.isNaN(f[key])) fail(`: ${key} must be a number, got ${String(f[key])}`);
-  }
-  for (const key of ['scale', 'slope', 'slopeOutside'] as const) if (!Number.isFinite(f[key])) fail(`: ${key} must be finite, got ${f[key]}`);
-  if (!(f.lo <= f.hi)) fail(`: lo (${f.lo}) is above hi (${f.hi})`);
+  checkClampedLinear(f, fail);
   if (typeof f.threshold !== 'function') fail(`: threshold must be a function of (uniforms, row), got ${typeof f.threshold}`);
   if (t.contextGradient) fail('treats row.context as a constant, but the transform has contextGradient');
-  const probes = [-2, -1.5, -1, -1 + 1e-5, -0.7, -0.31, 0, 1e-3, 0.42, 0.9, 1 - 1e-5, 1, 1.5, 2, f.lo, f.hi, f.lo - 1e-6, f.hi + 1e-6];
-  for (let i = 0; i < 16; i++) probes.push(1.2 * Math.sin(12.9898 * i));
+  const probes = probeScores(f);
   for (const row of PROBE_ROWS) {
     const thr = f.threshold(t.uniforms, row);
     if (typeof thr !== 'number') fail(`: threshold gives ${String(thr)} (row target ${row.target}, context ${row.context}), not a number`);
