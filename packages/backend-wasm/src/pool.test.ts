@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Heap } from './heap.js';
 import { kernelBytes, kernelImports, type KernelExports } from './module.js';
-import { ThreadPool } from './pool.js';
+import { pollMsSource, ThreadPool } from './pool.js';
 import { splitInto } from './runtime.js';
 
 const THREADS = 3;
@@ -37,4 +37,12 @@ describe('ThreadPool', () => {
     expect(Array.from(av)).toEqual(Array.from(want));
   });
 
+  // The worker runs this from its source text; so does the test.
+  const pollMs = new Function(`${pollMsSource}\nreturn pollMs;`)() as (waits: Float64Array) => number;
+  test('a worker polls 1.5 times its longest recent wait for a task, from 2 to 10 ms; longer waits do not count', () => {
+    expect(pollMs(new Float64Array(8))).toBe(2);
+    expect(pollMs(Float64Array.of(0.1, 3, 0.2, 1))).toBe(4.5);
+    expect(pollMs(Float64Array.of(0.1, 9))).toBe(10);
+    expect(pollMs(Float64Array.of(33, 0.5, 12))).toBe(2);
+  });
 });
