@@ -12,11 +12,12 @@ import { importNodeBuiltin, isNode, MAX_PARTS } from './runtime.js';
 
 const MAX_ARGS = 32;
 /**
- * Milliseconds a thread polls a control word before sleeping on it, at least. Kernels come in bursts, and a
- * futex wake-up costs tens to hundreds of microseconds (more in a virtual machine): a worker woken
- * for a 0.5 ms product starts late, and the caller does most of it alone. Workers poll this long
- * after each task, so the next kernel of a step finds them awake even after a millisecond of work
- * on the calling thread alone; the caller polls as long for the last parts of the workers. Measured
+ * Milliseconds a thread polls a control word before sleeping on it, at least. Kernels come in
+ * bursts, and a futex wake-up costs tens to hundreds of microseconds (more in a virtual machine):
+ * a worker woken for a 0.5 ms product starts late, and the caller does most of it alone. Workers
+ * poll this long after each task, so the next kernel of a step finds them awake even after a
+ * millisecond of work on the calling thread alone; the caller polls as long for the last parts of
+ * the workers. Measured
  * on a 256^3 product (1 thread 0.86-0.94 ms) with 1.3 ms of other work between products: 0.74 ms at
  * 2 threads with 0.2 ms of polling, 0.54 ms with 2 ms.
  */
@@ -25,9 +26,10 @@ const SPIN_MS = 2;
  * A worker polls longer when tasks have lately come at longer intervals, up to this: 1.5 times the
  * longest of its last POLL_GAPS waits that were at most this long. A loop whose kernels come every
  * few milliseconds (a step that does other work between them) then finds the worker awake, where
- * with 2 ms it paid a wake-up per kernel: a 256^3 product every 3 ms took 0.67 ms on 2 threads, 0.46
- * ms with the worker polling. Waits longer than this (an idle page, a frame every 33 ms) leave
- * the poll at SPIN_MS, so an idle worker spends at most that of a core after each task.
+ * with 2 ms it paid a wake-up per kernel: a 256^3 product on 2 threads (0.53-0.56 ms) took 0.04-0.09
+ * ms longer 2.5 ms after the last one than right after it, 0.01 ms with the worker polling. Waits
+ * longer than this (an idle page, a frame every 33 ms) leave the poll at SPIN_MS, so an idle
+ * worker spends at most that of a core after each task.
  */
 const POLL_MAX_MS = 10;
 const POLL_GAPS = 8;
