@@ -8,6 +8,7 @@ import { mul, sum } from '../ops.js';
 import { createRng } from '../rng.js';
 import { backward, noGrad } from '../tape.js';
 import { tensor, tidy, type Tensor } from '../tensor.js';
+import { centralDifferences, worstDisagreement, type GradDisagreement } from './central-differences.js';
 
 export interface GradCheckInput {
   shape: number[];
@@ -27,7 +28,7 @@ export interface GradCheckOptions {
 export interface GradCheckResult {
   passed: boolean;
   /** Per input: worst absolute error, the allowed error, and where. */
-  inputs: { maxError: number; allowed: number; index: number; analytic: number; numeric: number }[];
+  inputs: GradDisagreement[];
 }
 
 export async function gradCheck(
@@ -74,24 +75,9 @@ export async function gradCheck(
     const n = inputs[k].data.length;
     let indices = [...Array(n).keys()];
     if (options.maxElements && n > options.maxElements) indices = rng.shuffle(indices).slice(0, options.maxElements);
-    const numeric: number[] = [];
-    for (const j of indices) {
-      const orig = datas[k][j];
-      datas[k][j] = orig + eps;
-      const plus = await evaluate(datas, weights);
-      datas[k][j] = orig - eps;
-      const minus = await evaluate(datas, weights);
-      datas[k][j] = orig;
-      numeric.push((plus - minus) / (2 * eps));
-    }
-    const maxNumeric = Math.max(0, ...numeric.map(Math.abs));
-    const allowed = atol + rtol * maxNumeric;
-    let worst = { maxError: 0, allowed, index: -1, analytic: 0, numeric: 0 };
-    indices.forEach((j, t) => {
-      const e = Math.abs(analytic[k][j] - numeric[t]);
-      if (!(e <= worst.maxError)) worst = { maxError: e, allowed, index: j, analytic: analytic[k][j], numeric: numeric[t] };
-    });
-    if (!(worst.maxError <= allowed)) result.passed = false;
+    const numeric = await centralDifferences(datas[k], () => evaluate(datas, weights), eps, indices);
+    const worst = worstDisagreement(analytic[k], numeric, { atol, rtol }, indices);
+    if (!(worst.maxError <= worst.allowed)) result.passed = false;
     result.inputs.push(worst);
   }
   return result;

@@ -1,6 +1,7 @@
 /** @fr/core/testing: the conformance kits that backends and plugins run against themselves. */
 export * from './kernel-conformance.js';
 export * from './gradcheck.js';
+export * from './central-differences.js';
 export * from './loss-conformance.js';
 export * from './activation-storage.js';
 export * from './tolerance.js';

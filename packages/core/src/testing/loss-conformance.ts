@@ -16,6 +16,7 @@
  * - `expected.state` names buffers of the head (`LossHead.buffers`), compared after the step.
  * A case is strict: an unknown key anywhere in it is an error naming the key.
  */
+import { centralDifferences, worstDisagreement, type GradDisagreement } from './central-differences.js';
 import { compareTolerance, type ToleranceCheck } from './tolerance.js';
 import { z } from 'zod';
 import type { Backend } from '../backend.js';
@@ -348,7 +349,7 @@ export interface LossGradCheckOptions<P> {
 export interface LossGradCheckResult {
   passed: boolean;
   /** Per checked input (`embeddings`, `weights` or a parameter's name): worst |analytic - numeric|, the allowed error and where. */
-  checks: { wrt: string; maxError: number; allowed: number; index: number; analytic: number; numeric: number }[];
+  checks: ({ wrt: string } & GradDisagreement)[];
 }
 
 /**
@@ -406,24 +407,8 @@ export async function lossGradCheck<P>(loss: Loss<P>, o: LossGradCheckOptions<P>
     const result: LossGradCheckResult = { passed: true, checks: [] };
     for (const name of wrt) {
       const data = inputs.get(name)!.host;
-      const exact = analytic.get(name)!;
-      const numeric: number[] = [];
-      for (let j = 0; j < data.length; j++) {
-        const orig = data[j];
-        data[j] = orig + eps;
-        const plus = await value();
-        data[j] = orig - eps;
-        const minus = await value();
-        data[j] = orig;
-        numeric.push((plus - minus) / (2 * eps));
-      }
-      const allowed = atol + rtol * Math.max(0, ...numeric.map(Math.abs));
-      let worst = { wrt: name, maxError: 0, allowed, index: -1, analytic: 0, numeric: 0 };
-      numeric.forEach((n, j) => {
-        const e = Math.abs(exact[j] - n);
-        if (!(e <= worst.maxError)) worst = { wrt: name, maxError: e, allowed, index: j, analytic: exact[j], numeric: n };
-      });
-      if (!(worst.maxError <= allowed)) result.passed = false;
+      const worst = { wrt: name, ...worstDisagreement(analytic.get(name)!, await centralDifferences(data, value, eps), { atol, rtol }) };
+      if (!(worst.maxError <= worst.allowed)) result.passed = false;
       result.checks.push(worst);
     }
     return result;

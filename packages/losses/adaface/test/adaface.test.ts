@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { backward, createRng, parseLossParams, ShapeError, tensor, tidy, type Backend } from '@fr/core';
-import { expectClose } from '@fr/core/testing';
+import { centralDifferences, expectClose } from '@fr/core/testing';
 import { adaface, adafaceParams, adafaceTransform } from '../src/index.js';
 import { backends } from '@fr/test-kit';
 
@@ -49,24 +49,11 @@ function reference(p: Problem, state: State, fixedScaler?: number[]) {
 }
 
 /** Central differences of the float64 reference with the (detached) scaler held fixed. */
-function numericGrad(p: Problem, state: State, which: 'x' | 'w'): Float64Array {
+function numericGrad(p: Problem, state: State, which: 'x' | 'w'): Promise<number[]> {
   const { scaler } = reference(p, state);
-  const data = p[which];
-  const out = new Float64Array(data.length);
-  const h = 1e-4;
   // Perturb a float64 copy: float32 storage would round the step.
-  const work = Float64Array.from(data);
-  const at = (values: Float64Array) => reference({ ...p, [which]: values as unknown as Float32Array }, state, scaler).loss;
-  for (let i = 0; i < data.length; i++) {
-    const v = work[i];
-    work[i] = v + h;
-    const plus = at(work);
-    work[i] = v - h;
-    const minus = at(work);
-    work[i] = v;
-    out[i] = (plus - minus) / (2 * h);
-  }
-  return out;
+  const work = Float64Array.from(p[which]);
+  return centralDifferences(work, () => reference({ ...p, [which]: work as unknown as Float32Array }, state, scaler).loss, 1e-4);
 }
 
 /** Embeddings with norms spread from 4 to 60 (scalers below -1, inside, above 1) and one row on its class. */
@@ -147,8 +134,8 @@ describe.each(backends)('adaface on $name', (b) => {
       expect(Math.abs((await l.item()) - want.loss)).toBeLessThanOrEqual(5e-4 * Math.abs(want.loss) + 1e-5);
       expect((await meanBuf.tensor.data())[0]).toBeCloseTo(want.mean, 4);
       expect((await stdBuf.tensor.data())[0]).toBeCloseTo(want.std, 4);
-      expectClose(await x.grad!.data(), numericGrad(p, state, 'x'), { rtol: 5e-3, atol: 1e-6 }, `step ${step} dL/dx`);
-      expectClose(await weight.tensor.grad!.data(), numericGrad(p, state, 'w'), { rtol: 5e-3, atol: 1e-6 }, `step ${step} dL/dW`);
+      expectClose(await x.grad!.data(), await numericGrad(p, state, 'x'), { rtol: 5e-3, atol: 1e-6 }, `step ${step} dL/dx`);
+      expectClose(await weight.tensor.grad!.data(), await numericGrad(p, state, 'w'), { rtol: 5e-3, atol: 1e-6 }, `step ${step} dL/dW`);
       state = { mean: want.mean, std: want.std };
       l.dispose();
       x.dispose();
