@@ -2,6 +2,7 @@
 export * from './kernel-conformance.js';
 export * from './gradcheck.js';
 export * from './central-differences.js';
+export * from './backbone-checkpoint.js';
 export * from './loss-conformance.js';
 export * from './activation-storage.js';
 export * from './tolerance.js';
