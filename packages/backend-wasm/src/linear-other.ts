@@ -15,12 +15,12 @@ export function linearOtherSlope(f: { lo: number; hi: number; slope: number; slo
 
 const PROBE_ROWS: RowContext[] = [{ target: 0.3, context: 0 }, { target: -0.8, context: 2.5 }, { target: Number.NaN, context: -1 }];
 
-export function sameNumber(a: number, b: number): boolean {
+function sameNumber(a: number, b: number): boolean {
   return a === b || Math.abs(a - b) <= 1e-12 * Math.max(Math.abs(a), Math.abs(b));
 }
 
 /** Scores a declaration is compared with its transform at: across [-2, 2], at the clamp and just outside it. */
-export function probeScores(f: { lo: number; hi: number }): number[] {
+function probeScores(f: { lo: number; hi: number }): number[] {
   const probes = [-2, -1.5, -1, -1 + 1e-5, -0.7, -0.31, 0, 1e-3, 0.42, 0.9, 1 - 1e-5, 1, 1.5, 2, f.lo, f.hi, f.lo - 1e-6, f.hi + 1e-6];
   for (let i = 0; i < 16; i++) probes.push(1.2 * Math.sin(12.9898 * i));
   return probes;
@@ -39,7 +39,7 @@ export function checkClampedLinear(f: LinearOther, fail: (what: string) => never
 export function checkLinearOther(t: MarginTransform, f: LinearOther): void {
   const fail = failure(t, 'otherLinear', f);
   checkClampedLinear(f, fail);
-  probeOther(t, f, fail, (z) => linearOtherValue(f, z), (z) => linearOtherSlope(f, z), () => 0);
+  probeDeclaration(t, f, fail, PROBE_ROWS, () => ({ value: (z) => linearOtherValue(f, z), slope: (z) => linearOtherSlope(f, z) }), { contextFree: true });
 }
 
 export function powerOtherValue(f: PowerOther, z: number): number {
@@ -56,7 +56,7 @@ export function checkPowerOther(t: MarginTransform, f: PowerOther): void {
   if (!(f.power > 0)) fail(`: power must be above 0, got ${f.power}`);
   // The terms of the sum set the rounding a correct transform may differ by (r (g + m) against 2r p + r (m - 1)).
   const magnitude = (z: number) => Math.abs(powerOtherValue(f, z) - f.offset) + Math.abs(f.offset);
-  probeOther(t, f, fail, (z) => powerOtherValue(f, z), (z) => linearOtherSlope(f, z), magnitude);
+  probeDeclaration(t, f, fail, PROBE_ROWS, () => ({ value: (z) => powerOtherValue(f, z), slope: (z) => linearOtherSlope(f, z) }), { magnitude, contextFree: true });
 }
 
 export function failure(t: MarginTransform, name: string, f: object): (what: string) => never {
@@ -65,21 +65,37 @@ export function failure(t: MarginTransform, name: string, f: object): (what: str
   };
 }
 
-/** Compares a declaration with the transform over a range of scores and rows; `magnitude(z)`: the size its rounding is relative to. */
-function probeOther(
-  t: MarginTransform, f: { lo: number; hi: number }, fail: (what: string) => never,
-  value: (z: number) => number, slopeAt: (z: number) => number, magnitude: (z: number) => number,
+/** What a declaration gives in one row: its value and slope at a score. */
+export interface RowDeclaration {
+  value(z: number): number;
+  slope(z: number): number;
+  /** Scores probed in this row besides the common ones: where the declaration changes form. */
+  edges?: readonly number[];
+  /** Said after the row's target and context when the row disagrees. */
+  detail?: string;
+}
+
+/**
+ * Compares a declaration with the transform over a range of scores in each of `rows`.
+ * `magnitude(z)`: the size its rounding is relative to; `contextFree`: the declaration holds for
+ * every context, so otherContextGrad must be 0.
+ */
+export function probeDeclaration(
+  t: MarginTransform, f: { lo: number; hi: number }, fail: (what: string) => never, rows: readonly RowContext[],
+  declare: (row: RowContext) => RowDeclaration, options: { magnitude?: (z: number) => number; contextFree?: boolean } = {},
 ): void {
   const probes = probeScores(f);
-  for (const row of PROBE_ROWS) {
-    for (const z of probes.filter(Number.isFinite)) {
+  const magnitude = options.magnitude ?? (() => 0);
+  for (const row of rows) {
+    const d = declare(row);
+    for (const z of [...probes, ...(d.edges ?? [])].filter(Number.isFinite)) {
       const got = t.other(z, t.uniforms, row), slope = t.otherGrad(z, t.uniforms, row);
-      const want = value(z), wantSlope = slopeAt(z);
+      const want = d.value(z), wantSlope = d.slope(z);
       const close = sameNumber(got, want) || Math.abs(got - want) <= 1e-12 * magnitude(z);
       if (!close || !sameNumber(slope, wantSlope)) {
-        fail(`disagrees with other/otherGrad at z = ${z} (row target ${row.target}, context ${row.context}): they give ${got} and ${slope}, the declaration ${want} and ${wantSlope}`);
+        fail(`disagrees with other/otherGrad at z = ${z} (row target ${row.target}, context ${row.context}${d.detail ?? ''}): they give ${got} and ${slope}, the declaration ${want} and ${wantSlope}`);
       }
-      // The declaration holds for every row: the non-target logits do not depend on the context.
+      if (!options.contextFree) continue;
       const contextSlope = t.otherContextGrad ? t.otherContextGrad(z, t.uniforms, row) : 0;
       if (contextSlope !== 0) {
         fail(`declares non-target logits independent of the row context, but otherContextGrad gives ${contextSlope} at z = ${z} (context ${row.context})`);
@@ -96,7 +112,7 @@ export function float32Bounds(lo: number, hi: number): [number, number] {
   return [lo32, hi32];
 }
 
-export function nextUp(x: number): number {
+function nextUp(x: number): number {
   const b = new Float32Array([x]), i = new Int32Array(b.buffer);
   if (x === 0) return 1.4e-45;
   i[0] += x > 0 ? 1 : -1;

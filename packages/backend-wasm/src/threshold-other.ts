@@ -5,7 +5,7 @@
  * threshold and its float64 neighbours, where the mask flips.
  */
 import { type MarginTransform, type RowContext, type ThresholdOther } from '@fr/core';
-import { checkClampedLinear, failure, float32Bounds, linearOtherSlope, probeScores, sameNumber } from './linear-other.js';
+import { checkClampedLinear, failure, float32Bounds, linearOtherSlope, probeDeclaration } from './linear-other.js';
 
 export function thresholdOtherValue(f: ThresholdOther, z: number, thr: number, context: number): number {
   const c = Math.min(Math.max(z, f.lo), f.hi);
@@ -37,20 +37,17 @@ export function checkThresholdOther(t: MarginTransform, f: ThresholdOther): void
   checkClampedLinear(f, fail);
   if (typeof f.threshold !== 'function') fail(`: threshold must be a function of (uniforms, row), got ${typeof f.threshold}`);
   if (t.contextGradient) fail('treats row.context as a constant, but the transform has contextGradient');
-  const probes = probeScores(f);
-  for (const row of PROBE_ROWS) {
+  probeDeclaration(t, f, fail, PROBE_ROWS, (row) => {
     const thr = f.threshold(t.uniforms, row);
     if (typeof thr !== 'number') fail(`: threshold gives ${String(thr)} (row target ${row.target}, context ${row.context}), not a number`);
-    // Where the mask flips: the threshold, its float64 neighbours, and scores a little farther.
-    const edges = Number.isFinite(thr) ? [thr, nextAfter(thr, 1), nextAfter(thr, -1), thr + 1e-6, thr - 1e-6] : [];
-    for (const z of [...probes, ...edges].filter(Number.isFinite)) {
-      const got = t.other(z, t.uniforms, row), slope = t.otherGrad(z, t.uniforms, row);
-      const want = thresholdOtherValue(f, z, thr, row.context), wantSlope = thresholdOtherSlope(f, z, thr, row.context);
-      if (!sameNumber(got, want) || !sameNumber(slope, wantSlope)) {
-        fail(`disagrees with other/otherGrad at z = ${z} (row target ${row.target}, context ${row.context}, threshold ${thr}): they give ${got} and ${slope}, the declaration ${want} and ${wantSlope}`);
-      }
-    }
-  }
+    return {
+      value: (z) => thresholdOtherValue(f, z, thr, row.context),
+      slope: (z) => thresholdOtherSlope(f, z, thr, row.context),
+      // Where the mask flips: the threshold, its float64 neighbours, and scores a little farther.
+      edges: Number.isFinite(thr) ? [thr, nextAfter(thr, 1), nextAfter(thr, -1), thr + 1e-6, thr - 1e-6] : [],
+      detail: `, threshold ${thr}`,
+    };
+  });
 }
 
 /** The next float64 after x toward +Infinity (direction 1) or -Infinity (-1). */
